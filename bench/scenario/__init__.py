@@ -1,0 +1,1 @@
+"""Scenario files: what load to replay and against what (loading, validation, request bodies)."""
