@@ -1,0 +1,17 @@
+"""CI gates, run comparison and capacity planning, computed from the raw records of a results directory.
+
+Never from Locust's own statistics: in distributed mode the verdict comes from the merged records of
+every worker, with the one percentile definition of ``bench.analysis.stats``.
+
+This package's ``__init__`` imports only the standard library (the CLI reads the exit codes from it):
+
+    EXIT_PASS = 0          every SLO met (or no SLO to check)
+    EXIT_NOT_RUN = 2       the run could not be made or judged (usage, scenario, target or results error)
+    EXIT_SLO_BREACH = 3    at least one SLO breached / compare found a significant regression
+"""
+
+from __future__ import annotations
+
+from bench.gates.exit_codes import EXIT_NOT_RUN, EXIT_PASS, EXIT_SLO_BREACH
+
+__all__ = ["EXIT_NOT_RUN", "EXIT_PASS", "EXIT_SLO_BREACH"]

@@ -1,0 +1,45 @@
+"""The gate at the end of ``chatbench run``: verdict, ``junit.xml``, ``slo.md``, job summary, exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from bench.gates import data
+from bench.gates.exit_codes import EXIT_PASS, EXIT_SLO_BREACH
+from bench.gates.junit import write_junit
+from bench.gates.overrides import EffectiveSlo, SloLike, SloOverrides
+from bench.gates.slo import evaluate_slos, format_verdict
+from bench.gates.summary import verdict_markdown
+
+__all__ = ["gate_run"]
+
+
+def gate_run(
+    run_dir: str | Path,
+    slo: SloLike | EffectiveSlo | None,
+    overrides: SloOverrides | None = None,
+    *,
+    junit_path: str | Path | None = None,
+) -> int:
+    """Judge a finished run from its records and report the verdict everywhere CI looks.
+
+    Writes ``junit.xml`` (or ``junit_path``) and ``slo.md`` into ``run_dir``, appends ``slo.md`` to the
+    file named by ``$GITHUB_STEP_SUMMARY`` when that variable is set, prints the verdict block, and returns
+    ``EXIT_PASS`` (0) or ``EXIT_SLO_BREACH`` (3). A missing or empty results directory raises
+    ``ResultsError`` (exit 2 through the CLI).
+    """
+    run = Path(run_dir)
+    frame = data.load_records(run)
+    verdict = evaluate_slos(frame, slo, overrides)
+    suite = str(data.load_scenario_json(run).get("name") or run.name)
+    write_junit(verdict, junit_path or run / "junit.xml", suite)
+    markdown = verdict_markdown(verdict, f"{suite} ({run.name})")
+    (run / "slo.md").write_text(markdown, encoding="utf-8")
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        with open(summary_file, "a", encoding="utf-8") as fh:
+            fh.write(markdown + "\n")
+    print(format_verdict(verdict), file=sys.stdout, flush=True)
+    return EXIT_PASS if verdict.passed else EXIT_SLO_BREACH

@@ -1,0 +1,162 @@
+"""SLO verdicts: does a run meet its latency and error-rate objectives, computed on the exact numbers.
+
+Each threshold ``METRIC.STAT <= LIMIT`` is checked against the statistic of the raw per-request values
+of the merged records (``bench.gates.data.metric_values``: successful requests only), with the one
+percentile definition of ``bench.analysis.stats.percentile``. The error-rate bound is checked against
+failed / all requests. A threshold whose metric has no value at all (say a TTFT bound on a run without
+streaming) fails, with a message saying so: an SLO that cannot be measured is not met.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.analysis.stats import percentile
+from bench.gates import data
+from bench.gates.overrides import EffectiveSlo, SloLike, SloOverrides, effective_slo
+
+__all__ = ["SloCheck", "SloVerdict", "evaluate_slos", "format_verdict", "stat_value"]
+
+
+@dataclass(frozen=True)
+class SloCheck:
+    """One SLO and what the run measured against it."""
+
+    metric: str  # ttft_ms ... or "error_rate"
+    stat: str | None  # p95 ...; None for the error rate
+    limit: float
+    measured: float | None  # None: nothing to measure
+    samples: int  # values the statistic was computed from (requests, or ITL gaps)
+    passed: bool
+
+    @property
+    def name(self) -> str:
+        """``ttft_ms.p95`` or ``error_rate``."""
+        return self.metric if self.stat is None else f"{self.metric}.{self.stat}"
+
+    @property
+    def excess(self) -> float | None:
+        """measured - limit (positive when breached), in the metric's unit."""
+        return None if self.measured is None else self.measured - self.limit
+
+    def describe(self) -> str:
+        """One line for people: what was measured, the limit, and by how much it was missed or met."""
+        if self.measured is None:
+            return f"{self.name}: no value measured (no successful request carries {self.metric}); limit {self._fmt(self.limit)}"
+        excess = self.measured - self.limit
+        rel = f" ({excess / self.limit:+.1%})" if self.limit else ""
+        word = "over by" if excess > 0 else "under by"
+        return (
+            f"{self.name}: measured {self._fmt(self.measured)}, limit {self._fmt(self.limit)}, "
+            f"{word} {self._fmt(abs(excess))}{rel}"
+        )
+
+    def _fmt(self, value: float) -> str:
+        if self.stat is None:
+            return f"{value:.2%}"
+        return f"{value:.1f} ms"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["name"] = self.name
+        out["excess"] = self.excess
+        return out
+
+
+@dataclass(frozen=True)
+class SloVerdict:
+    """Every SLO check of one run."""
+
+    checks: tuple[SloCheck, ...]
+    requests: int  # counted requests (cancelled ones left out)
+    failed: int
+
+    @property
+    def passed(self) -> bool:
+        """True when every check passed (also when there was no SLO to check)."""
+        return all(c.passed for c in self.checks)
+
+    @property
+    def breaches(self) -> tuple[SloCheck, ...]:
+        return tuple(c for c in self.checks if not c.passed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "requests": self.requests,
+            "failed": self.failed,
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+
+def stat_value(values: np.ndarray, stat: str) -> float | None:
+    """``p50``..``p99.9`` (the project percentile), ``mean`` or ``max`` of ``values``; None when empty."""
+    if values.size == 0:
+        return None
+    if stat == "mean":
+        return float(np.mean(values))
+    if stat == "max":
+        return float(np.max(values))
+    if stat.startswith("p"):
+        return percentile(values, float(stat[1:]))
+    raise ValueError(f"unknown statistic {stat!r}")
+
+
+def evaluate_slos(
+    records: pd.DataFrame | str | Path,
+    slo: SloLike | EffectiveSlo | None,
+    overrides: SloOverrides | None = None,
+) -> SloVerdict:
+    """Judge a run (its records frame, or its results directory) against ``slo`` with ``overrides`` on top."""
+    frame = records if isinstance(records, pd.DataFrame) else data.load_records(records)
+    frame = data.counted(frame)
+    rules = effective_slo(slo, overrides)
+    checks: list[SloCheck] = []
+    cache: dict[str, np.ndarray] = {}
+    for t in rules.thresholds:
+        values = cache.setdefault(t.metric, data.metric_values(frame, t.metric))
+        measured = stat_value(values, t.stat)
+        checks.append(
+            SloCheck(
+                t.metric,
+                t.stat,
+                t.limit,
+                measured,
+                int(values.size),
+                measured is not None and measured <= t.limit,
+            )
+        )
+    failed = int(frame["error_kind"].notna().sum())
+    if rules.error_rate is not None:
+        rate = data.error_rate(frame)
+        checks.append(
+            SloCheck(
+                "error_rate",
+                None,
+                rules.error_rate,
+                rate,
+                len(frame),
+                rate is not None and rate <= rules.error_rate,
+            )
+        )
+    return SloVerdict(tuple(checks), len(frame), failed)
+
+
+def format_verdict(verdict: SloVerdict) -> str:
+    """The verdict as one readable block: a headline, then each breached SLO, then those met."""
+    n = len(verdict.checks)
+    head = f"{verdict.requests} requests, {verdict.failed} failed"
+    if n == 0:
+        return f"SLO gate: no SLO set ({head}) - PASS"
+    if verdict.passed:
+        lines = [f"SLO gate: PASS - all {n} SLOs met ({head})"]
+    else:
+        lines = [f"SLO gate: FAIL - {len(verdict.breaches)} of {n} SLOs breached ({head})"]
+    lines += [f"  BREACH  {c.describe()}" for c in verdict.breaches]
+    lines += [f"  ok      {c.describe()}" for c in verdict.checks if c.passed]
+    return "\n".join(lines)

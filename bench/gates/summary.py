@@ -1,0 +1,45 @@
+"""The SLO verdict as Markdown, short enough for a pull-request comment or a CI job summary."""
+
+from __future__ import annotations
+
+from bench.gates.slo import SloCheck, SloVerdict
+
+__all__ = ["verdict_markdown"]
+
+
+def _cell(check: SloCheck, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.2%}" if check.stat is None else f"{value:.1f} ms"
+
+
+def verdict_markdown(verdict: SloVerdict, title: str) -> str:
+    """A Markdown block: a headline with the result, then one table row per SLO (breaches first)."""
+    if not verdict.checks:
+        result = "no SLO set"
+    elif verdict.passed:
+        result = f"PASS, all {len(verdict.checks)} SLOs met"
+    else:
+        result = f"FAIL, {len(verdict.breaches)} of {len(verdict.checks)} SLOs breached"
+    lines = [
+        f"### chatbench SLO gate: {title}",
+        "",
+        f"**{result}** ({verdict.requests} requests, {verdict.failed} failed)",
+        "",
+    ]
+    if verdict.checks:
+        lines += ["| SLO | measured | limit | margin | result |", "|---|---:|---:|---:|---|"]
+        ordered = [c for c in verdict.checks if not c.passed] + [c for c in verdict.checks if c.passed]
+        for c in ordered:
+            if c.measured is None:
+                margin = "no data"
+            else:
+                excess = c.measured - c.limit
+                margin = f"{excess / c.limit:+.1%}" if c.limit else _cell(c, excess)
+            lines.append(
+                f"| `{c.name}` | {_cell(c, c.measured)} | {_cell(c, c.limit)} | {margin} | "
+                f"{'pass' if c.passed else '**FAIL**'} |"
+            )
+        lines.append("")
+    lines.append("Latency percentiles over successful requests; error rate = failed / all requests.")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Tests of bench.gates: SLO gate, JUnit, compare, capacity."""

@@ -1,0 +1,111 @@
+"""Synthetic records with known timings, written as a results directory (the record contract only)."""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from bench.records import Record
+
+
+def record(
+    i: int,
+    *,
+    ttft_ms: float | None = 50.0,
+    tpot_ms: float = 10.0,
+    output_tokens: int = 11,
+    error_kind: str | None = None,
+    step: int = 0,
+    started_at_s: float | None = None,
+    stream: bool = True,
+    worker: str = "local",
+) -> Record:
+    """One record: ``output_tokens`` tokens, one per chunk, ``tpot_ms`` apart after ``ttft_ms``."""
+    ok = error_kind is None
+    gaps = array("d", [tpot_ms] * (output_tokens - 1)) if ok and stream else array("d")
+    ttft = ttft_ms if ok and stream else None
+    e2e = (ttft_ms or 0.0) + tpot_ms * (output_tokens - 1) if ok else 5.0
+    return Record(
+        run_id="synthetic",
+        worker=worker,
+        user=i % 4,
+        request_id=f"r{i}",
+        scenario="synthetic",
+        prompt_set="p",
+        prompt_id=str(i),
+        turn=0,
+        step=step,
+        stream=stream,
+        temperature=0.7,
+        top_p=None,
+        presence_penalty=None,
+        frequency_penalty=None,
+        max_tokens=None,
+        scheduled_at_s=None,
+        started_at_s=1_700_000_000.0 + (i * 0.1 if started_at_s is None else started_at_s),
+        start_mono_s=float(i),
+        client_lag_ms=None,
+        ttft_ms=ttft,
+        itl_ms=gaps,
+        e2e_ms=e2e,
+        prompt_tokens=20,
+        output_tokens=output_tokens if ok else None,
+        token_source="usage" if ok else None,
+        chunks=output_tokens if ok else 0,
+        finish_reason="stop" if ok else None,
+        status=200 if ok else 500,
+        error_kind=error_kind,  # type: ignore[arg-type]
+        error_message=None if ok else "synthetic failure",
+    )
+
+
+def drawn(
+    n: int,
+    *,
+    seed: int,
+    ttft_median_ms: float = 80.0,
+    tpot_mean_ms: float = 12.0,
+    start: float = 0.0,
+    spacing_s: float = 0.05,
+    step: int = 0,
+) -> list[Record]:
+    """``n`` records with lognormal TTFT and normal TPOT from a seeded generator."""
+    rng = np.random.default_rng(seed)
+    ttft = rng.lognormal(np.log(ttft_median_ms), 0.3, n)
+    tpot = np.clip(rng.normal(tpot_mean_ms, tpot_mean_ms * 0.1, n), 1.0, None)
+    tokens = rng.integers(20, 60, n)
+    return [
+        record(
+            i,
+            ttft_ms=float(ttft[i]),
+            tpot_ms=float(tpot[i]),
+            output_tokens=int(tokens[i]),
+            started_at_s=start + i * spacing_s,
+            step=step,
+        )
+        for i in range(n)
+    ]
+
+
+def write_run(
+    run_dir: Path,
+    records: Iterable[Record],
+    *,
+    name: str = "synthetic",
+    slo: dict[str, Any] | None = None,
+    workers: Sequence[str] = ("local",),
+) -> Path:
+    """A results directory: ``records/<worker>.jsonl`` (records dealt round-robin) and ``scenario.json``."""
+    (run_dir / "records").mkdir(parents=True, exist_ok=True)
+    lines: dict[str, list[bytes]] = {w: [] for w in workers}
+    for i, rec in enumerate(records):
+        lines[workers[i % len(workers)]].append(rec.to_json())
+    for worker, chunk in lines.items():
+        (run_dir / "records" / f"{worker}.jsonl").write_bytes(b"\n".join(chunk) + b"\n")
+    (run_dir / "scenario.json").write_bytes(orjson.dumps({"name": name, "slo": slo or {}}))
+    return run_dir
