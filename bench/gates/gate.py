@@ -31,8 +31,7 @@ def gate_run(
     ``ResultsError`` (exit 2 through the CLI).
     """
     run = Path(run_dir)
-    frame = data.load_records(run)
-    verdict = evaluate_slos(frame, slo, overrides)
+    verdict = evaluate_slos(run, slo, overrides)
     suite = str(data.load_scenario_json(run).get("name") or run.name)
     write_junit(verdict, junit_path or run / "junit.xml", suite)
     markdown = verdict_markdown(verdict, f"{suite} ({run.name})")

@@ -10,11 +10,9 @@ streaming) fails, with a message saying so: an SLO that cannot be measured is no
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from bench.analysis.stats import percentile
 from bench.gates import data
@@ -108,18 +106,24 @@ def stat_value(values: np.ndarray, stat: str) -> float | None:
 
 
 def evaluate_slos(
-    records: pd.DataFrame | str | Path,
+    records: data.Records,
     slo: SloLike | EffectiveSlo | None,
     overrides: SloOverrides | None = None,
+    *,
+    mask: np.ndarray | None = None,
 ) -> SloVerdict:
-    """Judge a run (its records frame, or its results directory) against ``slo`` with ``overrides`` on top."""
-    frame = records if isinstance(records, pd.DataFrame) else data.load_records(records)
-    frame = data.counted(frame)
+    """Judge a run against ``slo`` with ``overrides`` on top.
+
+    ``records`` is a ``RecordFrame``, a results directory or ``Record`` objects; ``mask`` selects the rows
+    judged (default: the whole run, cancelled requests left out).
+    """
+    frame = data.as_frame(records)
+    counted = data.counted_mask(frame) if mask is None else mask & data.counted_mask(frame)
     rules = effective_slo(slo, overrides)
     checks: list[SloCheck] = []
     cache: dict[str, np.ndarray] = {}
     for t in rules.thresholds:
-        values = cache.setdefault(t.metric, data.metric_values(frame, t.metric))
+        values = cache.setdefault(t.metric, data.metric_values(frame, t.metric, counted))
         measured = stat_value(values, t.stat)
         checks.append(
             SloCheck(
@@ -131,20 +135,21 @@ def evaluate_slos(
                 measured is not None and measured <= t.limit,
             )
         )
-    failed = int(frame["error_kind"].notna().sum())
+    requests = int(counted.sum())
+    failed = int((counted & ~frame.df["ok"].to_numpy(dtype=bool)).sum())
     if rules.error_rate is not None:
-        rate = data.error_rate(frame)
+        rate = data.error_rate(frame, counted)
         checks.append(
             SloCheck(
                 "error_rate",
                 None,
                 rules.error_rate,
                 rate,
-                len(frame),
+                requests,
                 rate is not None and rate <= rules.error_rate,
             )
         )
-    return SloVerdict(tuple(checks), len(frame), failed)
+    return SloVerdict(tuple(checks), requests, failed)
 
 
 def format_verdict(verdict: SloVerdict) -> str:

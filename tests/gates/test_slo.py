@@ -7,13 +7,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
-import orjson
-import pandas as pd
 import pytest
 
+from bench.analysis.frames import frame_from_records
 from bench.errors import ResultsError, UsageError
 from bench.gates import EXIT_NOT_RUN, EXIT_PASS, EXIT_SLO_BREACH
-from bench.gates.data import load_records, metric_values
+from bench.gates.data import metric_values
 from bench.gates.gate import gate_run
 from bench.gates.overrides import (
     Threshold,
@@ -164,11 +163,15 @@ def test_missing_or_empty_results_dir_is_a_results_error(tmp_path: Path) -> None
         gate_run(tmp_path / "nope", None)
     (tmp_path / "empty" / "records").mkdir(parents=True)
     with pytest.raises(ResultsError, match="no records"):
-        load_records(tmp_path / "empty")
+        gate_run(tmp_path / "empty", None)
+    (tmp_path / "empty" / "records" / "local.jsonl").write_text("")
+    with pytest.raises(ResultsError, match="no records"):
+        gate_run(tmp_path / "empty", None)
 
 
 def test_pooled_itl_uses_every_gap() -> None:
-    recs = [record(0, tpot_ms=10.0, output_tokens=3), record(1, tpot_ms=30.0, output_tokens=5)]
-    frame = pd.DataFrame([orjson.loads(r.to_json()) for r in recs])
+    frame = frame_from_records(
+        [record(0, tpot_ms=10.0, output_tokens=3), record(1, tpot_ms=30.0, output_tokens=5)]
+    )
     assert sorted(metric_values(frame, "itl_ms").tolist()) == [10.0, 10.0, 30.0, 30.0, 30.0, 30.0]
     assert np.allclose(sorted(metric_values(frame, "tpot_ms")), [10.0, 30.0])
