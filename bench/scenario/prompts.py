@@ -1,0 +1,307 @@
+"""Prompt sources: inline lists, JSONL files, ShareGPT files and synthetic prompts, as ``Conversation``s.
+
+A message list becomes one conversation. Played as a single request (``multi_turn: false``) it is
+sent whole and must end with a user message. Replayed (``multi_turn: true``) each user message is
+one turn: the messages before it (system, context) go with it, and the list's own assistant
+messages are dropped because the load side appends the server's actual answer instead.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.scenario.checks import Where, join
+from bench.scenario.model import SyntheticSpec
+from bench.scenario.plan import Conversation, Message
+from bench.scenario.sampling import PARAM_RANGES, SEED_ONLY_MESSAGE, check_param_value
+from bench.scenario.words import generate_text
+
+__all__ = [
+    "conversation_from_messages",
+    "load_inline",
+    "load_jsonl",
+    "load_sharegpt",
+    "parse_messages",
+    "synthetic_conversation",
+]
+
+ROLES = ("system", "user", "assistant")
+_SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "chatgpt": "assistant",
+    "assistant": "assistant",
+    "bard": "assistant",
+    "bing": "assistant",
+    "model": "assistant",
+    "system": "system",
+}
+
+
+def parse_messages(where: Where, value: Any, key: str) -> tuple[Message, ...]:
+    """A list of ``{role, content}`` messages, checked."""
+    messages = []
+    for i, raw in enumerate(where.list(value, key)):
+        mkey = join(key, i)
+        message = where.mapping(raw, mkey)
+        where.known_keys(message, mkey, ("role", "content"))
+        role = where.choice(where.required(message, mkey, "role"), join(mkey, "role"), ROLES)
+        content = where.string(where.required(message, mkey, "content"), join(mkey, "content"))
+        messages.append({"role": role, "content": content})
+    return tuple(messages)
+
+
+def conversation_from_messages(
+    where: Where,
+    key: str,
+    messages: Sequence[Message],
+    *,
+    prompt_set: str,
+    prompt_id: str,
+    multi_turn: bool,
+    max_turns: int | None = None,
+    expected_output_tokens: int | None = None,
+    sampling_overrides: Mapping[str, float | int] | None = None,
+) -> Conversation:
+    """A conversation from a message list (see the module docstring for the two ways to play it)."""
+    if not any(m["role"] == "user" for m in messages):
+        raise where.error(key, "has no user message; a conversation needs at least one")
+    if not multi_turn:
+        if messages[-1]["role"] != "user":
+            raise where.error(
+                key,
+                f"ends with a {messages[-1]['role']} message; a single request must end with a user "
+                "message (or set multi_turn: true to replay it turn by turn)",
+            )
+        turns: tuple[tuple[Message, ...], ...] = (tuple(messages),)
+    else:
+        collected: list[tuple[Message, ...]] = []
+        pending: list[Message] = []
+        for message in messages:
+            if message["role"] == "user":
+                collected.append((*pending, message))
+                pending = []
+            elif message["role"] == "system" or not collected:
+                # Context before the first question stays; later assistant turns are replaced by
+                # the server's real answers.
+                pending.append(message)
+        if max_turns is not None:
+            collected = collected[:max_turns]
+        turns = tuple(collected)
+    return Conversation(
+        prompt_set=prompt_set,
+        prompt_id=prompt_id,
+        turns=turns,
+        expected_output_tokens=expected_output_tokens,
+        sampling_overrides=dict(sampling_overrides or {}),
+    )
+
+
+def load_inline(
+    where: Where, items: Any, key: str, *, prompt_set: str, multi_turn: bool, max_turns: int | None
+) -> tuple[Conversation, ...]:
+    """Inline items: a string (one user prompt), a message list, or ``{messages: [...]}``."""
+    conversations = []
+    for i, item in enumerate(where.list(items, key)):
+        ikey = join(key, i)
+        if isinstance(item, str):
+            messages: tuple[Message, ...] = ({"role": "user", "content": where.string(item, ikey)},)
+        elif isinstance(item, list):
+            messages = parse_messages(where, item, ikey)
+        elif isinstance(item, Mapping):
+            block = where.mapping(item, ikey)
+            where.known_keys(block, ikey, ("messages", "id"))
+            messages = parse_messages(where, where.required(block, ikey, "messages"), join(ikey, "messages"))
+            ikey = join(ikey, "messages")
+        else:
+            raise where.error(
+                ikey, "expected a prompt string, a list of {role, content} messages, or {messages: [...]}"
+            )
+        conversations.append(
+            conversation_from_messages(
+                where,
+                ikey,
+                messages,
+                prompt_set=prompt_set,
+                prompt_id=str(item.get("id", i)) if isinstance(item, Mapping) else str(i),
+                multi_turn=multi_turn,
+                max_turns=max_turns,
+            )
+        )
+    return tuple(conversations)
+
+
+def _read_text(where: Where, path: Path, key: str) -> str:
+    if not path.is_file():
+        raise where.error(key, f"file not found: {path} (relative paths are from the scenario file's folder)")
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise where.error(key, f"cannot read {path} as UTF-8 text: {exc}") from None
+
+
+def load_jsonl(
+    where: Where,
+    path: Path,
+    key: str,
+    *,
+    prompt_set: str,
+    multi_turn: bool,
+    max_turns: int | None,
+    profile: str,
+) -> tuple[Conversation, ...]:
+    """One conversation per line: a string, a message list, or an object with ``prompt`` or ``messages``
+    and optionally ``id``, ``sampling`` (fixed values that win over the scenario's) and
+    ``expected_output_tokens``. Blank lines are skipped."""
+    text = _read_text(where, path, key)
+    conversations = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        at = Where(f"{path}:{lineno}")
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise at.error("", f"not valid JSON: {exc.msg} at column {exc.colno}") from None
+        prompt_id = str(lineno)
+        expected = None
+        overrides: dict[str, float | int] = {}
+        if isinstance(item, str):
+            messages: tuple[Message, ...] = ({"role": "user", "content": at.string(item, "prompt")},)
+        elif isinstance(item, list):
+            messages = parse_messages(at, item, "messages")
+        elif isinstance(item, Mapping):
+            at.known_keys(item, "", ("prompt", "messages", "id", "sampling", "expected_output_tokens"))
+            if ("prompt" in item) == ("messages" in item):
+                raise at.error("", "give exactly one of 'prompt' (a string) or 'messages' (a list)")
+            if "prompt" in item:
+                messages = ({"role": "user", "content": at.string(item["prompt"], "prompt")},)
+            else:
+                messages = parse_messages(at, item["messages"], "messages")
+            if "id" in item:
+                prompt_id = str(item["id"])
+            if item.get("expected_output_tokens") is not None:
+                expected = at.integer(item["expected_output_tokens"], "expected_output_tokens", lo=1)
+            if item.get("sampling") is not None:
+                block = at.mapping(item["sampling"], "sampling")
+                at.known_keys(block, "sampling", PARAM_RANGES)
+                for name, value in block.items():
+                    if name == "max_tokens" and profile == "seed":
+                        raise at.error(join("sampling", name), SEED_ONLY_MESSAGE.format(name=name))
+                    overrides[name] = check_param_value(at, value, join("sampling", name), name)
+        else:
+            raise at.error("", "expected a prompt string, a message list, or an object with prompt/messages")
+        conversations.append(
+            conversation_from_messages(
+                at,
+                "messages",
+                messages,
+                prompt_set=prompt_set,
+                prompt_id=prompt_id,
+                multi_turn=multi_turn,
+                max_turns=max_turns,
+                expected_output_tokens=expected,
+                sampling_overrides=overrides,
+            )
+        )
+    if not conversations:
+        raise where.error(key, f"{path} holds no prompts (one JSON value per line expected)")
+    return tuple(conversations)
+
+
+def load_sharegpt(
+    where: Where,
+    path: Path,
+    key: str,
+    *,
+    prompt_set: str,
+    multi_turn: bool,
+    max_turns: int | None,
+    counter: Callable[[str], int],
+) -> tuple[Conversation, ...]:
+    """ShareGPT JSON (``[{id?, conversations: [{from: human|gpt|system, value}]}]``).
+
+    ``multi_turn: false`` plays the first human turn alone (its expected output length is the
+    length of the gpt answer that follows, when there is one); ``multi_turn: true`` replays every
+    human turn in order. Entries without a human turn are skipped (real ShareGPT dumps have some).
+    """
+    text = _read_text(where, path, key)
+    at = Where(str(path))
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise at.error("", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    entries = at.list(data, "", non_empty=False)
+    conversations = []
+    for i, entry in enumerate(entries):
+        ekey = f"[{i}]"
+        block = at.mapping(entry, ekey)
+        turns_key = join(ekey, "conversations")
+        raw_turns = at.list(at.required(block, ekey, "conversations"), turns_key, non_empty=False)
+        messages: list[Message] = []
+        for j, turn in enumerate(raw_turns):
+            tkey = join(turns_key, j)
+            t = at.mapping(turn, tkey)
+            speaker = at.choice(at.required(t, tkey, "from"), join(tkey, "from"), _SHAREGPT_ROLES)
+            value = t.get("value")
+            if not isinstance(value, str):
+                raise at.error(join(tkey, "value"), "expected the turn's text as a string")
+            if value.strip():
+                messages.append({"role": _SHAREGPT_ROLES[speaker], "content": value})
+        first_user = next((k for k, m in enumerate(messages) if m["role"] == "user"), None)
+        if first_user is None:
+            continue
+        expected = None
+        if not multi_turn:
+            prefix = [m for m in messages[:first_user] if m["role"] == "system"]
+            answer = messages[first_user + 1] if first_user + 1 < len(messages) else None
+            if answer is not None and answer["role"] == "assistant":
+                expected = max(1, counter(answer["content"]))
+            messages = [*prefix, messages[first_user]]
+        conversations.append(
+            conversation_from_messages(
+                at,
+                turns_key,
+                messages,
+                prompt_set=prompt_set,
+                prompt_id=str(block.get("id", i)),
+                multi_turn=multi_turn,
+                max_turns=max_turns,
+                expected_output_tokens=expected,
+            )
+        )
+    if not conversations:
+        raise where.error(key, f"{path} holds no conversation with a human turn")
+    return tuple(conversations)
+
+
+def synthetic_conversation(
+    spec: SyntheticSpec,
+    rng: random.Random,
+    *,
+    prompt_set: str,
+    prompt_id: str,
+    words: Sequence[str] | None,
+    counter: Callable[[str], int] | None,
+) -> Conversation:
+    """A generated conversation: ``spec.turns`` user messages, each of a drawn length in tokens."""
+    turns: list[tuple[Message, ...]] = []
+    for t in range(spec.turns):
+        length = max(1, round(spec.prompt_tokens.sample(rng)))
+        user: Message = {
+            "role": "user",
+            "content": generate_text(spec.language, length, rng, words=words, counter=counter),
+        }
+        if t == 0 and spec.system:
+            turns.append(({"role": "system", "content": spec.system}, user))
+        else:
+            turns.append((user,))
+    expected = None if spec.output_tokens is None else max(1, round(spec.output_tokens.sample(rng)))
+    return Conversation(
+        prompt_set=prompt_set, prompt_id=prompt_id, turns=tuple(turns), expected_output_tokens=expected
+    )
