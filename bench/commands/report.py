@@ -1,15 +1,26 @@
-"""`chatbench report`: not built yet (its issue is open)."""
+"""`chatbench report RUN_DIR`: rebuild the report of a results directory without re-running load."""
 
 from __future__ import annotations
 
 import argparse
 
-from bench.errors import UsageError
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options yet."""
+    """RUN_DIR and the steady-state window."""
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a results directory, e.g. results/<run-id>")
+    parser.add_argument(
+        "--window",
+        metavar="START:END",
+        default=None,
+        help="steady-state window in seconds from the run start (either side may be empty, e.g. 10: ); "
+        "default: found from requests in flight",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("'chatbench report' is not built yet")
+    """Write summary.json, summary.md, report.html and the plots; print the headline table."""
+    from bench.report import build_report, headline_table
+
+    result = build_report(args.run_dir, window=args.window)
+    print(headline_table(result.summary, html_path=result.html_path))
+    return 0

@@ -1,0 +1,261 @@
+"""Load the records of a results directory into one pandas frame plus a flat array of chunk gaps.
+
+A finished run has ``records.parquet``; a run that was killed (or is still going) has only
+``records/<worker>.jsonl``, whose last line may be cut in the middle: such lines are skipped and
+counted, never fatal.
+
+``itl_ms`` is a list per request. Keeping it as a column of Python lists would cost a Python object
+per request and a loop per row; instead the gaps of all requests are one float64 array
+(``itl_values``) and request ``i`` owns ``itl_values[itl_offsets[i]:itl_offsets[i + 1]]``, the layout
+Arrow itself uses, taken from Parquet without copying row by row.
+
+Derived columns (all relative to the run start ``t0_s``, in seconds):
+
+- ``start_s`` = ``started_at_s`` - ``t0_s``: when the request was sent;
+- ``end_s`` = ``start_s`` + ``e2e_ms`` / 1000: when the answer (or the failure) was seen; a record
+  without ``e2e_ms`` ends when it started;
+- ``ok``: the request succeeded (no ``error_kind``);
+- ``tpot_ms`` = (``e2e_ms`` - ``ttft_ms``) / (``output_tokens`` - 1), ms per output token after the
+  first, only for successful streamed requests with ``output_tokens`` >= 2 (NaN otherwise);
+- ``itl_count``, ``itl_max_ms``: number of chunk gaps of the request, and the largest one (NaN when none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from bench.errors import ResultsError
+from bench.records import Record
+
+__all__ = [
+    "RecordFrame",
+    "frame_from_records",
+    "load_json",
+    "load_records",
+]
+
+# Columns the analysis reads; the others (request_id, prompt_id, run_id...) are not loaded at all.
+FLOAT_COLUMNS = (
+    "temperature",
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "max_tokens",
+    "scheduled_at_s",
+    "started_at_s",
+    "client_lag_ms",
+    "ttft_ms",
+    "e2e_ms",
+    "prompt_tokens",
+    "output_tokens",
+    "lg_cpu_pct",
+)
+INT_COLUMNS = ("user", "turn", "step", "chunks", "status")
+TEXT_COLUMNS = (
+    "worker",
+    "scenario",
+    "prompt_set",
+    "error_kind",
+    "error_message",
+    "finish_reason",
+    "token_source",
+)
+BOOL_COLUMNS = ("stream",)
+LOADED_COLUMNS = (*FLOAT_COLUMNS, *INT_COLUMNS, *TEXT_COLUMNS, *BOOL_COLUMNS)
+
+
+@dataclass(frozen=True)
+class RecordFrame:
+    """Every request of a run: one row each in ``df``, with the chunk gaps stored flat beside it."""
+
+    df: pd.DataFrame
+    itl_values: np.ndarray  # float64, the gaps of all requests one after another (ms)
+    itl_offsets: np.ndarray  # int64, len(df) + 1: request i owns itl_values[off[i]:off[i+1]]
+    t0_s: float  # wall-clock epoch seconds of the run start (what start_s counts from)
+    skipped_lines: int = 0  # unreadable JSONL lines (a line cut by a killed process)
+    source: str = ""  # what the records were read from
+    notes: tuple[str, ...] = field(default=())
+
+    def __len__(self) -> int:
+        return len(self.df)
+
+    def itl_gaps(self, mask: np.ndarray | pd.Series | None = None) -> np.ndarray:
+        """The chunk gaps (ms) of the requests selected by the boolean ``mask`` (all when None)."""
+        if mask is None:
+            return self.itl_values
+        lengths = np.diff(self.itl_offsets)
+        return self.itl_values[np.repeat(np.asarray(mask, dtype=bool), lengths)]
+
+
+def load_json(path: Path) -> dict[str, Any]:
+    """A JSON object file of the results directory, or {} when missing; a broken file is a ResultsError."""
+    if not path.is_file():
+        return {}
+    try:
+        data = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise ResultsError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path}: expected a JSON object")
+    return data
+
+
+def load_records(run_dir: str | Path, *, t0_s: float | None = None) -> RecordFrame:
+    """Read the records of ``run_dir``: ``records.parquet`` when present, else ``records/*.jsonl``.
+
+    ``t0_s`` is the run start (epoch seconds); by default it is taken from ``run.json``
+    (``started_at_s``) when that is not later than the first request, else the first request's start.
+    Raises ResultsError when the directory is missing or holds no records file.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ResultsError(f"{run_dir}: no such results directory")
+    if t0_s is None:
+        t0_s = _run_start(load_json(run_dir / "run.json"))
+    parquet = run_dir / "records.parquet"
+    if parquet.is_file():
+        return _from_parquet(parquet, t0_s)
+    jsonl = sorted((run_dir / "records").glob("*.jsonl"))
+    if not jsonl:
+        raise ResultsError(f"{run_dir}: no records (neither records.parquet nor records/*.jsonl)")
+    rows: list[dict[str, Any]] = []
+    skipped = 0
+    for path in jsonl:
+        for line in path.read_bytes().splitlines():
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                skipped += 1  # a line cut by a killed process
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+            else:
+                skipped += 1
+    source = f"{len(jsonl)} records/*.jsonl file(s)"
+    return _from_rows(rows, t0_s, skipped=skipped, source=source)
+
+
+def frame_from_records(records: Iterable[Record], *, t0_s: float | None = None) -> RecordFrame:
+    """A RecordFrame from ``Record`` objects (tests, and a run that still holds its records in memory)."""
+    names = [f.name for f in fields(Record)]
+    rows = [{name: getattr(r, name) for name in names} for r in records]
+    return _from_rows(rows, t0_s, source="records in memory")
+
+
+def _run_start(run_info: Mapping[str, Any]) -> float | None:
+    for key in ("started_at_s", "start_s", "started_at"):
+        value = run_info.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def _from_rows(
+    rows: list[dict[str, Any]], t0_s: float | None, *, skipped: int = 0, source: str = ""
+) -> RecordFrame:
+    columns: dict[str, list[Any]] = {name: [r.get(name) for r in rows] for name in LOADED_COLUMNS}
+    lengths = np.fromiter((len(r.get("itl_ms") or ()) for r in rows), dtype=np.int64, count=len(rows))
+    values = np.fromiter(
+        (x for r in rows for x in (r.get("itl_ms") or ())), dtype=np.float64, count=int(lengths.sum())
+    )
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    df = pd.DataFrame(columns)
+    return _finish(df, values, offsets, t0_s, skipped=skipped, source=source)
+
+
+def _from_parquet(path: Path, t0_s: float | None) -> RecordFrame:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        names = set(pq.read_schema(path).names)
+        wanted = [c for c in LOADED_COLUMNS if c in names]
+        table = pq.read_table(path, columns=[*wanted, "itl_ms"] if "itl_ms" in names else wanted)
+    except (OSError, pa.ArrowException) as exc:
+        raise ResultsError(f"{path}: cannot read ({exc})") from None
+    n = table.num_rows
+    if "itl_ms" in table.column_names:
+        itl = table.column("itl_ms").combine_chunks()
+        lengths = pc.fill_null(pc.list_value_length(itl), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        values = itl.flatten().to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        table = table.drop_columns(["itl_ms"])
+    else:
+        lengths = np.zeros(n, dtype=np.int64)
+        values = np.zeros(0, dtype=np.float64)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    df = table.to_pandas()
+    return _finish(df, values, offsets, t0_s, source=path.name)
+
+
+def _finish(
+    df: pd.DataFrame,
+    itl_values: np.ndarray,
+    itl_offsets: np.ndarray,
+    t0_s: float | None,
+    *,
+    skipped: int = 0,
+    source: str = "",
+) -> RecordFrame:
+    """Give every expected column its dtype (missing ones become empty), and add the derived columns."""
+    n = len(df)
+    out = pd.DataFrame(index=pd.RangeIndex(n))
+    for name in FLOAT_COLUMNS:
+        out[name] = (
+            pd.to_numeric(df[name], errors="coerce").astype("float64") if name in df else np.full(n, np.nan)
+        )
+    for name in INT_COLUMNS:
+        out[name] = (
+            pd.to_numeric(df[name], errors="coerce").fillna(0).astype("int64")
+            if name in df
+            else np.zeros(n, dtype=np.int64)
+        )
+    for name in TEXT_COLUMNS:
+        col = df[name].astype(object) if name in df else pd.Series([None] * n, dtype=object)
+        out[name] = col.where(col.notna(), None).to_numpy(dtype=object)
+    out["stream"] = df["stream"].fillna(False).astype(bool).to_numpy() if "stream" in df else False
+
+    started = out["started_at_s"].to_numpy()
+    first = float(np.nanmin(started)) if n and not np.isnan(started).all() else None
+    if t0_s is None or (first is not None and t0_s > first):
+        t0_s = first if first is not None else 0.0
+    e2e = out["e2e_ms"].to_numpy()
+    out["start_s"] = started - t0_s
+    out["end_s"] = out["start_s"].to_numpy() + np.where(np.isnan(e2e), 0.0, e2e) / 1000.0
+    out["ok"] = out["error_kind"].isna().to_numpy()
+
+    ttft = out["ttft_ms"].to_numpy()
+    tokens = out["output_tokens"].to_numpy()
+    valid = out["ok"].to_numpy() & out["stream"].to_numpy() & (tokens >= 2) & ~np.isnan(ttft) & ~np.isnan(e2e)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["tpot_ms"] = np.where(valid, (e2e - ttft) / (tokens - 1), np.nan)
+
+    lengths = np.diff(itl_offsets)
+    out["itl_count"] = lengths
+    itl_max = np.full(n, np.nan)
+    has = lengths > 0
+    if has.any():
+        # reduceat over the start offset of each non-empty segment gives that segment's maximum.
+        itl_max[has] = np.maximum.reduceat(itl_values, itl_offsets[:-1][has])
+    out["itl_max_ms"] = itl_max
+    notes = (f"{skipped} unreadable record line(s) skipped (cut by a killed process?)",) if skipped else ()
+    return RecordFrame(
+        df=out,
+        itl_values=np.ascontiguousarray(itl_values, dtype=np.float64),
+        itl_offsets=itl_offsets,
+        t0_s=float(t0_s),
+        skipped_lines=skipped,
+        source=source,
+        notes=notes,
+    )

@@ -1,0 +1,327 @@
+"""The metrics of a run, computed from a ``RecordFrame`` and a boolean row mask (the requests counted).
+
+Every percentile here is exact, from raw values, with the one definition of ``bench.analysis.stats``
+(linear interpolation; pandas' grouped ``quantile`` uses the same rule and is used for group-bys).
+Latency percentiles are of *successful* requests only; the tables always carry the failed count.
+
+Latencies, all in milliseconds, on the monotonic clock (see ``bench.records``):
+
+- **TTFT** (``ttft``): request bytes written -> first SSE event whose delta has non-empty content.
+  Streamed successful requests only (a non-streamed answer has no first token).
+- **ITL** (``itl``): the gap between two consecutive content-carrying chunks, one value per gap,
+  pooled over all successful streamed requests. Per *chunk*, like vLLM's ITL: a chunk holding several
+  tokens is one gap. (AIPerf's and GenAI-Perf's "ITL" is our TPOT.)
+- **TPOT** (``tpot``) = (E2E - TTFT) / (output_tokens - 1): time per output token after the first.
+  Streamed successful requests with output_tokens >= 2 only. GuideLLM's "TPOT" divides the whole
+  time *including* TTFT by N, so it is larger than ours; fw-ai/benchmark divides by N, not N - 1.
+- **E2E** (``e2e``): request bytes written -> ``data: [DONE]`` (stream) or end of body (non-stream).
+- **client lag** (``client_lag``): actual send minus scheduled send, open-loop runs only; all requests
+  that carry it (failed ones too: it measures the load generator, not the server).
+
+Throughput over a window of ``duration_s`` seconds, counting the requests that *ended* in it:
+
+- ``requests_per_s`` = successful requests / duration_s;
+- ``attempts_per_s`` = all requests (successful + failed) / duration_s;
+- ``output_tokens_per_s`` = sum of output_tokens of successful requests / duration_s;
+- ``total_tokens_per_s`` = sum of (prompt_tokens + output_tokens) of successful requests / duration_s.
+
+Error rate = failed requests / all requests (a ratio in [0, 1]).
+
+Goodput (DistServe, vLLM ``--goodput``): a request is *good* when it succeeded and each per-request
+threshold of the scenario's ``slo`` block holds for it. A threshold names a statistic over the run
+(``ttft_ms: {p95: 500}``), but per request only the limit can apply: the request's own value must be
+<= 500 ms whatever the statistic (with several statistics for one metric, the smallest limit applies).
+Metrics per request: ``ttft_ms``, ``tpot_ms``, ``e2e_ms``, and ``itl_ms`` (the request's largest chunk
+gap). A metric the request does not have (TTFT of a non-streamed request, TPOT of a one-token answer)
+does not judge it. ``error_rate`` is a run-level threshold, not a per-request one.
+``goodput_rps`` = good requests / duration_s; ``good_share`` = good requests / all requests.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.analysis.frames import RecordFrame
+from bench.analysis.stats import describe
+
+__all__ = [
+    "BREAKDOWN_COLUMNS",
+    "LATENCY_METRICS",
+    "SLO_REQUEST_METRICS",
+    "breakdowns",
+    "error_summary",
+    "good_mask",
+    "goodput",
+    "latency_table",
+    "latency_values",
+    "per_second",
+    "slo_limits",
+    "throughput",
+]
+
+LATENCY_METRICS: tuple[str, ...] = ("ttft", "itl", "tpot", "e2e", "client_lag")
+"""The latency names of ``latency_values`` (all in ms)."""
+
+SLO_REQUEST_METRICS: Mapping[str, str] = {
+    "ttft_ms": "ttft_ms",
+    "tpot_ms": "tpot_ms",
+    "e2e_ms": "e2e_ms",
+    "itl_ms": "itl_max_ms",  # every gap of the request within the limit <=> its largest gap is
+}
+"""SLO metric name -> the frame column judged per request."""
+
+BREAKDOWN_COLUMNS: tuple[str, ...] = (
+    "scenario",
+    "prompt_set",
+    "stream",
+    "step",
+    "temperature",
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "max_tokens",
+)
+"""What a breakdown may split by; only the columns that took more than one value are shown."""
+
+MAX_EXACT_GROUPS = 8  # more distinct values than this (a uniform draw): split into equal-width bins
+BINS = 5
+
+
+def latency_values(frame: RecordFrame, mask: np.ndarray) -> dict[str, np.ndarray]:
+    """Raw latency values (ms) of the requests in ``mask``: successful ones, except client lag."""
+    df = frame.df
+    ok = mask & df["ok"].to_numpy()
+    streamed = ok & df["stream"].to_numpy()
+    return {
+        "ttft": _finite(df["ttft_ms"].to_numpy()[streamed]),
+        "itl": _finite(frame.itl_gaps(streamed)),
+        "tpot": _finite(df["tpot_ms"].to_numpy()[ok]),
+        "e2e": _finite(df["e2e_ms"].to_numpy()[ok]),
+        "client_lag": _finite(df["client_lag_ms"].to_numpy()[mask]),
+    }
+
+
+def latency_table(frame: RecordFrame, mask: np.ndarray) -> dict[str, dict[str, Any]]:
+    """``describe`` (count, mean, min, max, p50...p99.9) of each latency, ms; client lag only when measured."""
+    table = {name: dict(describe(values)) for name, values in latency_values(frame, mask).items()}
+    if table["client_lag"]["count"] == 0:
+        del table["client_lag"]
+    return table
+
+
+def throughput(frame: RecordFrame, mask: np.ndarray, duration_s: float) -> dict[str, float | None]:
+    """Requests and tokens per second over ``duration_s`` (formulas in the module docstring)."""
+    df = frame.df
+    ok = mask & df["ok"].to_numpy()
+    out_tokens = float(np.nansum(df["output_tokens"].to_numpy()[ok]))
+    in_tokens = float(np.nansum(df["prompt_tokens"].to_numpy()[ok]))
+    if duration_s <= 0:
+        return {
+            "requests_per_s": None,
+            "attempts_per_s": None,
+            "output_tokens_per_s": None,
+            "total_tokens_per_s": None,
+        }
+    return {
+        "requests_per_s": int(ok.sum()) / duration_s,
+        "attempts_per_s": int(mask.sum()) / duration_s,
+        "output_tokens_per_s": out_tokens / duration_s,
+        "total_tokens_per_s": (out_tokens + in_tokens) / duration_s,
+    }
+
+
+def error_summary(frame: RecordFrame, mask: np.ndarray, *, top: int = 5) -> dict[str, Any]:
+    """Failed requests by error kind, by HTTP status (0: no status received), and the commonest messages."""
+    failed = frame.df.loc[mask & ~frame.df["ok"].to_numpy(), ["error_kind", "status", "error_message"]]
+    by_kind = failed["error_kind"].value_counts()
+    by_status = failed["status"].value_counts()
+    messages = (
+        failed.assign(error_message=failed["error_message"].fillna(""))
+        .groupby(["error_kind", "status", "error_message"], sort=False)
+        .size()
+        .sort_values(ascending=False)
+        .head(top)
+    )
+    return {
+        "by_kind": {str(k): int(v) for k, v in by_kind.items()},
+        "by_status": {str(int(k)): int(v) for k, v in by_status.sort_index().items()},
+        "top_messages": [
+            {"error_kind": str(kind), "status": int(status), "message": str(message), "count": int(n)}
+            for (kind, status, message), n in messages.items()
+        ],
+    }
+
+
+def slo_limits(slo: Mapping[str, Any] | None) -> tuple[dict[str, float], list[str]]:
+    """The per-request limit of each metric of the scenario's ``slo`` block, and the keys not applied.
+
+    ``{"ttft_ms": {"p95": 500, "p50": 200}, "e2e_ms": 3000, "error_rate": 0.01}`` ->
+    ``({"ttft_ms": 200.0, "e2e_ms": 3000.0}, [])``: the smallest limit of a metric applies.
+    """
+    limits: dict[str, float] = {}
+    ignored: list[str] = []
+    for key, spec in (slo or {}).items():
+        if key == "error_rate":
+            continue  # a run-level threshold; the gates judge it
+        values = list(spec.values()) if isinstance(spec, Mapping) else [spec]
+        numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if key not in SLO_REQUEST_METRICS or not numbers:
+            ignored.append(str(key))
+            continue
+        limits[key] = min(numbers)
+    return limits, ignored
+
+
+def good_mask(frame: RecordFrame, limits: Mapping[str, float]) -> np.ndarray:
+    """True for each request that succeeded and meets every limit (a missing metric does not judge)."""
+    df = frame.df
+    good = df["ok"].to_numpy().copy()
+    for metric, limit in limits.items():
+        values = df[SLO_REQUEST_METRICS[metric]].to_numpy()
+        with np.errstate(invalid="ignore"):
+            good &= np.isnan(values) | (values <= limit)
+    return good
+
+
+def goodput(
+    frame: RecordFrame, mask: np.ndarray, slo: Mapping[str, Any] | None, duration_s: float
+) -> dict[str, Any]:
+    """Good requests (count, share of all requests, per second) against the scenario's SLO thresholds."""
+    limits, ignored = slo_limits(slo)
+    requests = int(mask.sum())
+    if not limits:
+        return {"limits_ms": {}, "ignored": ignored, "good": None, "good_share": None, "goodput_rps": None}
+    good = int((good_mask(frame, limits) & mask).sum())
+    return {
+        "limits_ms": limits,
+        "ignored": ignored,
+        "good": good,
+        "good_share": good / requests if requests else None,
+        "goodput_rps": good / duration_s if duration_s > 0 else None,
+    }
+
+
+def per_second(
+    frame: RecordFrame, run_end_s: float, *, limits: Mapping[str, float] | None = None
+) -> pd.DataFrame:
+    """One row per second of the run (by the second a request *ended* in): counts, rates, percentiles.
+
+    Columns: ``second`` (start of the bucket, s from run start), ``requests``, ``failed``,
+    ``error_rate``, ``requests_per_s`` (successful), ``output_tokens_per_s``, ``in_flight`` (mean
+    requests in flight), ``good`` (when SLO limits are given), and ``ttft_p50_ms``... ``e2e_p99_ms``,
+    ``tpot_p50_ms``... (percentiles of the successful requests that ended in that second; NaN when none).
+    """
+    from bench.analysis.window import per_second_in_flight
+
+    df = frame.df
+    seconds = max(int(np.ceil(run_end_s)), 1)
+    index = pd.RangeIndex(seconds, name="second")
+    bucket = np.clip(np.floor(df["end_s"].to_numpy()), 0, seconds - 1).astype(np.int64)
+    ok = df["ok"].to_numpy()
+    out = pd.DataFrame(index=index)
+    out["requests"] = np.bincount(bucket, minlength=seconds)
+    out["failed"] = np.bincount(bucket, weights=~ok, minlength=seconds).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["error_rate"] = np.where(out["requests"] > 0, out["failed"] / out["requests"], np.nan)
+    out["requests_per_s"] = np.bincount(bucket, weights=ok, minlength=seconds)
+    tokens = np.where(ok, np.nan_to_num(df["output_tokens"].to_numpy()), 0.0)
+    out["output_tokens_per_s"] = np.bincount(bucket, weights=tokens, minlength=seconds)
+    out["in_flight"] = per_second_in_flight(df["start_s"].to_numpy(), df["end_s"].to_numpy(), seconds)
+    if limits:
+        out["good"] = np.bincount(bucket, weights=good_mask(frame, limits), minlength=seconds).astype(
+            np.int64
+        )
+    okdf = df.loc[ok, ["ttft_ms", "tpot_ms", "e2e_ms"]]
+    if len(okdf):
+        quantiles = okdf.groupby(bucket[ok]).quantile([0.5, 0.95, 0.99])
+        for col, name in (("ttft_ms", "ttft"), ("tpot_ms", "tpot"), ("e2e_ms", "e2e")):
+            wide = quantiles[col].unstack()
+            for q, label in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
+                out[f"{name}_{label}_ms"] = wide[q].reindex(index)
+    else:
+        for name in ("ttft", "tpot", "e2e"):
+            for label in ("p50", "p95", "p99"):
+                out[f"{name}_{label}_ms"] = np.nan
+    return out.reset_index()
+
+
+def breakdowns(frame: RecordFrame, mask: np.ndarray) -> dict[str, list[dict[str, Any]]]:
+    """Per-group figures for each column of ``BREAKDOWN_COLUMNS`` that took more than one value.
+
+    Each group: ``value`` (a label; ``"not sent"`` for a sampling key absent from the body),
+    ``requests``, ``failed``, ``error_rate``, ``ttft_p50_ms``, ``ttft_p95_ms``, ``tpot_p50_ms``,
+    ``tpot_p95_ms``, ``e2e_p50_ms``, ``e2e_p95_ms`` (successful requests), ``output_tokens_mean``.
+    Numeric columns with more than ``MAX_EXACT_GROUPS`` values are cut into ``BINS`` equal-width bins.
+    """
+    df = frame.df.loc[mask]
+    out: dict[str, list[dict[str, Any]]] = {}
+    for column in BREAKDOWN_COLUMNS:
+        key = _group_key(df[column])
+        if key is None:
+            continue
+        out[column] = _group_figures(df, key)
+    return out
+
+
+def _group_key(col: pd.Series) -> pd.Series | None:
+    """Labels to group ``col`` by, or None when it took a single value."""
+    if col.nunique(dropna=False) <= 1:
+        return None
+    if col.dtype == bool:
+        return col.map({True: "true", False: "false"})
+    if pd.api.types.is_numeric_dtype(col):
+        values = col.to_numpy(dtype=np.float64)
+        distinct = np.unique(values[~np.isnan(values)])
+        if distinct.size > MAX_EXACT_GROUPS:
+            # A value drawn from a range: equal-width bins, labelled by their bounds.
+            edges = np.linspace(distinct[0], distinct[-1], BINS + 1)
+            names = [f"{lo:.3g} to {hi:.3g}" for lo, hi in itertools.pairwise(edges)]
+            index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, BINS - 1)
+            binned = np.array(names, dtype=object)[index]
+            binned[np.isnan(values)] = "not sent"
+            categories = names + (["not sent"] if np.isnan(values).any() else [])
+            return pd.Series(pd.Categorical(binned, categories=categories), index=col.index)
+        labels = col.map(lambda v: "not sent" if v != v else f"{v:g}")
+        categories = [f"{v:g}" for v in distinct] + (["not sent"] if np.isnan(values).any() else [])
+        return pd.Series(pd.Categorical(labels, categories=categories), index=col.index)
+    return col.map(lambda v: "none" if v is None else str(v))
+
+
+def _group_figures(df: pd.DataFrame, key: pd.Series) -> list[dict[str, Any]]:
+    ok = df["ok"]
+    grouped = df.groupby(key, observed=True, sort=True)
+    size = grouped.size()
+    failed = (~ok).groupby(key, observed=True).sum()
+    okdf = df.loc[ok, ["ttft_ms", "tpot_ms", "e2e_ms", "output_tokens"]]
+    okkey = key[ok]
+    q = okdf[["ttft_ms", "tpot_ms", "e2e_ms"]].groupby(okkey, observed=True).quantile([0.5, 0.95])
+    tokens_mean = okdf["output_tokens"].groupby(okkey, observed=True).mean()
+    rows = []
+    for value, n in size.items():
+        row: dict[str, Any] = {"value": str(value), "requests": int(n)}
+        row["failed"] = int(failed.get(value, 0))
+        row["error_rate"] = row["failed"] / row["requests"] if row["requests"] else None
+        for col, name in (("ttft_ms", "ttft"), ("tpot_ms", "tpot"), ("e2e_ms", "e2e")):
+            for quant, label in ((0.5, "p50"), (0.95, "p95")):
+                row[f"{name}_{label}_ms"] = _num(q[col].get((value, quant), np.nan)) if len(q) else None
+        row["output_tokens_mean"] = _num(tokens_mean.get(value, np.nan))
+        rows.append(row)
+    return rows
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    return values[np.isfinite(values)]
+
+
+def _num(value: Any) -> float | None:
+    """A float, or None for NaN/missing (JSON has no NaN, and a report must not print one)."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if np.isnan(value) else value

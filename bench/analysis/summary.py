@@ -1,0 +1,181 @@
+"""The summary of a run: every figure the reports show, as one JSON-able dict with stable keys.
+
+``analyze(run_dir, window=...)`` reads a results directory and returns an ``Analysis`` (the frame, the
+window, the per-second series and the summary dict). The keys of the summary are documented in
+``docs/report.md``; ``SCHEMA_VERSION`` changes when a key is renamed or removed (adding keys does not).
+A figure that cannot be computed (no successful request, a zero-length window) is ``None``, never NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.analysis import metrics
+from bench.analysis.bottleneck import LoadgenHealth, assess
+from bench.analysis.frames import RecordFrame, load_json, load_records
+from bench.analysis.stats import describe
+from bench.analysis.window import Window, auto_window, manual_window, parse_window
+
+__all__ = ["SCHEMA_VERSION", "Analysis", "analyze", "summarize"]
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the report is drawn from."""
+
+    frame: RecordFrame
+    window: Window
+    timeseries: pd.DataFrame  # metrics.per_second over the whole run
+    summary: dict[str, Any]
+    in_window: np.ndarray  # boolean row mask of the requests counted in the window
+
+
+def analyze(
+    run_dir: str | Path, *, window: str | tuple[float | None, float | None] | None = None
+) -> Analysis:
+    """Read ``run_dir`` and compute its summary; ``window`` is ``"START:END"`` seconds, or None for auto."""
+    run_dir = Path(run_dir)
+    bounds = parse_window(window) if isinstance(window, str) else window
+    frame = load_records(run_dir)
+    scenario = load_json(run_dir / "scenario.json")
+    run_info = load_json(run_dir / "run.json")
+    return summarize(frame, scenario=scenario, run_info=run_info, health=assess(run_dir), window=bounds)
+
+
+def summarize(
+    frame: RecordFrame,
+    *,
+    scenario: Mapping[str, Any] | None = None,
+    run_info: Mapping[str, Any] | None = None,
+    health: LoadgenHealth | None = None,
+    window: tuple[float | None, float | None] | None = None,
+) -> Analysis:
+    """The summary of ``frame``: the steady-state window and the whole run side by side."""
+    scenario = scenario or {}
+    run_info = run_info or {}
+    df = frame.df
+    n = len(df)
+    start_s = df["start_s"].to_numpy()
+    end_s = df["end_s"].to_numpy()
+    run_end_s = float(max(end_s.max(), start_s.max())) if n else 0.0
+    win = auto_window(start_s, end_s) if window is None else manual_window(window[0], window[1], run_end_s)
+    whole = Window(0.0, run_end_s, "whole_run")
+    everything = np.ones(n, dtype=bool)
+    in_window = (end_s >= win.start_s) & (end_s < win.end_s)
+    if win.source == "whole_run":
+        in_window = everything  # the last request ends exactly at run_end_s: keep it
+    raw_slo = scenario.get("slo")
+    slo: Mapping[str, Any] = raw_slo if isinstance(raw_slo, Mapping) else {}
+    limits, ignored = metrics.slo_limits(slo)
+    series = metrics.per_second(frame, run_end_s, limits=limits)
+
+    summary: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "run": _run_block(frame, scenario, run_info, run_end_s),
+        "window": win.to_dict(),
+        "steady": _section(frame, in_window, win.duration_s, slo),
+        "whole_run": _section(frame, everything, whole.duration_s, slo),
+        "breakdowns": metrics.breakdowns(frame, in_window),
+        "slo": {"thresholds": dict(slo), "per_request_limits_ms": limits, "not_per_request": ignored},
+        "loadgen": health.to_dict() if health is not None else None,
+        "warnings": [health.message] if health is not None and health.inflated else [],
+        "notes": _notes(frame, win),
+        "timeseries": {col: series[col].tolist() for col in series.columns},
+    }
+    return Analysis(frame, win, series, _clean(summary), in_window)
+
+
+def _run_block(
+    frame: RecordFrame, scenario: Mapping[str, Any], run_info: Mapping[str, Any], run_end_s: float
+) -> dict[str, Any]:
+    df = frame.df
+    names = sorted({str(s) for s in df["scenario"].dropna().unique()})
+    return {
+        "run_id": run_info.get("run_id"),
+        "scenario": scenario.get("name") or (names[0] if len(names) == 1 else None),
+        "target": run_info.get("target"),
+        "started_at": datetime.fromtimestamp(frame.t0_s, tz=timezone.utc).isoformat() if len(df) else None,
+        "t0_s": frame.t0_s if len(df) else None,
+        "duration_s": run_end_s,
+        "records": len(df),
+        "skipped_lines": frame.skipped_lines,
+        "source": frame.source,
+        "workers": sorted({str(w) for w in df["worker"].dropna().unique()}),
+        "open_loop": bool(df["client_lag_ms"].notna().any()),
+    }
+
+
+def _section(
+    frame: RecordFrame, mask: np.ndarray, duration_s: float, slo: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The figures of the requests in ``mask`` over ``duration_s`` seconds."""
+    df = frame.df
+    requests = int(mask.sum())
+    succeeded = int((mask & df["ok"].to_numpy()).sum())
+    ok = mask & df["ok"].to_numpy()
+    return {
+        "duration_s": duration_s,
+        "requests": requests,
+        "succeeded": succeeded,
+        "failed": requests - succeeded,
+        "error_rate": (requests - succeeded) / requests if requests else None,
+        "throughput": metrics.throughput(frame, mask, duration_s),
+        "latency_ms": metrics.latency_table(frame, mask),
+        "output_tokens": dict(describe(df["output_tokens"].to_numpy()[ok])),
+        "prompt_tokens": dict(describe(df["prompt_tokens"].to_numpy()[ok])),
+        "errors": metrics.error_summary(frame, mask),
+        "goodput": metrics.goodput(frame, mask, slo, duration_s),
+    }
+
+
+def _notes(frame: RecordFrame, win: Window) -> list[str]:
+    """What a reader should know to read the figures right, in plain words."""
+    df = frame.df
+    n = len(df)
+    notes = list(frame.notes)
+    if n == 0:
+        return [*notes, "no records: the run sent no request, so there is nothing to measure"]
+    ok = df["ok"].to_numpy()
+    if not ok.any():
+        kinds = df["error_kind"].value_counts()
+        top = ", ".join(f"{k} ({v})" for k, v in kinds.head(3).items())
+        notes.append(f"no request succeeded: all {n} failed ({top}); there are no latency figures")
+    elif n == 1:
+        notes.append("only one request: every percentile is that request's own value")
+    if ok.any() and not (ok & df["stream"].to_numpy()).any():
+        notes.append("no successful streamed request: TTFT, ITL and TPOT are not measured")
+    sources = df.loc[ok, "token_source"].value_counts()
+    if "chunks" in sources.index:
+        notes.append(
+            f"{sources['chunks']} answer(s) counted output tokens from chunks (no usage, no tokenizer): "
+            "an estimate, since a chunk can carry several tokens"
+        )
+    if win.note:
+        notes.append(f"window: {win.note}")
+    return notes
+
+
+def _clean(value: Any) -> Any:
+    """Replace NaN/inf by None and numpy scalars by Python ones, recursively (JSON-safe)."""
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value

@@ -1,0 +1,113 @@
+"""The outputs of a run: ``summary.json``, ``summary.md``, ``report.html`` and PNG plots in its directory.
+
+``build_report(run_dir)`` rebuilds them all from the results directory alone (``chatbench report`` and
+the end of ``chatbench run`` both call it); ``headline_table(summary)`` is the few lines a terminal shows.
+Never imports locust or gevent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ReportResult", "build_report", "headline_table"]
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """What ``build_report`` wrote, and the summary it wrote into ``summary.json``."""
+
+    summary: dict[str, Any]
+    paths: Mapping[str, Path]  # "summary.json", "summary.md", "report.html", and each plot's file stem
+
+    @property
+    def html_path(self) -> Path:
+        return self.paths["report.html"]
+
+
+def build_report(
+    run_dir: str | Path, *, window: str | tuple[float | None, float | None] | None = None
+) -> ReportResult:
+    """Analyse ``run_dir`` and write the report files into it.
+
+    ``window``: ``"START:END"`` (seconds from the run start, either side may be empty) or a pair; None
+    finds the steady-state window automatically. Raises ``ResultsError`` for a missing directory or
+    one without records, ``UsageError`` for a malformed window.
+    """
+    import orjson
+
+    from bench.analysis.summary import analyze
+    from bench.report.html import render_html
+    from bench.report.markdown import render_markdown
+    from bench.report.plots import PLOTS, write_plots
+
+    run_dir = Path(run_dir)
+    analysis = analyze(run_dir, window=window)
+    plot_paths = write_plots(analysis, run_dir)
+    captions = {PLOTS[name][0]: path for name, path in plot_paths.items()}
+    paths: dict[str, Path] = {
+        "summary.json": run_dir / "summary.json",
+        "summary.md": run_dir / "summary.md",
+        "report.html": run_dir / "report.html",
+        **plot_paths,
+    }
+    summary = dict(analysis.summary)
+    summary["files"] = {name: path.name for name, path in paths.items()}
+    paths["summary.json"].write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
+    paths["summary.md"].write_text(
+        render_markdown(summary, {c: p.name for c, p in captions.items()}), encoding="utf-8"
+    )
+    paths["report.html"].write_text(render_html(summary, captions), encoding="utf-8")
+    return ReportResult(summary, paths)
+
+
+def headline_table(summary: Mapping[str, Any], html_path: str | Path | None = None) -> str:
+    """The terminal summary: requests, failed, req/s, output tok/s, TTFT/TPOT/E2E p50/p95/p99, goodput.
+
+    Figures are those of the steady-state window (the whole run when there is none). ``html_path``
+    defaults to the report.html named in ``summary["files"]`` (relative to the run directory).
+    """
+    from bench.report.tables import DASH, fmt, pct
+
+    section = summary["steady"]
+    win = summary["window"]
+    where = (
+        "whole run"
+        if win["source"] == "whole_run"
+        else f"steady window {win['start_s']:.0f}–{win['end_s']:.0f} s of {summary['run']['duration_s']:.0f} s"
+    )
+    name = summary["run"]["scenario"] or summary["run"]["run_id"] or "run"
+    lines = [f"chatbench: {name} ({where}, {win['duration_s']:.1f} s)"]
+    lines.append(
+        f"  requests     {section['requests']:>10,}    failed {section['failed']:,} ({pct(section['error_rate'])})"
+    )
+    tp = section["throughput"]
+    lines.append(
+        f"  throughput   {fmt(tp['requests_per_s'], 2):>10} req/s (successful)   "
+        f"{fmt(tp['output_tokens_per_s'], 1)} output tok/s"
+    )
+    lines.append(f"  {'latency ms':<12} {'p50':>10} {'p95':>10} {'p99':>10}")
+    for key, label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "E2E")):
+        stats = section["latency_ms"].get(key) or {}
+        lines.append(
+            f"  {label:<12} " + " ".join(f"{fmt(stats.get(p), 1):>10}" for p in ("p50", "p95", "p99"))
+        )
+    gp = section["goodput"]
+    if gp["limits_ms"]:
+        lines.append(
+            f"  goodput      {fmt(gp['goodput_rps'], 2):>10} req/s   "
+            f"{pct(gp['good_share'], 1)} of requests met every SLO threshold"
+        )
+    else:
+        lines.append(f"  goodput      {DASH:>10}   (no per-request SLO threshold in the scenario)")
+    for warning in summary["warnings"]:
+        lines.append(f"  WARNING: {warning}")
+    for note in summary["notes"]:
+        lines.append(f"  note: {note}")
+    if html_path is None and summary.get("files"):
+        html_path = summary["files"].get("report.html")
+    if html_path is not None:
+        lines.append(f"  report       {html_path}")
+    return "\n".join(lines)
