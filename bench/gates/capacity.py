@@ -1,0 +1,432 @@
+"""Capacity planning from a sweep: per-step figures, highest load within SLOs, saturation knee, replicas.
+
+A sweep holds the server at a series of load levels (``level``: concurrent users in a closed loop, or an
+offered arrival rate in req/s in an open loop), one step each. From the records of each step, after its
+warm-up, this module computes one ``StepResult`` and then answers:
+
+- **highest load within SLOs**: every SLO is checked at every step; between the last passing step and the
+  first failing one, each breached SLO's measured value is interpolated linearly in the load, and the load
+  at which it reaches its limit is found; the smallest such load is the answer, and that SLO *binds*;
+- **saturation knee**: the last level before throughput stops rising while latency climbs. The initial
+  slope is s0 = throughput(first step) / level(first step) (req/s per load unit); step i is past the knee
+  when its marginal slope (T_i - T_{i-1}) / (L_i - L_{i-1}) < ``KNEE_SLOPE_FRACTION`` * s0 and its median
+  E2E latency rose by more than ``KNEE_LATENCY_RISE``; the knee is then L_{i-1};
+- **replicas** for a target load at a headroom h: replicas = ceil(target / (capacity * (1 - h))), where
+  capacity is the highest load within SLOs (or, with no SLO, the knee). The latency to expect is the
+  measured latency interpolated at the per-replica load target / replicas. Assumption: replicas behind a
+  load balancer scale linearly, each taking an equal share.
+
+Everything here is pure (hand-built step tables work), except ``step_from_records``, which reads records.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from bench.analysis.frames import RecordFrame
+from bench.analysis.metrics import good_mask, slo_limits
+from bench.errors import UsageError
+from bench.gates import data
+from bench.gates.overrides import EffectiveSlo
+from bench.gates.slo import SloCheck, evaluate_slos, stat_value
+
+__all__ = [
+    "KNEE_LATENCY_RISE",
+    "KNEE_SLOPE_FRACTION",
+    "LATENCY_STATS",
+    "CapacityLimit",
+    "Knee",
+    "Plan",
+    "StepResult",
+    "find_knee",
+    "max_load_within_slo",
+    "plan_replicas",
+    "step_from_records",
+    "stop_reason",
+]
+
+SweepMode = Literal["concurrency", "rate"]
+
+KNEE_SLOPE_FRACTION = 0.25
+"""A step whose throughput gain per added load unit is below this share of the initial slope is flat."""
+KNEE_LATENCY_RISE = 0.10
+"""...and whose median E2E latency rose by more than this fraction is past the knee."""
+LATENCY_STATS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "mean", "max")
+"""Statistics kept per step for each latency metric."""
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One load level of a sweep, measured after its warm-up."""
+
+    index: int
+    level: float  # users (concurrency) or offered req/s (rate)
+    duration_s: float  # length of the measured window
+    requests: int  # counted requests that ended in the window
+    failed: int
+    error_rate: float | None  # failed / requests
+    throughput_rps: float | None  # successful requests / duration_s
+    output_tokens_per_s: float | None
+    goodput_rps: float | None  # successful requests meeting every per-request SLO limit / duration_s
+    latency_ms: Mapping[str, Mapping[str, float | None]]  # metric -> stat -> ms
+    checks: tuple[SloCheck, ...] = ()
+    run_dir: str | None = None
+
+    @property
+    def meets_slo(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def latency(self, metric: str, stat: str) -> float | None:
+        return self.latency_ms.get(metric, {}).get(stat)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["checks"] = [c.to_dict() for c in self.checks]
+        out["meets_slo"] = self.meets_slo
+        return out
+
+
+def step_from_records(
+    frame: RecordFrame,
+    *,
+    index: int,
+    level: float,
+    slo: EffectiveSlo,
+    warmup_s: float,
+    step_duration_s: float | None = None,
+    run_dir: str | None = None,
+) -> StepResult:
+    """The figures of one step, over the window from ``warmup_s`` to ``warmup_s + step_duration_s`` seconds
+    after the step started (to the last answer when ``step_duration_s`` is None).
+
+    Throughput, goodput and error rate count the requests that *ended* in the window (answers per second);
+    latencies and SLO checks take those of them that also *started* after the warm-up.
+    """
+    df = frame.df
+    end_s = df["end_s"].to_numpy()
+    last_end = float(end_s.max()) if len(df) else 0.0
+    window_end = last_end if step_duration_s is None else min(warmup_s + step_duration_s, last_end)
+    duration_s = max(window_end - warmup_s, 0.0)
+    # Rates count the answers that ended in the window; latencies and SLOs judge only the requests that
+    # also started after the warm-up, so none of them met the warm-up's conditions.
+    in_window = (end_s >= warmup_s) & (end_s <= window_end) & data.counted_mask(frame)
+    judged = in_window & (df["start_s"].to_numpy() >= warmup_s)
+    ok = in_window & df["ok"].to_numpy(dtype=bool)
+    requests = int(in_window.sum())
+    failed = requests - int(ok.sum())
+    latency: dict[str, dict[str, float | None]] = {}
+    for metric in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"):
+        values = data.metric_values(frame, metric, judged)
+        latency[metric] = {stat: stat_value(values, stat) for stat in LATENCY_STATS}
+    verdict = evaluate_slos(frame, slo, mask=judged)
+    limits, _ = slo_limits(_slo_dict(slo))
+    good = int((good_mask(frame, limits) & in_window).sum()) if limits else int(ok.sum())
+    tokens = float(np.nansum(df["output_tokens"].to_numpy()[ok]))
+    per_s = (lambda x: x / duration_s) if duration_s > 0 else (lambda x: None)
+    return StepResult(
+        index=index,
+        level=float(level),
+        duration_s=duration_s,
+        requests=requests,
+        failed=failed,
+        error_rate=failed / requests if requests else None,
+        throughput_rps=per_s(int(ok.sum())),
+        output_tokens_per_s=per_s(tokens),
+        goodput_rps=per_s(good),
+        latency_ms=latency,
+        checks=verdict.checks,
+        run_dir=run_dir,
+    )
+
+
+def _slo_dict(slo: EffectiveSlo) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for t in slo.thresholds:
+        out.setdefault(t.metric, {})[t.stat] = t.limit
+    return out
+
+
+# --- saturation --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Knee:
+    """Where throughput stops rising while latency climbs."""
+
+    index: int | None  # step index of the knee (the last level still scaling); None: not reached
+    level: float | None
+    throughput_rps: float | None
+    reason: str
+
+
+def _flat_and_slower(steps: Sequence[StepResult], i: int, s0: float, fraction: float) -> bool:
+    """Step i added load without adding throughput (below ``fraction`` of the initial slope) and got slower."""
+    a, b = steps[i - 1], steps[i]
+    if a.throughput_rps is None or b.throughput_rps is None or b.level <= a.level:
+        return False
+    slope = (b.throughput_rps - a.throughput_rps) / (b.level - a.level)
+    lat_a, lat_b = a.latency("e2e_ms", "p50"), b.latency("e2e_ms", "p50")
+    climbs = lat_a is not None and lat_b is not None and lat_b > lat_a * (1 + KNEE_LATENCY_RISE)
+    return slope < fraction * s0 and climbs
+
+
+def _initial_slope(steps: Sequence[StepResult]) -> float | None:
+    first = steps[0]
+    if first.throughput_rps is None or first.level <= 0:
+        return None
+    return first.throughput_rps / first.level
+
+
+def find_knee(steps: Sequence[StepResult], *, fraction: float = KNEE_SLOPE_FRACTION) -> Knee:
+    """The saturation knee of a sweep (definition in the module docstring)."""
+    if len(steps) < 2:
+        return Knee(None, None, None, "need at least two steps to see a knee")
+    s0 = _initial_slope(steps)
+    if s0 is None or s0 <= 0:
+        return Knee(None, None, None, "the first step has no throughput")
+    for i in range(1, len(steps)):
+        if _flat_and_slower(steps, i, s0, fraction):
+            k = steps[i - 1]
+            gain = (steps[i].throughput_rps or 0.0) - (k.throughput_rps or 0.0)
+            return Knee(
+                k.index,
+                k.level,
+                k.throughput_rps,
+                f"from {k.level:g} to {steps[i].level:g} throughput changed by {gain:+.2f} req/s "
+                f"(less than {fraction:.0%} of the initial {s0:.2f} req/s per unit) while median E2E rose",
+            )
+    return Knee(None, None, None, "throughput still rising at the highest level tested")
+
+
+def stop_reason(
+    steps: Sequence[StepResult], *, stop_error_rate: float, stop_latency_factor: float
+) -> str | None:
+    """Why a sweep should stop after its last step (clearly past saturation), or None to go on."""
+    last, first = steps[-1], steps[0]
+    if last.error_rate is not None and last.error_rate > stop_error_rate:
+        return f"error rate {last.error_rate:.1%} at level {last.level:g} exceeds {stop_error_rate:.1%}"
+    lat0, lat = first.latency("e2e_ms", "p50"), last.latency("e2e_ms", "p50")
+    if len(steps) > 1 and lat0 and lat is not None and lat > stop_latency_factor * lat0:
+        return (
+            f"median E2E {lat:.0f} ms at level {last.level:g} is over {stop_latency_factor:g}x "
+            f"the first step's {lat0:.0f} ms"
+        )
+    if last.requests > 0 and last.throughput_rps == 0:
+        return f"no successful request at level {last.level:g}"
+    s0 = _initial_slope(steps)
+    if len(steps) >= 3 and s0:
+        n = len(steps)
+        if all(_flat_and_slower(steps, i, s0, KNEE_SLOPE_FRACTION) for i in (n - 2, n - 1)):
+            return (
+                f"throughput stopped rising while latency climbed for two steps (up to level {last.level:g})"
+            )
+    return None
+
+
+# --- highest load within the SLOs ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CapacityLimit:
+    """The highest load that meets every SLO, and which SLO binds first."""
+
+    level: float | None  # None: even the lowest level breaches an SLO
+    binding: str | None  # "ttft_ms.p95", "error_rate"... None when nothing failed
+    exact: bool  # False when every level passed (the true limit is higher) or none did
+    note: str
+    last_pass_index: int | None = None
+    first_fail_index: int | None = None
+
+
+def _check(step: StepResult, name: str) -> SloCheck | None:
+    return next((c for c in step.checks if c.name == name), None)
+
+
+def max_load_within_slo(steps: Sequence[StepResult]) -> CapacityLimit | None:
+    """Interpolate the highest passing load between the last passing and first failing step.
+
+    None when no SLO was checked. When the first step already fails, ``level`` is None; when every step
+    passes, ``level`` is the highest tested (a lower bound: ``exact`` is False).
+    """
+    if not steps or not steps[0].checks:
+        return None
+    fail = next((i for i, s in enumerate(steps) if not s.meets_slo), None)
+    if fail is None:
+        top = steps[-1]
+        return CapacityLimit(
+            top.level,
+            None,
+            False,
+            f"every level met every SLO; capacity is at least {top.level:g}",
+            len(steps) - 1,
+        )
+    failing = steps[fail]
+    if fail == 0:
+        names = ", ".join(c.name for c in failing.checks if not c.passed)
+        return CapacityLimit(
+            None,
+            names,
+            False,
+            f"the lowest level {failing.level:g} already breaches {names}; sweep lower",
+            None,
+            0,
+        )
+    passing = steps[fail - 1]
+    best: tuple[float, str] | None = None
+    for check in failing.checks:
+        if check.passed:
+            continue
+        before = _check(passing, check.name)
+        level = _crossing(passing.level, before.measured if before else None, failing.level, check)
+        if best is None or level < best[0]:
+            best = (level, check.name)
+    assert best is not None  # the failing step has at least one failed check
+    level, name = best
+    return CapacityLimit(
+        level,
+        name,
+        True,
+        f"{name} reaches its limit at about {level:.3g} (between {passing.level:g}, which meets every SLO, "
+        f"and {failing.level:g}, which does not)",
+        fail - 1,
+        fail,
+    )
+
+
+def _crossing(level_a: float, value_a: float | None, level_b: float, failed: SloCheck) -> float:
+    """The load where the SLO's measured value reaches its limit, linear between two steps."""
+    value_b = failed.measured
+    if value_a is None or value_b is None or value_b <= value_a:
+        return level_a  # no usable slope: stay at the last level known to pass
+    fraction = (failed.limit - value_a) / (value_b - value_a)
+    return level_a + min(max(fraction, 0.0), 1.0) * (level_b - level_a)
+
+
+# --- planning -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many servers like the one measured are needed for a target load, and what latency to expect."""
+
+    target: float
+    unit: Literal["users", "rps"]
+    headroom: float
+    capacity_per_server: float  # in ``unit``: highest load within SLOs (or the knee without SLOs)
+    capacity_source: str  # "slo" or "knee"
+    usable_per_server: float  # capacity * (1 - headroom)
+    replicas: int
+    load_per_replica: float  # target / replicas, in ``unit``
+    level_per_replica: float  # the same in the sweep's own load unit
+    expected_latency_ms: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
+    expected_throughput_rps: float | None = None
+    assumption: str = (
+        "replicas behind a load balancer scale linearly: each serves an equal share of the target, "
+        "and one replica behaves as the single server measured"
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def interpolate(steps: Sequence[StepResult], level: float, value_of: Any) -> float | None:
+    """``value_of(step)`` linearly interpolated at ``level`` (None when no step has a value)."""
+    points = [(s.level, value_of(s)) for s in steps]
+    points = [(x, y) for x, y in points if y is not None]
+    if not points:
+        return None
+    xs, ys = zip(*points, strict=True)
+    return float(np.interp(level, xs, ys))
+
+
+def plan_replicas(
+    steps: Sequence[StepResult],
+    mode: SweepMode,
+    *,
+    capacity_level: float,
+    capacity_source: str,
+    headroom: float,
+    target_users: float | None = None,
+    target_rps: float | None = None,
+) -> Plan:
+    """replicas = ceil(target / (capacity * (1 - headroom))), with the per-server numbers it rests on.
+
+    The capacity is ``capacity_level`` in the sweep's unit (users for a concurrency sweep, req/s for a rate
+    sweep). A target in req/s against a concurrency sweep converts the capacity to req/s with the measured
+    throughput at that level; a target in users against a rate sweep is refused (it would need think times).
+    """
+    if not 0.0 <= headroom < 1.0:
+        raise UsageError(f"--headroom {headroom:g}: must be at least 0 and below 1 (0.2 = keep 20% spare)")
+    if (target_users is None) == (target_rps is None):
+        raise UsageError("give exactly one planning target: --target-users N or --target-rps R")
+    if capacity_level <= 0:
+        raise UsageError(
+            "the measured capacity is zero: no level of the sweep served requests within the SLOs"
+        )
+    if target_users is not None:
+        if mode != "concurrency":
+            raise UsageError(
+                "--target-users needs a concurrency sweep (--mode concurrency); use --target-rps"
+            )
+        unit: Literal["users", "rps"] = "users"
+        target = float(target_users)
+        capacity = capacity_level
+    else:
+        unit = "rps"
+        target = float(target_rps or 0.0)
+        if mode == "rate":
+            capacity = capacity_level
+        else:
+            measured = interpolate(steps, capacity_level, lambda s: s.throughput_rps)
+            if not measured:
+                raise UsageError("no throughput was measured, so req/s cannot be planned for")
+            capacity = measured
+    if target <= 0:
+        raise UsageError("the planning target must be positive")
+    usable = capacity * (1.0 - headroom)
+    replicas = max(1, math.ceil(target / usable - 1e-9))
+    per_replica = target / replicas
+    level = (
+        per_replica
+        if unit == "users" or mode == "rate"
+        else _level_for_rps(steps, per_replica, capacity_level)
+    )
+    expected = {
+        metric: {
+            stat: interpolate(steps, level, lambda s, m=metric, t=stat: s.latency(m, t))
+            for stat in ("p50", "p95", "p99")
+        }
+        for metric in ("ttft_ms", "tpot_ms", "e2e_ms")
+    }
+    return Plan(
+        target=target,
+        unit=unit,
+        headroom=headroom,
+        capacity_per_server=capacity,
+        capacity_source=capacity_source,
+        usable_per_server=usable,
+        replicas=replicas,
+        load_per_replica=per_replica,
+        level_per_replica=level,
+        expected_latency_ms=expected,
+        expected_throughput_rps=interpolate(steps, level, lambda s: s.throughput_rps),
+    )
+
+
+def _level_for_rps(steps: Sequence[StepResult], rps: float, up_to_level: float) -> float:
+    """The concurrency at which the measured throughput reaches ``rps`` (inverse interpolation, rising part)."""
+    points = [
+        (s.level, s.throughput_rps) for s in steps if s.throughput_rps is not None and s.level <= up_to_level
+    ]
+    top = interpolate(steps, up_to_level, lambda s: s.throughput_rps)
+    if top is not None:
+        points.append((up_to_level, top))
+    points.sort()
+    xs = np.array([0.0, *(x for x, _ in points)])
+    ys = np.maximum.accumulate(np.array([0.0, *(y for _, y in points)]))  # keep it non-decreasing
+    return float(np.interp(rps, ys, xs))
