@@ -1,0 +1,305 @@
+"""The mock's API surface: request validation per profile and the exact bytes of every answer.
+
+Validation happens once per request at the edge; what comes out is a ``ChatRequest`` the serving
+model trusts. The answer builders produce OpenAI shapes: ``chat.completion`` for a plain answer and
+``chat.completion.chunk`` SSE events for a stream (role chunk, content chunks, the finish chunk, an
+optional usage chunk, then ``data: [DONE]``). Error bodies are OpenAI-style:
+``{"error": {"message", "type", "param", "code"}}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from bench.mock.settings import MockSettings
+from bench.tokens import count_tokens
+
+__all__ = ["ApiError", "ChatRequest", "error_body", "parse_chat_request"]
+
+SEED_KEYS = frozenset(
+    ("model", "messages", "stream", "temperature", "top_p", "presence_penalty", "frequency_penalty")
+)
+OPENAI_KEYS = SEED_KEYS | {"max_tokens", "max_completion_tokens", "stream_options", "seed", "stop"}
+ROLES = ("system", "user", "assistant")
+_RANGES = {
+    "temperature": (0.0, 2.0),
+    "top_p": (0.0, 1.0),
+    "presence_penalty": (-2.0, 2.0),
+    "frequency_penalty": (-2.0, 2.0),
+}
+
+
+class ApiError(Exception):
+    """A request the mock refuses; becomes an OpenAI-style error body with ``status``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        status: int = 400,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.status = status
+        self.type = type
+        self.code = code
+
+    def body(self) -> bytes:
+        return error_body(self.message, type=self.type, param=self.param, code=self.code)
+
+
+def error_body(message: str, *, type: str, param: str | None = None, code: str | None = None) -> bytes:
+    """An OpenAI-style error body."""
+    return orjson.dumps({"error": {"message": message, "type": type, "param": param, "code": code}})
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A validated chat completion request."""
+
+    messages: list[dict[str, str]]
+    stream: bool
+    temperature: float | None
+    top_p: float | None
+    presence_penalty: float | None
+    frequency_penalty: float | None
+    max_tokens: int | None  # max_completion_tokens wins over max_tokens (openai profile only)
+    include_usage: bool
+    seed: int | None
+    stop: tuple[str, ...]
+    prompt_tokens: int
+
+
+def _number(body: Mapping[str, Any], key: str) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ApiError(f"'{key}' must be a number, not {_show(value)}", param=key)
+    lo, hi = _RANGES[key]
+    if not lo <= value <= hi:
+        raise ApiError(f"'{key}' must be between {lo:g} and {hi:g}, not {value!r}", param=key)
+    return float(value)
+
+
+def _positive_int(body: Mapping[str, Any], key: str) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ApiError(f"'{key}' must be an integer of at least 1, not {_show(value)}", param=key)
+    return value
+
+
+def _show(value: Any) -> str:
+    text = orjson.dumps(value).decode() if not isinstance(value, bytes) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _messages(raw: Any) -> list[dict[str, str]]:
+    if not isinstance(raw, list) or not raw:
+        raise ApiError("'messages' must be a non-empty array of {role, content} objects", param="messages")
+    for i, message in enumerate(raw):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise ApiError(f"'{where}' must be an object with 'role' and 'content'", param=where)
+        role = message.get("role")
+        if role not in ROLES:
+            raise ApiError(
+                f"'{where}.role' must be one of {', '.join(ROLES)}, not {_show(role)}", param=f"{where}.role"
+            )
+        if not isinstance(message.get("content"), str):
+            raise ApiError(
+                f"'{where}.content' must be a string, not {_show(message.get('content'))}",
+                param=f"{where}.content",
+            )
+    return raw
+
+
+def parse_chat_request(raw: bytes, settings: MockSettings) -> ChatRequest:
+    """Validate a request body for the configured profile; raise ``ApiError`` saying what is wrong."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError("the request body must be a JSON object")
+    openai = settings.profile == "openai"
+    allowed = OPENAI_KEYS if openai else SEED_KEYS
+    if settings.strict:
+        for key in body:
+            if key not in allowed:
+                raise ApiError(
+                    f"unknown parameter '{key}' (the {settings.profile} profile accepts: "
+                    f"{', '.join(sorted(allowed))})",
+                    param=key,
+                    code="unknown_parameter",
+                )
+    model = body.get("model")
+    if model is not None:
+        if not isinstance(model, str):
+            raise ApiError(f"'model' must be a string, not {_show(model)}", param="model")
+        if model != settings.model:
+            raise ApiError(
+                f"The model '{model}' does not exist (this server serves '{settings.model}')",
+                param="model",
+                status=404,
+                code="model_not_found",
+            )
+    messages = _messages(body.get("messages"))
+    stream = body.get("stream", False)
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise ApiError(f"'stream' must be true or false, not {_show(stream)}", param="stream")
+    temperature = _number(body, "temperature")
+    top_p = _number(body, "top_p")
+    presence = _number(body, "presence_penalty")
+    frequency = _number(body, "frequency_penalty")
+    max_tokens = None
+    include_usage = False
+    seed = None
+    stop: tuple[str, ...] = ()
+    if openai:
+        max_tokens = _positive_int(body, "max_completion_tokens") or _positive_int(body, "max_tokens")
+        options = body.get("stream_options")
+        if options is not None:
+            if not isinstance(options, dict):
+                raise ApiError("'stream_options' must be an object", param="stream_options")
+            if not stream:
+                raise ApiError(
+                    "'stream_options' is only allowed when 'stream' is true", param="stream_options"
+                )
+            usage = options.get("include_usage", False)
+            if not isinstance(usage, bool):
+                raise ApiError(
+                    f"'stream_options.include_usage' must be true or false, not {_show(usage)}",
+                    param="stream_options.include_usage",
+                )
+            include_usage = usage
+        seed = body.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ApiError(f"'seed' must be an integer, not {_show(seed)}", param="seed")
+        raw_stop = body.get("stop")
+        if isinstance(raw_stop, str):
+            stop = (raw_stop,)
+        elif isinstance(raw_stop, list) and len(raw_stop) <= 4 and all(isinstance(s, str) for s in raw_stop):
+            stop = tuple(s for s in raw_stop if s)
+        elif raw_stop is not None:
+            raise ApiError("'stop' must be a string or an array of at most 4 strings", param="stop")
+    prompt_tokens = 0
+    for message in messages:
+        prompt_tokens += count_tokens(message["content"])
+    return ChatRequest(
+        messages=messages,
+        stream=stream,
+        temperature=temperature,
+        top_p=top_p,
+        presence_penalty=presence,
+        frequency_penalty=frequency,
+        max_tokens=max_tokens,
+        include_usage=include_usage,
+        seed=seed,
+        stop=stop,
+        prompt_tokens=prompt_tokens,
+    )
+
+
+def completion_body(
+    completion_id: str,
+    created: int,
+    model: str,
+    text: str,
+    finish_reason: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+) -> bytes:
+    """A non-streaming ``chat.completion`` answer."""
+    return orjson.dumps(
+        {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "logprobs": None,
+                    "finish_reason": finish_reason,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+    )
+
+
+class ChunkWriter:
+    """Builds the SSE events of one stream, each already framed as an HTTP/1.1 chunk.
+
+    The constant part of a chunk event is encoded once per stream; a content chunk then costs one
+    ``orjson.dumps`` of its text and a few byte concatenations (this is the mock's hot path).
+    """
+
+    __slots__ = ("_head", "_tail")
+
+    def __init__(self, completion_id: str, created: int, model: str, *, include_usage: bool) -> None:
+        self._head = (
+            b'data: {"id":'
+            + orjson.dumps(completion_id)
+            + b',"object":"chat.completion.chunk","created":'
+            + str(created).encode()
+            + b',"model":'
+            + orjson.dumps(model)
+            + b',"choices":[{"index":0,"delta":'
+        )
+        # OpenAI sends "usage": null on every chunk when the client asked for the usage chunk.
+        self._tail = b',"logprobs":null,"finish_reason":null}]' + (b',"usage":null' if include_usage else b"")
+
+    def role(self) -> bytes:
+        return frame(self._head + b'{"role":"assistant","content":""}' + self._tail + b"}\n\n")
+
+    def content(self, text: str) -> bytes:
+        return frame(self._head + b'{"content":' + orjson.dumps(text) + b"}" + self._tail + b"}\n\n")
+
+    def finish(self, finish_reason: str) -> bytes:
+        tail = self._tail.replace(b'"finish_reason":null', b'"finish_reason":' + orjson.dumps(finish_reason))
+        return frame(self._head + b"{}" + tail + b"}\n\n")
+
+    def usage(self, prompt_tokens: int, completion_tokens: int) -> bytes:
+        head = self._head[: self._head.index(b'"choices":')]
+        usage = orjson.dumps(
+            {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            }
+        )
+        return frame(head + b'"choices":[],"usage":' + usage + b"}\n\n")
+
+    def malformed(self) -> bytes:
+        """An event whose JSON is cut short (the ``bad_json_chunk`` fault)."""
+        return frame(self._head + b'{"content":"brok\n\n')
+
+
+DONE = b"data: [DONE]\n\n"
+
+
+def frame(data: bytes) -> bytes:
+    """One HTTP/1.1 chunk of chunked transfer encoding."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"

@@ -1,0 +1,174 @@
+"""The mock's serving model: batch slots, a FIFO queue, prefill and decode times, output lengths.
+
+A request holds one of ``batch_slots`` slots from admission to its last token (continuous
+batching); requests beyond the slots wait in a FIFO queue. The times it follows:
+
+    TTFT_s           = queue wait + (prefill_base_ms + prefill_per_token_ms * prompt_tokens) / 1000
+    per-token time_s = tpot_ms * (1 + batch_slowdown * (active - 1)) / 1000
+
+where ``active`` is the number of slots taken when the token is scheduled. Throughput therefore rises
+with concurrency up to ``batch_slots`` and stays flat beyond it while latency climbs: a saturation knee.
+
+What a request gets (output length and text) is drawn from a ``random.Random`` seeded by the mock's
+seed, the messages and the sampling values; at temperature 0 (or with an explicit ``seed``) the same
+request always gets the same answer, otherwise a per-server request counter is mixed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+import orjson
+
+from bench.mock.api import ChatRequest
+from bench.mock.settings import MockSettings
+from bench.mock.text import draw_pieces, is_chinese
+
+__all__ = ["Answer", "Engine", "Job", "draw_output_tokens", "plan_answer"]
+
+
+class Job(Protocol):
+    """What the engine schedules: told when it gets a slot; ``cancelled`` ones are skipped."""
+
+    cancelled: bool
+
+    def admit(self) -> None: ...
+
+
+class Engine:
+    """The batch slots and the FIFO queue in front of them."""
+
+    __slots__ = ("active", "queue", "slots", "slowdown", "tpot_s")
+
+    def __init__(self, settings: MockSettings) -> None:
+        self.slots = settings.batch_slots
+        self.tpot_s = settings.tpot_ms / 1000.0
+        self.slowdown = settings.batch_slowdown
+        self.active = 0
+        self.queue: deque[Job] = deque()
+
+    def submit(self, job: Job) -> None:
+        """Admit the job now if a slot is free, else queue it (FIFO)."""
+        if self.active < self.slots:
+            self.active += 1
+            job.admit()
+        else:
+            self.queue.append(job)
+
+    def release(self) -> None:
+        """A job gave its slot back: admit the next one still waiting."""
+        self.active -= 1
+        while self.queue and self.active < self.slots:
+            job = self.queue.popleft()
+            if job.cancelled:
+                continue
+            self.active += 1
+            job.admit()
+
+    def token_s(self) -> float:
+        """Time of one output token at the current batch occupancy, s."""
+        return self.tpot_s * (1.0 + self.slowdown * (self.active - 1))
+
+
+@dataclass(slots=True)
+class Answer:
+    """What the mock will say: the content chunks, their token counts and why it stops."""
+
+    chunks: list[str]
+    chunk_tokens: list[int]
+    output_tokens: int
+    finish_reason: str
+
+
+def draw_output_tokens(rng: random.Random, s: MockSettings) -> int:
+    """An output length from the configured distribution, clipped to [min, max] (not for 'fixed')."""
+    dist = s.output_dist
+    mean = s.output_tokens
+    if dist == "fixed":
+        return mean
+    if dist == "uniform":
+        return rng.randint(s.output_tokens_min, s.output_tokens_max)
+    if dist == "normal":
+        value = rng.gauss(mean, s.output_tokens_std)
+    elif dist == "lognormal":
+        sigma2 = math.log(1.0 + (s.output_tokens_std / mean) ** 2)
+        value = rng.lognormvariate(math.log(mean) - sigma2 / 2.0, math.sqrt(sigma2))
+    else:  # exponential
+        value = rng.expovariate(1.0 / mean)
+    return min(s.output_tokens_max, max(s.output_tokens_min, round(value)))
+
+
+class Planner:
+    """Draws each request's answer; identical deterministic requests reuse a cached answer."""
+
+    def __init__(self, settings: MockSettings) -> None:
+        self.settings = settings
+        self.counter = 0
+        self._cache: dict[bytes, Answer] = {}
+
+    def plan(self, req: ChatRequest) -> Answer:
+        s = self.settings
+        deterministic = req.temperature == 0.0 or req.seed is not None
+        self.counter += 1
+        key = orjson.dumps(
+            (
+                s.seed,
+                req.messages,
+                req.temperature,
+                req.top_p,
+                req.presence_penalty,
+                req.frequency_penalty,
+                req.seed,
+                req.max_tokens,
+                req.stop,
+                None if deterministic else self.counter,
+            )
+        )
+        if deterministic:
+            cached = self._cache.get(key)
+            if cached is not None:
+                return cached
+        rng = random.Random(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big"))
+        answer = plan_answer(rng, req, s)
+        if deterministic:
+            if len(self._cache) >= 4096:
+                self._cache.clear()
+            self._cache[key] = answer
+        return answer
+
+
+def plan_answer(rng: random.Random, req: ChatRequest, s: MockSettings) -> Answer:
+    """The answer to ``req`` drawn from ``rng``: its length, its text cut into chunks, its finish reason."""
+    n = draw_output_tokens(rng, s)
+    finish_reason = "stop"
+    if req.max_tokens is not None and req.max_tokens < n:
+        n = req.max_tokens
+        finish_reason = "length"
+    last_user = next((m["content"] for m in reversed(req.messages) if m["role"] == "user"), "")
+    temperature = 1.0 if req.temperature is None else req.temperature
+    top_p = 1.0 if req.top_p is None else req.top_p
+    pieces = draw_pieces(rng, n, chinese=is_chinese(last_user), temperature=temperature, top_p=top_p)
+    if req.stop:
+        pieces, cut = _apply_stop(pieces, req.stop)
+        if cut:
+            n = len(pieces)
+            finish_reason = "stop"
+    k = s.tokens_per_chunk
+    chunks = ["".join(pieces[i : i + k]) for i in range(0, n, k)] if k > 1 else pieces
+    chunk_tokens = [min(k, n - i) for i in range(0, n, k)]
+    return Answer(chunks=chunks, chunk_tokens=chunk_tokens, output_tokens=n, finish_reason=finish_reason)
+
+
+def _apply_stop(pieces: list[str], stop: tuple[str, ...]) -> tuple[list[str], bool]:
+    """Pieces before the first one at which the text so far contains a stop string."""
+    text = ""
+    for i, piece in enumerate(pieces):
+        text += piece
+        if any(s in text for s in stop):
+            return pieces[:i], True
+    return pieces, False

@@ -1,0 +1,703 @@
+"""The mock's HTTP server: uvloop ``asyncio.Protocol`` + ``httptools``, callbacks instead of tasks.
+
+Measured here, this stack serves several times what aiohttp or starlette do on one core, so the mock
+is not what limits a benchmark (``benchmarks/mock_capacity.py``). HTTP/1.1 keep-alive; a JSON answer
+carries Content-Length, a stream uses chunked transfer encoding. Requests on one connection are
+answered in order.
+
+A chat request's life: parsed and validated (400 at once if bad) -> fault drawn (some answer at once,
+``stall``/``slow_headers`` wait first) -> stream headers sent -> FIFO queue -> slot (role chunk) ->
+prefill -> one content chunk per ``tokens_per_chunk`` tokens on an absolute timeline
+(``next_t += tokens * token_s``, so timer lateness never accumulates) -> finish, usage, ``[DONE]``.
+With ``--truth-log`` each request's real times (``time.monotonic``) go to a JSON-lines file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import IO, Any, cast
+
+import httptools
+import orjson
+
+from bench.errors import MockError
+from bench.mock import api
+from bench.mock.api import ApiError, ChatRequest, ChunkWriter
+from bench.mock.model import Answer, Engine, Planner
+from bench.mock.settings import FAULT_KINDS, MockSettings
+
+__all__ = ["MockServer", "new_event_loop", "running_in_thread", "serve"]
+
+LISTENING = "chatbench mock listening on"
+# A timer may fire up to a millisecond early (libuv's cached clock); closer than this counts as on time.
+_EARLY_S = 0.0003
+_REASONS = {
+    200: b"OK",
+    400: b"Bad Request",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    429: b"Too Many Requests",
+    500: b"Internal Server Error",
+    503: b"Service Unavailable",
+}
+_SSE_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+    b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n"
+)
+
+
+def _head(status: int, content_type: bytes, length: int, *, close: bool = False, extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 %d %b\r\ncontent-type: %b\r\ncontent-length: %d\r\n%b%b\r\n" % (
+        status,
+        _REASONS.get(status, b"Error"),
+        content_type,
+        length,
+        extra,
+        b"connection: close\r\n" if close else b"",
+    )
+
+
+class TruthLog:
+    """One JSON line per finished chat request, flushed every 0.1 s and on close."""
+
+    def __init__(self, path: str) -> None:
+        self._file: IO[bytes] = open(path, "wb")  # noqa: SIM115 (closed by close())
+        self._dirty = False
+
+    def write(self, line: dict[str, Any]) -> None:
+        self._file.write(orjson.dumps(line) + b"\n")
+        self._dirty = True
+
+    def flush(self) -> None:
+        if self._dirty:
+            self._file.flush()
+            self._dirty = False
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class MockServer:
+    """The mock on one event loop: ``await start()``, then ``close()``."""
+
+    def __init__(self, settings: MockSettings) -> None:
+        self.settings = settings
+        self.engine = Engine(settings)
+        self.planner = Planner(settings)
+        self.fault_rates = list(settings.fault_rates().items())
+        self.fault_rng = random.Random(settings.seed)
+        self.truth = TruthLog(settings.truth_log) if settings.truth_log else None
+        self.connections: set[Connection] = set()
+        self.request_counter = 0
+        self.models_body = orjson.dumps(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": settings.model,
+                        "object": "model",
+                        "created": int(time.time()),
+                        "owned_by": "chatbench",
+                    }
+                ],
+            }
+        )
+        self._server: asyncio.AbstractServer | None = None
+        self._flusher: asyncio.TimerHandle | None = None
+
+    async def start(self) -> tuple[str, int]:
+        """Listen; returns the (host, port) actually bound."""
+        loop = asyncio.get_running_loop()
+        s = self.settings
+        try:
+            self._server = await loop.create_server(lambda: Connection(self), s.host, s.port, backlog=4096)
+        except OSError as exc:
+            raise MockError(f"cannot listen on {s.host}:{s.port}: {exc.strerror or exc}") from None
+        if self.truth is not None:
+            self._flusher = loop.call_later(0.1, self._flush)
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return host, port
+
+    def _flush(self) -> None:
+        assert self.truth is not None
+        self.truth.flush()
+        self._flusher = asyncio.get_running_loop().call_later(0.1, self._flush)
+
+    def draw_fault(self, forced: str | None) -> str | None:
+        if forced is not None:
+            return None if forced == "none" else forced
+        if not self.fault_rates:
+            return None
+        r = self.fault_rng.random()
+        for kind, rate in self.fault_rates:
+            if r < rate:
+                return kind
+            r -= rate
+        return None
+
+    async def close(self) -> None:
+        """Stop listening, end every open exchange (logged as ``server_stopped``), flush the log."""
+        for conn in list(self.connections):
+            conn.shutdown()
+        if self._server is not None:
+            self._server.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+        if self._flusher is not None:
+            self._flusher.cancel()
+        if self.truth is not None:
+            self.truth.flush()
+            self.truth.close()
+
+
+class Connection(asyncio.Protocol):
+    """One client connection: parses requests and answers them one at a time."""
+
+    def __init__(self, server: MockServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.url = b""
+        self.body: list[bytes] = []
+        self.request_id: str | None = None
+        self.forced_fault: str | None = None
+        self.pending: deque[tuple[bytes, bytes, bytes, str | None, str | None, bool, float]] = deque()
+        self.busy = False
+        self.closing = False
+        self.keep_alive = True
+        self.exchange: Exchange | None = None
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but they have the same methods.
+        self.transport = cast(asyncio.Transport, transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._refuse(400, "protocol upgrades are not supported")
+        except httptools.HttpParserError as exc:
+            self._refuse(400, f"malformed HTTP request: {exc}")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.server.connections.discard(self)
+        if self.exchange is not None:
+            self.exchange.abandon("client_closed")
+        self.pending.clear()
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.body = []
+        self.request_id = None
+        self.forced_fault = None
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        lname = name.lower()
+        if lname == b"x-request-id":
+            self.request_id = value.decode("latin-1")
+        elif lname == b"x-mock-fault":
+            self.forced_fault = value.decode("latin-1").strip().lower()
+        elif lname == b"expect" and value.lower() == b"100-continue" and self.transport is not None:
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        recv = time.monotonic()
+        item = (
+            self.parser.get_method(),
+            self.url,
+            b"".join(self.body),
+            self.request_id,
+            self.forced_fault,
+            self.parser.should_keep_alive(),
+            recv,
+        )
+        if self.busy:
+            self.pending.append(item)
+        else:
+            self._handle(*item)
+
+    # answering
+    def _handle(
+        self,
+        method: bytes,
+        url: bytes,
+        body: bytes,
+        request_id: str | None,
+        forced: str | None,
+        keep_alive: bool,
+        recv: float,
+    ) -> None:
+        self.busy = True
+        self.keep_alive = keep_alive
+        path = url.split(b"?", 1)[0]
+        server = self.server
+        if path == b"/v1/chat/completions":
+            if method != b"POST":
+                self.respond(405, _method_error("POST"))
+                return
+            server.request_counter += 1
+            rid = request_id or f"mock-{server.request_counter}"
+            Exchange(self, rid, body, forced, recv).start()
+        elif path == b"/health":
+            if method == b"GET":
+                self.respond(200, b'{"status":"ok"}')
+            else:
+                self.respond(405, _method_error("GET"))
+        elif path == b"/v1/models":
+            if method == b"GET":
+                self.respond(200, server.models_body)
+            else:
+                self.respond(405, _method_error("GET"))
+        else:
+            self.respond(
+                404,
+                api.error_body(
+                    f"no route {path.decode('latin-1')}; this server serves POST /v1/chat/completions, "
+                    "GET /v1/models and GET /health",
+                    type="invalid_request_error",
+                    code="not_found",
+                ),
+            )
+
+    def respond(
+        self, status: int, body: bytes, *, content_type: bytes = b"application/json", extra: bytes = b""
+    ) -> None:
+        """Write a complete answer and move on to the next request."""
+        if self.transport is None or self.closing:
+            return
+        close = not self.keep_alive
+        self.transport.write(_head(status, content_type, len(body), close=close, extra=extra) + body)
+        self.finished(close=close)
+
+    def finished(self, *, close: bool = False) -> None:
+        """The current answer is complete: close, or answer the next pipelined request."""
+        self.exchange = None
+        self.busy = False
+        if close or not self.keep_alive:
+            self.closing = True
+            if self.transport is not None:
+                self.transport.close()
+            return
+        if self.pending:
+            self._handle(*self.pending.popleft())
+
+    def reset(self) -> None:
+        """Drop the connection with a TCP RST (SO_LINGER 0), as a crashed server would."""
+        self.closing = True
+        if self.transport is None:
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
+
+    def shutdown(self) -> None:
+        """The server is stopping: end the exchange in flight and close."""
+        if self.exchange is not None:
+            self.exchange.abandon("server_stopped")
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def _refuse(self, status: int, message: str) -> None:
+        if self.transport is not None and not self.closing:
+            body = api.error_body(message, type="invalid_request_error")
+            self.transport.write(_head(status, b"application/json", len(body), close=True) + body)
+            self.closing = True
+            self.transport.close()
+
+
+def _method_error(allowed: str) -> bytes:
+    return api.error_body(
+        f"method not allowed; use {allowed}", type="invalid_request_error", code="method_not_allowed"
+    )
+
+
+class Exchange:
+    """One chat completion request in flight: its schedule, faults and ground truth."""
+
+    __slots__ = (
+        "admitted",
+        "answer",
+        "cancelled",
+        "chunk_times",
+        "conn",
+        "created",
+        "done",
+        "fault",
+        "handle",
+        "headers_at",
+        "holds_slot",
+        "index",
+        "next_t",
+        "raw",
+        "recv",
+        "req",
+        "request_id",
+        "status",
+        "writer",
+    )
+
+    def __init__(
+        self, conn: Connection, request_id: str, raw: bytes, forced: str | None, recv: float
+    ) -> None:
+        self.conn = conn
+        self.request_id = request_id
+        self.raw = raw
+        self.fault: str | None = forced
+        self.recv = recv
+        self.admitted: float | None = None
+        self.headers_at: float | None = None
+        self.chunk_times: list[float] = []
+        self.done = False
+        self.cancelled = False
+        self.holds_slot = False
+        self.handle: asyncio.TimerHandle | asyncio.Handle | None = None
+        self.req: ChatRequest | None = None
+        self.answer: Answer | None = None
+        self.writer: ChunkWriter | None = None
+        self.status = 0
+        self.index = 0
+        self.next_t = 0.0
+        self.created = 0
+
+    # --- start: validate, draw the fault, answer at once or go to the queue
+    def start(self) -> None:
+        server = self.conn.server
+        if self.fault is not None and self.fault != "none" and self.fault not in FAULT_KINDS:
+            self._error(
+                ApiError(
+                    f"unknown X-Mock-Fault '{self.fault}'; kinds: none, {', '.join(FAULT_KINDS)}",
+                    param="X-Mock-Fault",
+                )
+            )
+            return
+        try:
+            self.req = api.parse_chat_request(self.raw, server.settings)
+        except ApiError as exc:
+            self.fault = None
+            self._error(exc)
+            return
+        self.conn.exchange = self
+        self.fault = server.draw_fault(self.fault)
+        fault = self.fault
+        if fault is None:
+            self._begin()
+        elif fault == "http_500":
+            self._error(ApiError("mock fault: internal server error", status=500, type="server_error"))
+        elif fault == "http_429":
+            extra = b"retry-after: %d\r\n" % server.settings.retry_after_s
+            self._error(
+                ApiError(
+                    "mock fault: rate limit reached",
+                    status=429,
+                    type="rate_limit_error",
+                    code="rate_limit_exceeded",
+                ),
+                extra=extra,
+            )
+        elif fault == "http_503":
+            self._error(
+                ApiError(
+                    "mock fault: service unavailable", status=503, type="server_error", code="overloaded"
+                )
+            )
+        elif fault == "reset_before_headers":
+            self.status = 0
+            self._finish_log()
+            self.conn.reset()
+        elif fault == "not_json":
+            body = b"<html><body>502 upstream hiccup (mock fault: not_json)</body></html>"
+            self.status = 200
+            self.headers_at = time.monotonic()
+            self._finish_log()
+            self.conn.respond(200, body, content_type=b"text/html")
+        elif fault == "stall":
+            self.handle = asyncio.get_running_loop().call_later(server.settings.stall_s, self._begin)
+        elif fault == "slow_headers":
+            self.handle = asyncio.get_running_loop().call_later(
+                server.settings.slow_headers_ms / 1000.0, self._begin
+            )
+        else:
+            self._begin()
+
+    def _error(self, exc: ApiError, *, extra: bytes = b"") -> None:
+        self.status = exc.status
+        self._finish_log()
+        self.conn.respond(exc.status, exc.body(), extra=extra)
+
+    def _begin(self) -> None:
+        self.handle = None
+        if self.cancelled:
+            return
+        server = self.conn.server
+        assert self.req is not None
+        self.answer = server.planner.plan(self.req)
+        self.created = int(time.time())
+        if self.req.stream:
+            self.writer = ChunkWriter(
+                "chatcmpl-" + self.request_id,
+                self.created,
+                server.settings.model,
+                include_usage=self.req.include_usage,
+            )
+            self.status = 200
+            self.headers_at = time.monotonic()
+            self._write(
+                _SSE_HEAD + b"x-request-id: " + self.request_id.encode("latin-1", "replace") + b"\r\n\r\n"
+            )
+        server.engine.submit(self)
+
+    # --- the serving model's callbacks
+    def admit(self) -> None:
+        if self.cancelled:  # abandoned between submit and admission: give the slot back
+            self.conn.server.engine.release()
+            return
+        self.holds_slot = True
+        now = time.monotonic()
+        self.admitted = now
+        assert self.req is not None
+        settings = self.conn.server.settings
+        if self.writer is not None:
+            self._write(self.writer.role())
+        prefill_s = (
+            settings.prefill_base_ms + settings.prefill_per_token_ms * self.req.prompt_tokens
+        ) / 1000.0
+        self.next_t = now + prefill_s
+        self._schedule()
+
+    def _schedule(self) -> None:
+        delay = self.next_t - time.monotonic()
+        if delay <= _EARLY_S:
+            self._tick()
+        else:
+            self.handle = asyncio.get_running_loop().call_later(delay, self._tick)
+
+    def _tick(self) -> None:
+        self.handle = None
+        if self.cancelled:
+            return
+        answer = self.answer
+        assert answer is not None
+        engine = self.conn.server.engine
+        n = len(answer.chunks)
+        writer = self.writer
+        while True:
+            now = time.monotonic()
+            if self.next_t - now > _EARLY_S:
+                self.handle = asyncio.get_running_loop().call_later(self.next_t - now, self._tick)
+                return
+            if self.index >= n:
+                self._complete()
+                return
+            i = self.index
+            if writer is not None:
+                if i == n // 2 and self.fault is not None:
+                    if self.fault == "reset_mid_stream":
+                        self._abort_mid_stream()
+                        return
+                    if self.fault == "bad_json_chunk":
+                        self._write(writer.malformed())
+                self.chunk_times.append(time.monotonic())
+                self._write(writer.content(answer.chunks[i]))
+            self.index = i + 1
+            if self.index < n:
+                self.next_t += answer.chunk_tokens[self.index] * engine.token_s()
+
+    def _complete(self) -> None:
+        answer = self.answer
+        req = self.req
+        assert answer is not None and req is not None
+        server = self.conn.server
+        fault = self.fault
+        if self.writer is not None:
+            w = self.writer
+            tail = w.finish(answer.finish_reason)
+            if req.include_usage:
+                tail += w.usage(req.prompt_tokens, answer.output_tokens)
+            if fault != "no_done":
+                tail += api.frame(api.DONE)
+            self._release()
+            self._finish_log()
+            self._write(tail + api.LAST_CHUNK)
+            self.conn.finished()
+            return
+        body = api.completion_body(
+            "chatcmpl-" + self.request_id,
+            self.created,
+            server.settings.model,
+            "".join(answer.chunks),
+            answer.finish_reason,
+            req.prompt_tokens,
+            answer.output_tokens,
+        )
+        self._release()
+        self.status = 200
+        self.headers_at = time.monotonic()
+        if fault in ("reset_mid_stream", "no_done"):
+            # The head promises the whole body; half of it arrives, then an RST (reset) or a clean close.
+            self._finish_log()
+            self._write(_head(200, b"application/json", len(body)) + body[: len(body) // 2])
+            if fault == "reset_mid_stream":
+                self.conn.reset()
+            else:
+                self.conn.closing = True
+                if self.conn.transport is not None:
+                    self.conn.transport.close()
+            return
+        if fault == "bad_json_chunk":
+            body = body[: len(body) // 2]
+        self._finish_log()
+        self.conn.respond(200, body)
+
+    def _abort_mid_stream(self) -> None:
+        self._release()
+        self._finish_log()
+        self.conn.reset()
+
+    def _write(self, data: bytes) -> None:
+        transport = self.conn.transport
+        if transport is not None and not self.conn.closing:
+            transport.write(data)
+
+    def _release(self) -> None:
+        if self.holds_slot:
+            self.holds_slot = False
+            self.conn.server.engine.release()
+
+    def abandon(self, why: str) -> None:
+        """The connection went away (or the server stops) before the answer was complete."""
+        if self.done:
+            return
+        self.cancelled = True
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+        self._release()
+        self._finish_log(why)
+
+    def _finish_log(self, ended: str | None = None) -> None:
+        self.done = True
+        truth = self.conn.server.truth
+        if truth is None:
+            return
+        req = self.req
+        answer = self.answer
+        truth.write(
+            {
+                "request_id": self.request_id,
+                "recv_mono_s": self.recv,
+                "admitted_mono_s": self.admitted,
+                "headers_mono_s": self.headers_at,
+                "chunk_mono_s": self.chunk_times,
+                "done_mono_s": time.monotonic(),
+                "status": self.status,
+                "fault": self.fault,
+                "prompt_tokens": req.prompt_tokens if req is not None else None,
+                "output_tokens": answer.output_tokens if answer is not None else None,
+                "stream": req.stream if req is not None else None,
+                "ended": ended or "complete",
+            }
+        )
+
+
+# --- running it
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A uvloop loop when uvloop is installed (not on Windows), else asyncio's default."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def serve(settings: MockSettings, *, on_listening: Callable[[str], None] | None = None) -> int:
+    """Run the mock until SIGINT/SIGTERM; prints the one ``listening`` line; returns the exit code 0."""
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(_serve(settings, on_listening))
+    finally:
+        loop.close()
+    return 0
+
+
+async def _serve(settings: MockSettings, on_listening: Callable[[str], None] | None) -> None:
+    loop = asyncio.get_running_loop()
+    server = MockServer(settings)
+    host, port = await server.start()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    url = f"http://{host}:{port}"
+    if on_listening is not None:
+        on_listening(url)
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+
+
+@contextlib.contextmanager
+def running_in_thread(settings: MockSettings) -> Iterator[str]:
+    """Run the mock on its own event loop in a daemon thread (for tests); yields its URL."""
+    loop = new_event_loop()
+    ready = threading.Event()
+    box: dict[str, Any] = {}
+
+    async def main() -> None:
+        try:
+            server = MockServer(settings)
+            host, port = await server.start()
+        except BaseException as exc:
+            box["error"] = exc
+            ready.set()
+            return
+        box["url"] = f"http://{host}:{port}"
+        box["stop"] = stop = asyncio.Event()
+        ready.set()
+        await stop.wait()
+        await server.close()
+
+    thread = threading.Thread(
+        target=lambda: loop.run_until_complete(main()), name="chatbench-mock", daemon=True
+    )
+    thread.start()
+    ready.wait(10)
+    if "error" in box:
+        thread.join(5)
+        loop.close()
+        raise box["error"]
+    try:
+        yield box["url"]
+    finally:
+        loop.call_soon_threadsafe(box["stop"].set)
+        thread.join(10)
+        loop.close()

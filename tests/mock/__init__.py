@@ -1,0 +1,1 @@
+"""Tests of the embedded mock server (bench.mock)."""

@@ -1,0 +1,167 @@
+"""The mock speaks the seed API and the OpenAI shapes: answers, streams, usage, validation errors."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from bench.tokens import count_tokens
+from tests.mock.conftest import body, chat, sse_events
+
+
+def test_non_streaming_answer_has_the_openai_shape_and_exact_usage(fast_url):
+    messages = [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Hello, world! How are you?"},
+    ]
+    r = chat(fast_url, {"model": "o", "messages": messages, "temperature": 0, "stream": False})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/json")
+    data = r.json()
+    assert data["object"] == "chat.completion"
+    assert data["model"] == "o"
+    choice = data["choices"][0]
+    assert choice["message"]["role"] == "assistant"
+    assert choice["finish_reason"] == "stop"
+    text = choice["message"]["content"]
+    usage = data["usage"]
+    assert usage["prompt_tokens"] == count_tokens("You are terse.") + count_tokens(
+        "Hello, world! How are you?"
+    )
+    assert usage["completion_tokens"] == count_tokens(text) > 0
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+def test_stream_is_role_chunk_content_chunks_finish_chunk_then_done(fast_url):
+    r = chat(fast_url, body(stream=True, temperature=0.7))
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(r.text)
+    assert events[-1] == "[DONE]"
+    chunks = events[:-1]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["choices"][0]["delta"] == {}
+    content = [c["choices"][0]["delta"]["content"] for c in chunks[1:-1]]
+    assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1])
+    assert len(content) == count_tokens("".join(content))  # one token per chunk by default
+    assert len({c["id"] for c in chunks}) == 1
+
+
+def test_openai_profile_sends_a_usage_chunk_when_asked(openai_url):
+    r = chat(openai_url, body(stream=True, stream_options={"include_usage": True}, max_tokens=5))
+    events = sse_events(r.text)
+    assert events[-1] == "[DONE]"
+    usage_chunk = events[-2]
+    assert usage_chunk["choices"] == []
+    content = "".join(e["choices"][0]["delta"].get("content", "") for e in events[:-2])
+    assert usage_chunk["usage"]["completion_tokens"] == count_tokens(content) == 5
+    assert usage_chunk["usage"]["prompt_tokens"] == count_tokens("Tell me about batching.")
+    assert events[-3]["choices"][0]["finish_reason"] == "length"  # max_tokens cut it short
+
+
+def test_seed_profile_answers_without_usage_chunk(fast_url):
+    events = sse_events(chat(fast_url, body(stream=True)).text)
+    assert all(e == "[DONE]" or e["choices"] for e in events)
+
+
+def test_max_completion_tokens_caps_a_plain_answer(openai_url):
+    data = chat(openai_url, body(max_completion_tokens=3)).json()
+    assert data["usage"]["completion_tokens"] == 3
+    assert data["choices"][0]["finish_reason"] == "length"
+
+
+def test_strict_seed_profile_rejects_an_unknown_key_naming_it():
+    from dataclasses import replace
+
+    from bench.mock.server import running_in_thread
+    from tests.mock.conftest import FAST
+
+    with running_in_thread(replace(FAST, strict=True)) as url:
+        r = chat(url, body(max_tokens=10))
+        assert r.status_code == 400
+        error = r.json()["error"]
+        assert error["type"] == "invalid_request_error"
+        assert error["param"] == "max_tokens"
+        assert "max_tokens" in error["message"]
+        assert (
+            chat(url, body(temperature=0.5, top_p=0.9, presence_penalty=0, frequency_penalty=0)).status_code
+            == 200
+        )
+
+
+def test_lenient_seed_profile_ignores_unknown_keys(fast_url):
+    data = chat(fast_url, body(max_tokens=2, temperature=0)).json()
+    assert data["usage"]["completion_tokens"] > 2  # not honoured outside the openai profile
+
+
+@pytest.mark.parametrize(
+    ("extra", "param", "words"),
+    [
+        ({"temperature": 2.5}, "temperature", "between 0 and 2"),
+        ({"top_p": -0.1}, "top_p", "between 0 and 1"),
+        ({"presence_penalty": 3}, "presence_penalty", "between -2 and 2"),
+        ({"frequency_penalty": "high"}, "frequency_penalty", "must be a number"),
+        ({"stream": "yes"}, "stream", "true or false"),
+        ({"messages": []}, "messages", "non-empty"),
+        ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role", "system, user, assistant"),
+        ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content", "must be a string"),
+    ],
+)
+def test_bad_values_get_400_saying_which_and_why(fast_url, extra, param, words):
+    r = chat(fast_url, {**body(), **extra})
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["param"] == param
+    assert words in error["message"]
+
+
+def test_openai_profile_validates_its_extra_keys(openai_url):
+    assert chat(openai_url, body(max_tokens=0)).json()["error"]["param"] == "max_tokens"
+    assert (
+        chat(openai_url, body(stream_options={"include_usage": True})).json()["error"]["param"]
+        == "stream_options"
+    )
+    assert chat(openai_url, body(stop=5)).json()["error"]["param"] == "stop"
+    r = chat(openai_url, body(logit_bias={}))
+    assert r.status_code == 400 and r.json()["error"]["param"] == "logit_bias"
+
+
+def test_malformed_json_and_unknown_model_and_routes(fast_url):
+    r = httpx.post(fast_url + "/v1/chat/completions", content=b'{"model": "o", "messages": [', timeout=5)
+    assert r.status_code == 400
+    assert "not valid JSON" in r.json()["error"]["message"]
+    r = chat(fast_url, {**body(), "model": "gpt-9"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
+    assert httpx.get(fast_url + "/health").status_code == 200
+    models = httpx.get(fast_url + "/v1/models").json()
+    assert [m["id"] for m in models["data"]] == ["o"]
+    assert httpx.get(fast_url + "/nope").status_code == 404
+    assert httpx.get(fast_url + "/v1/chat/completions").status_code == 405
+
+
+def test_temperature_zero_is_deterministic_and_sampling_values_change_the_text(fast_url):
+    def text(**sampling):
+        return chat(fast_url, body(**sampling)).json()["choices"][0]["message"]["content"]
+
+    assert text(temperature=0) == text(temperature=0)
+    assert text(temperature=0, top_p=0.5) != text(temperature=0, top_p=1.0)
+    assert text(temperature=0, presence_penalty=1.0) != text(temperature=0)
+    assert text(temperature=1.0) != text(temperature=1.0)  # sampling at temperature > 0 varies
+
+
+def test_a_chinese_prompt_gets_a_chinese_answer(fast_url):
+    data = chat(fast_url, body("请介绍一下傅利叶公司", temperature=0)).json()
+    text = data["choices"][0]["message"]["content"]
+    assert data["usage"]["prompt_tokens"] == 10
+    assert all("\u4e00" <= ch <= "\u9fff" or ch in "，。、！" for ch in text)
+    assert data["usage"]["completion_tokens"] == len(text) == count_tokens(text)
+
+
+def test_keep_alive_serves_many_requests_on_one_connection(fast_url):
+    with httpx.Client(base_url=fast_url) as client:
+        for i in range(20):
+            r = client.post("/v1/chat/completions", json=body(stream=bool(i % 2)))
+            assert r.status_code == 200
+        assert client.get("/health").status_code == 200
