@@ -14,6 +14,7 @@ The schema is documented in ``docs/scenarios.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import json
@@ -346,10 +347,15 @@ def _mock(where: Where, raw: Any) -> Mapping[str, Any]:
         from bench.mock.settings import MockSettings  # type: ignore[import-not-found,unused-ignore]
     except ImportError:  # the mock package is optional for loading a scenario
         return block
+    where.known_keys(block, "mock", [f.name for f in dataclasses.fields(MockSettings)])
     try:
         MockSettings.from_mapping(block)
     except ScenarioError as exc:
-        raise where.error(join("mock", exc.key) if exc.key else "mock", str(exc.args[0])) from None
+        key = exc.key or "mock"
+        message = str(exc)
+        if message.startswith(f"{key}: "):  # the mock's error names the key itself; say it once
+            message = message[len(key) + 2 :]
+        raise where.error(key, message) from None
     except (ChatbenchError, ValueError, TypeError, KeyError) as exc:
         raise where.error("mock", str(exc)) from None
     return block

@@ -18,7 +18,13 @@ Role = Literal["system", "user", "assistant"]
 Message = Mapping[str, str]
 """``{"role": ..., "content": ...}``, exactly as sent."""
 
-SAMPLING_KEYS: tuple[str, ...] = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "max_tokens")
+SAMPLING_KEYS: tuple[str, ...] = (
+    "temperature",
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "max_tokens",
+)
 """The sampling values a record carries (``max_tokens`` only ever sent in the ``openai`` profile)."""
 
 

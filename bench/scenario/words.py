@@ -79,6 +79,8 @@ def _pieces(language: str, words: Sequence[str], rng: random.Random, target: int
         cost = count_tokens(word)
         if cost > remaining or cost == 0:
             word, cost = rng.choice(fillers), 1
+        if since_mark == 1 and language != "zh" and pieces:
+            word = word[:1].upper() + word[1:]  # a new sentence (the first is capitalised below)
         pieces.append(word)
         total += cost
     return pieces
