@@ -289,7 +289,7 @@ def _group_key(col: pd.Series) -> pd.Series | None:
         labels = col.map(lambda v: "not sent" if v != v else f"{v:g}")
         categories = [f"{v:g}" for v in distinct] + (["not sent"] if np.isnan(values).any() else [])
         return pd.Series(pd.Categorical(labels, categories=categories), index=col.index)
-    return col.map(lambda v: "none" if v is None else str(v))
+    return col.map(lambda v: "none" if pd.isna(v) else str(v))
 
 
 def _group_figures(df: pd.DataFrame, key: pd.Series) -> list[dict[str, Any]]:

@@ -1,0 +1,166 @@
+"""The report files of a results directory: what a person reads and what a machine parses."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from bench.cli import main
+from bench.report import build_report, headline_table
+from bench.report.plots import PLOTS
+from tests.analysis.factory import make_error, make_record, write_run
+
+PAYLOAD = "<script>alert('x')</script>"
+
+
+def _strict_json(path):
+    def refuse(name):
+        raise AssertionError(f"{name} in {path}")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def _visible_text(html: str) -> str:
+    """The page without its inline images (base64 can spell anything)."""
+    return re.sub(r'src="data:image/png;base64,[^"]*"', 'src=""', html)
+
+
+def _normal_run(tmp_path, **kw):
+    records = [
+        make_record(
+            i, at_s=i * 0.05, ttft_ms=100.0 + i % 7, temperature=(0.2, 1.0)[i % 2], prompt_tokens=10 + i
+        )
+        for i in range(200)
+    ]
+    records += [make_error(900 + i, at_s=i * 0.5) for i in range(5)]
+    scenario = {"name": "demo", "slo": {"ttft_ms": {"p95": 105}, "error_rate": 0.01}}
+    return write_run(tmp_path / "run", records, scenario=scenario, **kw)
+
+
+def test_report_writes_every_file_with_stable_keys(tmp_path):
+    run = _normal_run(tmp_path, parquet=True)
+    result = build_report(run)
+    for name in ("summary.json", "summary.md", "report.html", *PLOTS):
+        assert result.paths[name].is_file(), name
+        assert result.paths[name].parent == run
+    summary = _strict_json(run / "summary.json")
+    assert summary["schema_version"] == 1
+    for key in ("run", "window", "steady", "whole_run", "breakdowns", "slo", "loadgen", "warnings", "notes"):
+        assert key in summary
+    assert summary["whole_run"]["requests"] == 205
+    assert summary["whole_run"]["failed"] == 5
+    assert summary["whole_run"]["goodput"]["limits_ms"] == {"ttft_ms": 105.0}
+    assert summary["files"]["report.html"] == "report.html"
+    assert list(summary["breakdowns"]) == ["temperature"]
+    assert summary == json.loads(json.dumps(result.summary))
+
+
+def test_html_is_self_contained_with_one_inline_png_per_plot(tmp_path):
+    html = build_report(_normal_run(tmp_path)).html_path.read_text()
+    images = re.findall(r'<img [^>]*src="([^"]*)"', html)
+    assert len(images) == len(PLOTS)
+    assert all(src.startswith("data:image/png;base64,iVBOR") for src in images)
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    assert "<script" not in html
+
+
+def test_markdown_has_tables_and_the_failed_count_beside_percentiles(tmp_path):
+    md = build_report(_normal_run(tmp_path)).paths["summary.md"].read_text()
+    assert "| metric | count | p50 | p90 | p95 | p99 | p99.9 | mean | max |" in md
+    assert re.search(r"\| TTFT \| [\d,]+ \| 1\d\d\.\d \|", md)
+    assert "failed" in md
+    assert "![Latency CDFs](latency_cdf.png)" in md
+
+
+def test_text_from_the_server_and_the_scenario_is_escaped(tmp_path):
+    records = [make_record(i, at_s=i * 0.1, prompt_set=PAYLOAD, scenario=PAYLOAD) for i in range(20)]
+    records += [make_error(50, error_message=PAYLOAD), make_record(51, prompt_set="b", scenario="s2")]
+    run = write_run(tmp_path / "run", records, scenario={"name": PAYLOAD, "slo": {}})
+    result = build_report(run)
+    for name in ("report.html", "summary.md"):
+        text = result.paths[name].read_text()
+        assert PAYLOAD not in text, name
+        assert "&lt;script&gt;" in text, name
+    assert result.summary["breakdowns"]["prompt_set"][0]["value"] in (
+        PAYLOAD,
+        "b",
+    )  # raw in JSON, that is data
+
+
+@pytest.mark.parametrize(
+    ("records", "says"),
+    [
+        ([], "no records"),
+        ([make_record(0)], "only one request"),
+        ([make_error(i, at_s=i * 0.1) for i in range(6)], "no request succeeded"),
+        (
+            [make_error(0, kind="connect_error", status=0), make_error(1, kind="cancelled", status=0)],
+            "no request succeeded",
+        ),
+        ([make_record(i, stream=False, at_s=i * 0.1) for i in range(5)], "no successful streamed request"),
+    ],
+    ids=["zero-records", "one-request", "only-errors", "no-success-no-status", "non-streamed-only"],
+)
+def test_degenerate_runs_produce_a_report_that_says_what_happened(tmp_path, records, says):
+    run = write_run(tmp_path / "run", records)
+    result = build_report(run)
+    summary = _strict_json(run / "summary.json")
+    assert any(says in note for note in summary["notes"])
+    for name in ("report.html", "summary.md"):
+        text = _visible_text(result.paths[name].read_text())
+        assert says in text
+        assert not re.search(r"\bnan\b|\bNone\b|\binf\b", text, re.IGNORECASE), name
+    table = headline_table(summary)
+    assert not re.search(r"\bnan\b|\bNone\b", table, re.IGNORECASE)
+    for name in PLOTS:
+        assert result.paths[name].stat().st_size > 1000
+
+
+def test_inflated_timing_is_a_visible_warning_everywhere(tmp_path):
+    monitor = [{"t_s": float(t), "cpu_pct": 95.0, "loop_lag_ms": 1.0} for t in range(10)]
+    result = build_report(_normal_run(tmp_path, monitor=monitor))
+    assert result.summary["loadgen"]["inflated"] is True
+    assert result.summary["warnings"] and "inflated" in result.summary["warnings"][0]
+    assert "WARNING: timing may be inflated" in result.paths["summary.md"].read_text()
+    assert 'class="warning"' in result.html_path.read_text()
+    assert "WARNING: timing may be inflated" in headline_table(result.summary)
+
+
+def test_headline_table(tmp_path):
+    result = build_report(_normal_run(tmp_path))
+    table = headline_table(result.summary, html_path=result.html_path)
+    lines = table.splitlines()
+    assert lines[0].startswith("chatbench: demo")
+    assert re.search(r"requests\s+\d+\s+failed \d+", table)
+    assert "req/s (successful)" in table and "output tok/s" in table
+    assert re.match(
+        r"\s+TTFT\s+1\d\d\.\d\s+1\d\d\.\d\s+1\d\d\.\d$", next(line for line in lines if "TTFT" in line)
+    )
+    assert "goodput" in table and "met every SLO threshold" in table
+    assert lines[-1].endswith("report.html")
+
+
+def test_cli_report_prints_the_table_and_the_html_path(tmp_path, capsys):
+    run = _normal_run(tmp_path)
+    assert main(["report", str(run), "--window", "2:8"]) == 0
+    out = capsys.readouterr().out
+    assert "steady window 2–8 s" in out
+    assert str(run / "report.html") in out
+    assert _strict_json(run / "summary.json")["window"]["source"] == "manual"
+
+
+@pytest.mark.parametrize("make", ["missing", "empty"])
+def test_cli_report_on_a_missing_or_empty_directory_is_one_line(tmp_path, capsys, make):
+    target = tmp_path / "run"
+    if make == "empty":
+        target.mkdir()
+    assert main(["report", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("chatbench: error:") and err.count("\n") == 1
+
+
+def test_cli_report_bad_window_is_a_usage_error(tmp_path, capsys):
+    assert main(["report", str(_normal_run(tmp_path)), "--window", "9:3"]) == 2
+    assert "--window" in capsys.readouterr().err
