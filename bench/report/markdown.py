@@ -23,8 +23,8 @@ def render_markdown(summary: Mapping[str, Any], plots: Mapping[str, str] | None 
         lines += _table(table)
     if plots:
         lines += ["## Plots", ""]
-        lines += [f"![{_cell(caption)}]({name})" for caption, name in plots.items()]
-        lines.append("")
+        for caption, name in plots.items():
+            lines += [f"![{_cell(caption)}]({name})", ""]
     return "\n".join(lines)
 
 

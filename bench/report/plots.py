@@ -140,13 +140,22 @@ def throughput_over_time(analysis: Analysis) -> Figure:
         _note(ax_tok, "no records")
         return fig
     x = ts["second"].to_numpy()
+    edges = np.append(x, x[-1] + 1) if x.size else np.array([0.0, 1.0])
     _shade_window(ax_req, analysis)
-    ax_req.step(x, ts["requests_per_s"], where="post", color="#1f77b4", label="successful req/s")
-    ax_req.step(x, ts["requests"] - ts["requests_per_s"], where="post", color="#d62728", label="failed req/s")
+    # stairs: each value covers its whole second, so a one-second run still shows a bar.
+    ax_req.stairs(ts["requests_per_s"], edges, color="#1f77b4", label="successful req/s", linewidth=1.5)
+    ax_req.stairs(ts["requests"] - ts["requests_per_s"], edges, color="#d62728", label="failed req/s")
     ax_req.set_ylabel("requests/s")
     ax_req.grid(True, alpha=0.3)
     twin = ax_req.twinx()
-    twin.plot(x + 0.5, ts["in_flight"], color="#7f7f7f", linestyle="--", label="in flight (mean)")
+    twin.plot(
+        x + 0.5,
+        ts["in_flight"],
+        color="#7f7f7f",
+        linestyle="--",
+        marker="." if x.size < 30 else None,
+        label="in flight (mean)",
+    )
     twin.set_ylabel("requests in flight")
     twin.set_ylim(bottom=0)
     handles = ax_req.get_legend_handles_labels()
@@ -154,8 +163,12 @@ def throughput_over_time(analysis: Analysis) -> Figure:
     ax_req.legend(
         handles[0] + twin_handles[0], handles[1] + twin_handles[1], loc="upper left", fontsize=8, ncols=4
     )
+    if not analysis.frame.df["ok"].any():
+        _note(ax_tok, "no successful request: no output tokens")
+        ax_req.set_xlim(0, max(len(ts), 1))
+        return fig
     _shade_window(ax_tok, analysis)
-    ax_tok.step(x, ts["output_tokens_per_s"], where="post", color="#9467bd")
+    ax_tok.stairs(ts["output_tokens_per_s"], edges, color="#9467bd", linewidth=1.5)
     ax_tok.set_ylabel("output tokens/s")
     ax_tok.set_xlabel("time since run start (s)")
     ax_tok.grid(True, alpha=0.3)
