@@ -1,15 +1,42 @@
-"""`chatbench ui`: not built yet (its issue is open)."""
+"""`chatbench ui SCENARIO`: run a scenario from Locust's web dashboard (127.0.0.1:8089 by default).
+
+Start and stop the test from the browser; Ctrl-C ends the dashboard, and the records of every test
+started from it are merged into the run directory.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from bench.errors import UsageError
+from bench.commands.run import add_load_arguments, finish
+from bench.scenario.cli_options import add_override_arguments, overrides_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options yet."""
+    parser.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    add_override_arguments(parser)
+    add_load_arguments(parser)
+    group = parser.add_argument_group("dashboard")
+    group.add_argument("--web-host", default="127.0.0.1", help="address to serve the dashboard on")
+    group.add_argument("--web-port", type=int, default=8089, help="port of the dashboard")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("'chatbench ui' is not built yet")
+    from bench.load.runner import run_load
+
+    def ready(url: str) -> None:
+        print(f"chatbench: dashboard at {url} (Ctrl-C to stop)", flush=True)
+
+    outcome = run_load(
+        args.scenario,
+        overrides_from_args(args),
+        results_dir=args.results_dir,
+        run_id=args.run_id,
+        processes=args.processes,
+        drain_timeout_s=args.drain_timeout,
+        web_ui=True,
+        web_host=args.web_host,
+        web_port=args.web_port,
+        on_ready=ready,
+    )
+    return finish(outcome) if not outcome.interrupted else 0

@@ -1,0 +1,420 @@
+"""The streaming chat client: send one request, time every SSE event, classify every failure.
+
+This is the instrument itself, so the hot path is chosen by measurement
+(``shared/research/client-bench.md``, ``docs/load.md``): geventhttpclient, the HTTP client under
+Locust's ``FastHttpUser``, reading the body with ``readline(b"\\n")``, which returns as soon as one
+line is buffered. Its ``read(n)``-based helpers (``iter_content``, ``FastHttpSession.iter_lines``)
+wait for ``n`` bytes and batch about five events together: +53..+105 ms of TTFT error. Locust's own
+``FastHttpSession`` is bypassed because it fires its request event when the *headers* arrive; the
+users fire one event per request themselves, with the end-to-end time.
+
+Each line gets ``time.perf_counter()`` right after it is read, before any JSON parsing (orjson).
+TTFT stops at the first event whose delta has non-empty ``content`` *or* ``reasoning_content``
+(a reasoning model's first thought is its first token): never at the role-only first chunk nor at
+a usage-only last chunk. ``itl_ms`` holds the gaps between consecutive content-carrying events, in
+``array('d')`` (no per-chunk Python float objects for the garbage collector to walk).
+
+Time limits (from the scenario): ``connect_s`` for the TCP connect; ``first_byte_s`` for the first
+byte of the answer, which is the status line or, for a stream whose headers came at once, its first
+body line (servers that queue a request send the headers first); ``total_s`` for the whole exchange.
+
+A failure never raises: it becomes an ``Exchange`` with an ``error_kind`` (``bench.records.ErrorKind``).
+Only ``GreenletExit`` (the run is stopping this greenlet) propagates, after the exchange is marked
+``cancelled`` so the caller can still write its record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import time
+import uuid
+from array import array
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+import orjson
+from geventhttpclient import HTTPClient
+from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
+from geventhttpclient.url import URL
+
+from bench.records import ErrorKind, TokenSource
+from bench.tokens import TokenCounter
+
+__all__ = ["ChatClient", "ClientSettings", "Exchange", "new_request_id"]
+
+_ERROR_BODY_BYTES = 2000  # how much of an error body is read for its message
+_MESSAGE_CHARS = 200  # longest error_message kept in a record
+_DRAIN_AFTER_DONE_S = 1.0  # how long to wait for the end of the body after `data: [DONE]`
+_perf_counter = time.perf_counter
+
+
+def new_request_id() -> str:
+    """A fresh request id (sent as ``X-Request-Id``)."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Where and how to send: the target and its time limits (seconds)."""
+
+    base_url: str
+    path: str = "/v1/chat/completions"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    connect_timeout_s: float = 5.0
+    first_byte_timeout_s: float = 60.0
+    total_timeout_s: float = 300.0
+    concurrency: int = 1  # connections kept by this client (1 for a closed-loop user)
+
+
+@dataclass(slots=True)
+class Exchange:
+    """What one request produced; ``ChatClient.send`` fills it in, the user turns it into a ``Record``."""
+
+    request_id: str
+    stream: bool
+    started_at_s: float = 0.0  # wall clock at send (a label, not for latency)
+    start_mono_s: float = 0.0  # perf_counter just before the request bytes were written
+    status: int = 0
+    ttft_ms: float | None = None
+    itl_ms: array[float] = field(default_factory=lambda: array("d"))
+    e2e_ms: float | None = None
+    chunks: int = 0
+    answer: str = ""  # the content (not the reasoning): the assistant turn of a conversation
+    reasoning: str = ""
+    finish_reason: str | None = None
+    usage_prompt_tokens: int | None = None
+    usage_completion_tokens: int | None = None
+    error_kind: ErrorKind | None = None
+    error_message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error_kind is None
+
+    def fail(self, kind: ErrorKind, message: str) -> None:
+        """Mark the exchange failed (the first failure wins) and stop its E2E clock if still running."""
+        if self.error_kind is None:
+            self.error_kind = kind
+            self.error_message = message[:_MESSAGE_CHARS]
+        if self.e2e_ms is None and self.start_mono_s:
+            self.e2e_ms = (_perf_counter() - self.start_mono_s) * 1000.0
+
+    def output_tokens(self, counter: TokenCounter | None) -> tuple[int | None, TokenSource | None]:
+        """Output tokens and where the number came from: usage, else the tokenizer, else the chunks."""
+        if self.usage_completion_tokens is not None:
+            return self.usage_completion_tokens, "usage"
+        if not self.chunks:
+            return None, None
+        if counter is not None:
+            return counter(self.reasoning + self.answer), "tokenizer"
+        return self.chunks, "chunks"
+
+    def prompt_tokens(
+        self, messages: Sequence[Mapping[str, str]], counter: TokenCounter | None
+    ) -> int | None:
+        """Prompt tokens from usage, else the tokenizer over the message contents, else None."""
+        if self.usage_prompt_tokens is not None:
+            return self.usage_prompt_tokens
+        if counter is not None:
+            return sum(counter(m.get("content", "")) for m in messages)
+        return None
+
+
+class _Failure(Exception):
+    """Internal: a classified failure found while reading an answer."""
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind: ErrorKind = kind
+
+
+class _ConnectTimeout(Exception):
+    """Internal: the TCP connect did not finish within the connect timeout."""
+
+
+class _ConnectFailed(Exception):
+    """Internal: the TCP connect failed (refused, unreachable, unknown host)."""
+
+
+def _tag_connect_errors(client: HTTPClient) -> None:
+    """Make connect failures distinguishable from read timeouts (both are OSError in geventhttpclient)."""
+    pool = client._connection_pool
+    create = pool._create_socket
+
+    def create_socket() -> Any:
+        try:
+            return create()
+        except TimeoutError as exc:
+            raise _ConnectTimeout("connect timed out") from exc
+        except OSError as exc:
+            raise _ConnectFailed(_os_error_text(exc)) from exc
+
+    pool._create_socket = create_socket  # type: ignore[method-assign]
+
+
+def _os_error_text(exc: OSError) -> str:
+    if exc.errno is not None and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
+
+
+def _error_text(body: bytes) -> str:
+    """The short human message of an error body: ``error.message`` when it is OpenAI-style JSON."""
+    try:
+        data = orjson.loads(body)
+        if isinstance(data, dict):
+            error = data.get("error", data)
+            if isinstance(error, dict) and error.get("message"):
+                return str(error["message"])
+            if isinstance(error, str):
+                return error
+    except orjson.JSONDecodeError:
+        pass
+    return body.decode("utf-8", "replace").strip()
+
+
+def _discard(response: HTTPSocketPoolResponse) -> None:
+    """Close a connection whose response was not read to the end (it cannot be reused)."""
+    if response.message_complete:
+        return
+    pool, sock = response._pool, response._sock
+    response._pool = response._sock = None
+    if pool is not None and sock is not None:
+        pool.release_socket(sock)
+
+
+class ChatClient:
+    """Sends chat completion requests to one target over a small pool of kept-alive connections."""
+
+    def __init__(self, settings: ClientSettings, token_counter: TokenCounter | None = None) -> None:
+        self.settings = settings
+        self.token_counter = token_counter
+        url = URL(settings.base_url)
+        self._uri = url.path.rstrip("/") + settings.path
+        self._http = HTTPClient.from_url(
+            url,
+            concurrency=settings.concurrency,
+            connection_timeout=settings.connect_timeout_s,
+            network_timeout=min(settings.first_byte_timeout_s, settings.total_timeout_s),
+            headers={"Content-Type": "application/json", **settings.headers},
+        )
+        _tag_connect_errors(self._http)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def send(
+        self,
+        body: Mapping[str, Any],
+        *,
+        stream: bool,
+        request_id: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        on_sent: Callable[[Exchange], None] | None = None,
+    ) -> Exchange:
+        """Send one request and read the whole answer. Never raises, except ``GreenletExit``.
+
+        ``on_sent`` is called with the exchange right after the clock started (the caller counts it
+        as in flight from then on).
+        """
+        ex = Exchange(request_id=request_id or new_request_id(), stream=stream)
+        headers = {
+            "X-Request-Id": ex.request_id,
+            "Accept": "text/event-stream" if stream else "application/json",
+        }
+        if extra_headers:
+            headers.update(extra_headers)
+        payload = orjson.dumps(body)
+        s = self.settings
+        sock = None
+        try:
+            ex.started_at_s = time.time()
+            ex.start_mono_s = _perf_counter()
+            if on_sent is not None:
+                on_sent(ex)
+            deadline = ex.start_mono_s + s.total_timeout_s
+            response = self._http.request("POST", self._uri, body=payload, headers=headers)
+            ex.status = response.status_code
+            sock = response._sock  # None when the whole response was already read with the headers
+            if not 200 <= ex.status < 300:
+                raise _Failure(
+                    "http_error", f"HTTP {ex.status}: {_error_text(self._read_error_body(response))}"
+                )
+            if stream:
+                self._read_stream(response, ex, sock, deadline)
+            else:
+                self._read_body(response, ex, sock, deadline)
+        except _Failure as exc:
+            ex.fail(exc.kind, str(exc))
+        except gevent.GreenletExit:
+            ex.fail("cancelled", "the run ended while the request was in flight")
+            raise
+        except _ConnectTimeout:
+            ex.fail("connect_timeout", f"no connection to {s.base_url} within {s.connect_timeout_s:g} s")
+        except _ConnectFailed as exc:
+            ex.fail("connect_error", f"cannot connect to {s.base_url}: {exc}")
+        except TimeoutError:
+            elapsed = _perf_counter() - ex.start_mono_s
+            if elapsed >= s.total_timeout_s - 0.01:
+                ex.fail("total_timeout", f"the answer took longer than {s.total_timeout_s:g} s")
+            else:
+                ex.fail("first_byte_timeout", f"no answer byte within {s.first_byte_timeout_s:g} s")
+        except HTTPParseError as exc:
+            text = str(exc)
+            if "closed" in text or "Incomplete" in text:
+                ex.fail("connection_reset", f"the server closed the connection early: {text}")
+            else:
+                ex.fail("bad_response", f"malformed HTTP response: {text}")
+        except (ConnectionError, BrokenPipeError) as exc:
+            ex.fail("connection_reset", f"connection reset by the server ({_os_error_text(exc)})")
+        except OSError as exc:
+            if exc.errno in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED):
+                ex.fail("connection_reset", f"connection reset by the server ({_os_error_text(exc)})")
+            else:
+                ex.fail("client_error", f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a bug in chatbench: keep the run going, say where
+            ex.fail("client_error", f"{type(exc).__name__}: {exc}")
+        finally:
+            if sock is not None:
+                # The socket may be back in the pool: give the next request the first-byte timeout again.
+                with contextlib.suppress(OSError):
+                    sock.settimeout(min(s.first_byte_timeout_s, s.total_timeout_s))
+        return ex
+
+    def _read_error_body(self, response: HTTPSocketPoolResponse) -> bytes:
+        try:
+            return response.read(_ERROR_BODY_BYTES)
+        except Exception:
+            return b""
+        finally:
+            _discard(response)
+
+    def _read_body(self, response: HTTPSocketPoolResponse, ex: Exchange, sock: Any, deadline: float) -> None:
+        """A non-streaming answer: E2E when the body is complete; no TTFT, no ITL."""
+        if sock is not None:
+            sock.settimeout(max(deadline - _perf_counter(), 0.001))
+        raw = response.read()
+        ex.e2e_ms = (_perf_counter() - ex.start_mono_s) * 1000.0
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise _Failure("bad_json", f"the body is not JSON: {exc}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list) or not data["choices"]:
+            raise _Failure("bad_response", "no choices in the answer")
+        self._take_usage(data, ex)
+        choice = data["choices"][0]
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if not isinstance(message, dict):
+            raise _Failure("bad_response", "choices[0].message is missing")
+        ex.answer = message.get("content") or ""
+        ex.reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
+        ex.finish_reason = choice.get("finish_reason")
+        if not (ex.answer or ex.reasoning):
+            raise _Failure("empty_answer", "the answer has no content")
+        ex.chunks = 1
+
+    def _read_stream(
+        self, response: HTTPSocketPoolResponse, ex: Exchange, sock: Any, deadline: float
+    ) -> None:
+        """Read SSE lines until ``data: [DONE]``; time each event before parsing it."""
+        from bench.load.sse import SseParser
+
+        s = self.settings
+        parser = SseParser()
+        readline = response.readline
+        content: list[str] = []
+        reasoning: list[str] = []
+        itl = ex.itl_ms
+        start = ex.start_mono_s
+        last_t = 0.0
+        first_line = True
+        done = False
+        if sock is not None:
+            sock.settimeout(max(min(start + s.first_byte_timeout_s, deadline) - _perf_counter(), 0.001))
+        while True:
+            line = readline(b"\n")
+            t = _perf_counter()
+            if first_line and sock is not None:
+                first_line = False
+                sock.settimeout(max(deadline - t, 0.001))
+            if not line:
+                event = parser.end()
+                if event is None:
+                    break
+            else:
+                event = parser.feed(line, t)
+                if event is None:
+                    continue
+            data = event.data
+            if data == b"[DONE]":
+                ex.e2e_ms = (event.t_s - start) * 1000.0
+                done = True
+                break
+            if t > deadline:
+                raise TimeoutError
+            try:
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                raise _Failure("bad_json", f"an SSE event is not JSON: {data[:80]!r}") from None
+            if not isinstance(obj, dict):
+                raise _Failure("bad_response", f"an SSE event is not a JSON object: {data[:80]!r}")
+            if "error" in obj:
+                raise _Failure("bad_response", f"error event in the stream: {_error_text(data)}")
+            if obj.get("usage"):
+                self._take_usage(obj, ex)
+            choices = obj.get("choices")
+            if not choices:
+                continue
+            choice = choices[0]
+            delta = choice.get("delta") or {}
+            text = delta.get("content")
+            thought = delta.get("reasoning_content") or delta.get("reasoning")
+            if text or thought:
+                if ex.chunks:
+                    itl.append((event.t_s - last_t) * 1000.0)
+                else:
+                    ex.ttft_ms = (event.t_s - start) * 1000.0
+                last_t = event.t_s
+                ex.chunks += 1
+                if text:
+                    content.append(text)
+                if thought:
+                    reasoning.append(thought)
+            finish = choice.get("finish_reason")
+            if finish:
+                ex.finish_reason = finish
+        ex.answer = "".join(content)
+        ex.reasoning = "".join(reasoning)
+        if not done:
+            raise _Failure("stream_incomplete", "the stream ended without 'data: [DONE]'")
+        if not ex.chunks:
+            raise _Failure("empty_answer", "the stream carried no content")
+        self._finish_body(response, sock)
+
+    @staticmethod
+    def _finish_body(response: HTTPSocketPoolResponse, sock: Any) -> None:
+        """Read what follows ``[DONE]`` (the end of the chunked body) so the connection can be reused."""
+        if response.message_complete:
+            return
+        try:
+            if sock is not None:
+                sock.settimeout(_DRAIN_AFTER_DONE_S)
+            while response.readline(b"\n"):
+                pass
+        except Exception:
+            _discard(response)  # the answer is complete; only this connection is given up
+
+    @staticmethod
+    def _take_usage(obj: Mapping[str, Any], ex: Exchange) -> None:
+        usage = obj.get("usage")
+        if not isinstance(usage, dict):
+            return
+        completion = usage.get("completion_tokens")
+        prompt = usage.get("prompt_tokens")
+        if isinstance(completion, int):
+            ex.usage_completion_tokens = completion
+        if isinstance(prompt, int):
+            ex.usage_prompt_tokens = prompt

@@ -1,0 +1,251 @@
+"""What one load-generator process shares between its users: the scenario, the sink, the counters.
+
+Each Locust process (the local runner, or each distributed worker) has exactly one ``LoadContext``
+(``CONTEXT``), set up by the locustfile's ``init`` listener. The master (or the local runner) decides
+the run directory and the target URL and sends them, with the current load step, to every worker in
+a ``chatbench_step`` message; a worker opens its record file when it first needs it.
+
+``execute`` is the one place where a request is sent, counted in flight, turned into a ``Record``,
+written, and shown in Locust's live statistics (one request event per request with the E2E time as
+``response_time`` and output tokens as ``response_length``; TTFT logged straight into its own
+``TTFT`` entry, so it does not inflate the Aggregated row or the RPS).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gevent
+
+from bench.load.client import ChatClient, ClientSettings, Exchange
+from bench.load.monitor import Monitor
+from bench.load.sink import RecordSink
+from bench.records import Record
+from bench.scenario.model import Scenario
+from bench.scenario.plan import RequestPlan
+from bench.tokens import TokenCounter
+
+__all__ = ["CONTEXT", "LoadContext", "RequestFailed", "StepInfo"]
+
+log = logging.getLogger("chatbench")
+
+
+class RequestFailed(Exception):
+    """Shown in Locust's failure table: the error kind and status, never a request id."""
+
+
+@dataclass
+class StepInfo:
+    """The load step the master says we are in (sent in ``chatbench_step`` messages)."""
+
+    step: int = 0
+    rate_rps: float | None = None  # open loop: the total arrival rate of the step
+    sources: int = 1  # open loop: arrival users across all processes
+    draining: bool = False
+
+
+@dataclass
+class LoadContext:
+    """Per-process state; see the module docstring."""
+
+    scenario: Scenario | None = None
+    run_id: str = ""
+    run_dir: Path | None = None
+    base_url: str | None = None
+    worker: str = "local"
+    worker_index: int = 0
+    environment: Any = None
+    token_counter: TokenCounter | None = None
+    step: StepInfo = field(default_factory=StepInfo)
+    inflight: int = 0
+    started: int = 0  # requests sent by this process
+    dropped: int = 0  # open-loop arrivals not sent because the in-flight pool was full
+    max_requests: int | None = None  # this process's share of load.max_requests
+    sink: RecordSink | None = None
+    monitor: Monitor | None = None
+    _users: int = 0
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the record and monitor files (once the run directory and the worker name are known)."""
+        if self.sink is not None:
+            return
+        if self.run_dir is None:
+            raise RuntimeError("the run directory is not known yet (no chatbench_step message arrived)")
+        self.sink = RecordSink(self.run_dir / "records" / f"{self.worker}.jsonl")
+        self.monitor = Monitor(self.run_dir / "monitor" / f"{self.worker}.jsonl", self.worker)
+        self.monitor.start()
+
+    def close(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+        if self.monitor is not None:
+            self.monitor.stop()
+
+    def next_user_index(self) -> int:
+        self._users += 1
+        return self._users - 1
+
+    def new_client(self, concurrency: int) -> ChatClient:
+        scenario = self.scenario
+        assert scenario is not None and self.base_url is not None
+        t = scenario.target
+        settings = ClientSettings(
+            base_url=self.base_url,
+            path=t.path,
+            headers={k: v for k, v in t.request_headers().items() if k.lower() != "content-type"},
+            connect_timeout_s=t.timeouts.connect_s,
+            first_byte_timeout_s=t.timeouts.first_byte_s,
+            total_timeout_s=t.timeouts.total_s,
+            concurrency=concurrency,
+        )
+        return ChatClient(settings, self.token_counter)
+
+    def budget_left(self) -> bool:
+        """False once this process has sent its share of ``load.max_requests``."""
+        return self.max_requests is None or self.started < self.max_requests
+
+    # -- one request ---------------------------------------------------------------------------
+
+    def execute(
+        self,
+        client: ChatClient,
+        plan: RequestPlan,
+        *,
+        user: int,
+        scheduled_mono_s: float | None = None,
+        scheduled_at_s: float | None = None,
+    ) -> Exchange | None:
+        """Send ``plan``, write its record, log it to Locust's stats; returns the exchange.
+
+        Returns None only when chatbench itself failed before sending (that failure is a
+        ``client_error`` record too). ``GreenletExit`` is re-raised after the ``cancelled`` record.
+        """
+        step = self.step.step
+        sent: list[Exchange] = []
+
+        def on_sent(ex: Exchange) -> None:
+            sent.append(ex)
+            self.inflight += 1
+            self.started += 1
+
+        ex: Exchange | None = None
+        try:
+            ex = client.send(plan.body, stream=plan.stream, on_sent=on_sent)
+        except gevent.GreenletExit:
+            # client.send marked the exchange cancelled before re-raising: still record it
+            ex = sent[0] if sent else None
+            raise
+        except Exception as exc:  # pragma: no cover - client.send catches everything else
+            ex = sent[0] if sent else Exchange(request_id="", stream=plan.stream)
+            ex.fail("client_error", f"{type(exc).__name__}: {exc}")
+        finally:
+            if sent:
+                self.inflight -= 1
+            if ex is not None:
+                self._record(ex, plan, user, step, scheduled_mono_s, scheduled_at_s)
+        return ex
+
+    def _record(
+        self,
+        ex: Exchange,
+        plan: RequestPlan,
+        user: int,
+        step: int,
+        scheduled_mono_s: float | None,
+        scheduled_at_s: float | None,
+    ) -> None:
+        try:
+            self._write(ex, plan, user, step, scheduled_mono_s, scheduled_at_s)
+        except Exception as exc:  # never let bookkeeping end a user loop
+            log.error("chatbench could not record request %s: %s: %s", ex.request_id, type(exc).__name__, exc)
+
+    def _write(
+        self,
+        ex: Exchange,
+        plan: RequestPlan,
+        user: int,
+        step: int,
+        scheduled_mono_s: float | None,
+        scheduled_at_s: float | None,
+    ) -> None:
+        assert self.scenario is not None
+        if self.sink is None:
+            self.open()
+        assert self.sink is not None
+        output_tokens, token_source = ex.output_tokens(self.token_counter)
+        sampling: Mapping[str, Any] = plan.sampling
+        lag_ms = None
+        if scheduled_mono_s is not None and ex.start_mono_s:
+            lag_ms = (ex.start_mono_s - scheduled_mono_s) * 1000.0
+        record = Record(
+            run_id=self.run_id,
+            worker=self.worker,
+            user=user,
+            request_id=ex.request_id,
+            scenario=self.scenario.name,
+            prompt_set=plan.prompt_set,
+            prompt_id=plan.prompt_id,
+            turn=plan.turn,
+            step=step,
+            stream=plan.stream,
+            temperature=sampling.get("temperature"),
+            top_p=sampling.get("top_p"),
+            presence_penalty=sampling.get("presence_penalty"),
+            frequency_penalty=sampling.get("frequency_penalty"),
+            max_tokens=sampling.get("max_tokens"),
+            scheduled_at_s=scheduled_at_s,
+            started_at_s=ex.started_at_s or time.time(),
+            start_mono_s=ex.start_mono_s,
+            client_lag_ms=lag_ms,
+            ttft_ms=ex.ttft_ms,
+            itl_ms=ex.itl_ms,
+            e2e_ms=ex.e2e_ms,
+            prompt_tokens=ex.prompt_tokens(plan.messages, self.token_counter),
+            output_tokens=output_tokens,
+            token_source=token_source,
+            chunks=ex.chunks,
+            finish_reason=ex.finish_reason,
+            status=ex.status,
+            error_kind=ex.error_kind,
+            error_message=ex.error_message,
+            lg_cpu_pct=None if self.monitor is None else self.monitor.latest_cpu_pct,
+        )
+        self.sink.write(record)
+        self._to_locust_stats(record)
+
+    def _to_locust_stats(self, record: Record) -> None:
+        env = self.environment
+        if env is None:
+            return
+        name = record.prompt_set
+        failure = None
+        if record.error_kind is not None:
+            failure = RequestFailed(
+                f"{record.error_kind} {record.status}" if record.status else record.error_kind
+            )
+        env.events.request.fire(
+            request_type="E2E",
+            name=name,
+            response_time=record.e2e_ms or 0.0,
+            response_length=record.output_tokens or 0,
+            exception=failure,
+            context={},
+        )
+        if record.ttft_ms is not None:
+            env.stats.get(name, "TTFT").log(record.ttft_ms, 0)
+
+
+CONTEXT = LoadContext()
+"""This process's context (one per Locust process)."""
+
+
+def conversation_messages(plan: RequestPlan, answer: str) -> Sequence[Mapping[str, str]]:
+    """The history for the next turn: what was sent plus the server's actual answer."""
+    return [*plan.messages, {"role": "assistant", "content": answer}]

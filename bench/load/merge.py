@@ -1,0 +1,79 @@
+"""Merge the per-process record files of a run into ``records.parquet`` (pyarrow; no gevent, no pandas).
+
+``records/<worker>.jsonl`` files are read line by line; a line cut short by a killed process is
+skipped (and counted). ``itl_ms`` stays a ``list<double>`` column. The column order is
+``bench.records.RECORD_COLUMNS``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bench.records import RECORD_COLUMNS
+
+__all__ = ["RECORDS_SCHEMA", "MergeResult", "merge_records"]
+
+_TYPES: dict[str, pa.DataType] = {
+    "user": pa.int32(),
+    "turn": pa.int32(),
+    "step": pa.int32(),
+    "stream": pa.bool_(),
+    "temperature": pa.float64(),
+    "top_p": pa.float64(),
+    "presence_penalty": pa.float64(),
+    "frequency_penalty": pa.float64(),
+    "max_tokens": pa.int64(),
+    "scheduled_at_s": pa.float64(),
+    "started_at_s": pa.float64(),
+    "start_mono_s": pa.float64(),
+    "client_lag_ms": pa.float64(),
+    "ttft_ms": pa.float64(),
+    "itl_ms": pa.list_(pa.float64()),
+    "e2e_ms": pa.float64(),
+    "prompt_tokens": pa.int64(),
+    "output_tokens": pa.int64(),
+    "chunks": pa.int32(),
+    "status": pa.int32(),
+    "lg_cpu_pct": pa.float64(),
+}
+RECORDS_SCHEMA = pa.schema([(name, _TYPES.get(name, pa.string())) for name in RECORD_COLUMNS])
+"""The Parquet schema of ``records.parquet`` (strings for every column not listed in ``_TYPES``)."""
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    path: Path
+    records: int
+    errors: int  # records with an error kind
+    skipped_lines: int  # lines that were not valid JSON (cut by a killed process)
+
+
+def merge_records(run_dir: str | Path) -> MergeResult:
+    """Write ``run_dir/records.parquet`` from ``run_dir/records/*.jsonl``; returns the counts."""
+    run_dir = Path(run_dir)
+    columns: dict[str, list[Any]] = {name: [] for name in RECORD_COLUMNS}
+    skipped = 0
+    for path in sorted((run_dir / "records").glob("*.jsonl")):
+        for line in path.read_bytes().splitlines():
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                skipped += 1
+                continue
+            for name in RECORD_COLUMNS:
+                columns[name].append(row.get(name))
+    table = pa.table(
+        {name: pa.array(columns[name], type=RECORDS_SCHEMA.field(name).type) for name in RECORD_COLUMNS}
+    )
+    out = run_dir / "records.parquet"
+    pq.write_table(table, out)
+    errors = sum(1 for kind in columns["error_kind"] if kind is not None)
+    return MergeResult(out, table.num_rows, errors, skipped)

@@ -1,0 +1,94 @@
+"""The run directory: its name, ``scenario.json`` and ``run.json``. Standard library only (no gevent).
+
+Run id: ``<scenario-name>-<YYYYmmdd-HHMMSS>`` (UTC), with ``-2``, ``-3``... added when that directory
+already exists, so two runs never share a directory.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = ["create_run_dir", "finish_run_json", "new_run_id", "write_run_json", "write_scenario_json"]
+
+
+def new_run_id(scenario_name: str, now: float | None = None) -> str:
+    stamp = datetime.fromtimestamp(time.time() if now is None else now, tz=timezone.utc).strftime(
+        "%Y%m%d-%H%M%S"
+    )
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", scenario_name).strip("-") or "run"
+    return f"{safe}-{stamp}"
+
+
+def create_run_dir(results_dir: str | Path, scenario_name: str, run_id: str | None = None) -> Path:
+    """Create and return a fresh ``results_dir/<run-id>`` (a suffix makes it unique)."""
+    base = Path(results_dir)
+    base.mkdir(parents=True, exist_ok=True)
+    stem = run_id or new_run_id(scenario_name)
+    candidate, n = base / stem, 1
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = base / f"{stem}-{n}"
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def write_scenario_json(run_dir: Path, scenario: Any) -> None:
+    (run_dir / "scenario.json").write_text(
+        json.dumps(scenario.to_dict(), indent=2, ensure_ascii=False), "utf-8"
+    )
+
+
+def write_run_json(
+    run_dir: Path,
+    *,
+    run_id: str,
+    target_url: str | None,
+    command: Sequence[str],
+    options: Mapping[str, Any] | None = None,
+) -> None:
+    data = {
+        "run_id": run_id,
+        "versions": {
+            "chatbench": _version("chatbench"),
+            "locust": _version("locust"),
+            "python": platform.python_version(),
+        },
+        "target_url": target_url,
+        "started_at_s": time.time(),
+        "ended_at_s": None,
+        "command": list(command),
+        "options": dict(options or {}),
+    }
+    _write(run_dir, data)
+
+
+def finish_run_json(run_dir: Path, **fields: Any) -> None:
+    """Add the end time and ``fields`` (exit code, counts) to ``run.json``."""
+    path = run_dir / "run.json"
+    data = json.loads(path.read_text("utf-8")) if path.is_file() else {}
+    data["ended_at_s"] = time.time()
+    data.update(fields)
+    _write(run_dir, data)
+
+
+def _write(run_dir: Path, data: Mapping[str, Any]) -> None:
+    tmp = run_dir / "run.json.tmp"
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), "utf-8")
+    tmp.replace(run_dir / "run.json")

@@ -1,0 +1,281 @@
+"""Run one load test: scenario in, results directory out. No gevent here: Locust runs in a subprocess.
+
+``run_load`` is what ``chatbench run``, ``chatbench ui`` and the capacity sweep call:
+
+1. load the scenario with the overrides (a ``ScenarioError`` reaches the CLI: one line, exit 2);
+2. create ``results/<run-id>/``;
+3. start the embedded mock when ``target.base_url`` is None (and always stop it at the end), with its
+   ground-truth log in ``mock/truth.jsonl``;
+4. probe the target with httpx (``TargetError`` when nothing answers);
+5. write ``scenario.json`` and ``run.json``;
+6. run ``python -m locust -f bench/load/locustfile.py --headless ...`` and wait (hard timeout:
+   duration + drain + margin); Ctrl-C stops Locust gracefully and what was recorded is kept;
+7. merge ``records/*.jsonl`` into ``records.parquet`` and finish ``run.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bench.errors import TargetError
+from bench.load.merge import merge_records
+from bench.load.rundir import create_run_dir, finish_run_json, write_run_json, write_scenario_json
+
+__all__ = ["LOCUSTFILE", "RunOutcome", "probe_target", "run_load"]
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+_MARGIN_S = 60.0  # on top of duration + drain before the Locust process is stopped by force
+_STOP_GRACE_S = 30.0
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a run left behind; everything the report and the SLO gate need."""
+
+    run_id: str
+    run_dir: Path
+    exit_code: int  # Locust's exit code (0: it ran; records say how the requests went)
+    records: int
+    errors: int
+    target_url: str
+    scenario: Any  # the resolved bench.scenario.model.Scenario
+    interrupted: bool = False
+    truth_log: Path | None = None  # the embedded mock's ground truth, when it was used
+
+    @property
+    def records_path(self) -> Path:
+        return self.run_dir / "records.parquet"
+
+
+def probe_target(base_url: str, *, timeout_s: float = 5.0) -> None:
+    """Raise ``TargetError`` unless something answers HTTP at ``base_url`` (any status will do)."""
+    import httpx
+
+    url = base_url.rstrip("/") + "/v1/models"
+    try:
+        httpx.get(url, timeout=timeout_s)
+    except httpx.ConnectError as exc:
+        reason = "connection refused" if "refused" in str(exc).lower() else str(exc) or "cannot connect"
+        raise TargetError(f"cannot reach {base_url}: {reason}") from None
+    except httpx.TimeoutException:
+        raise TargetError(f"cannot reach {base_url}: no answer within {timeout_s:g} s") from None
+    except httpx.HTTPError as exc:
+        raise TargetError(f"cannot reach {base_url}: {exc}") from None
+
+
+@contextlib.contextmanager
+def _embedded_mock(scenario: Any, run_dir: Path) -> Iterator[tuple[str, Path] | None]:
+    if scenario.target.base_url is not None:
+        yield None
+        return
+    from bench.mock.process import start_mock
+    from bench.mock.settings import MockSettings
+
+    (run_dir / "mock").mkdir(exist_ok=True)
+    truth = run_dir / "mock" / "truth.jsonl"
+    settings = replace(MockSettings.from_mapping(scenario.mock), port=0, truth_log=str(truth))
+    handle = start_mock(settings, log_path=run_dir / "mock" / "mock.log")
+    try:
+        yield str(handle.url), truth
+    finally:
+        handle.stop()
+
+
+class _Stop(Exception):
+    """SIGTERM arrived: stop the run like Ctrl-C."""
+
+
+def run_load(
+    scenario_path: str | os.PathLike[str],
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    results_dir: str | os.PathLike[str] = "results",
+    run_id: str | None = None,
+    processes: int = 0,
+    web_ui: bool = False,
+    web_host: str = "127.0.0.1",
+    web_port: int = 8089,
+    extra_locust_args: Sequence[str] = (),
+    step: int | None = None,
+    drain_timeout_s: float | None = None,
+    progress: bool = True,
+    on_ready: Any = None,
+) -> RunOutcome:
+    """Run the scenario once (see the module docstring); returns what the run left behind.
+
+    ``step`` labels every record of this run with that step index (the capacity sweep's level);
+    ``on_ready(url)`` is called with the dashboard URL in web-UI mode.
+    """
+    from bench.scenario.loader import load_scenario
+
+    overrides = dict(overrides or {})
+    scenario = load_scenario(scenario_path, overrides)
+    run_dir = create_run_dir(Path(results_dir), scenario.name, run_id)
+    drain_s = drain_timeout_s if drain_timeout_s is not None else scenario.target.timeouts.total_s
+    with _embedded_mock(scenario, run_dir) as mock:
+        base_url = mock[0] if mock else scenario.target.base_url
+        assert base_url is not None
+        probe_target(base_url, timeout_s=scenario.target.timeouts.connect_s)
+        write_scenario_json(run_dir, scenario)
+        command = _locust_command(
+            scenario_path, overrides, run_dir, base_url, processes, web_ui, web_host, web_port, drain_s, step
+        )
+        command += list(extra_locust_args)
+        write_run_json(
+            run_dir,
+            run_id=run_dir.name,
+            target_url=base_url,
+            command=sys.argv,
+            options={
+                "overrides": overrides,
+                "processes": processes,
+                "web_ui": web_ui,
+                "drain_timeout_s": drain_s,
+                "step": step,
+                "locust_command": command,
+            },
+        )
+        limit_s = None if web_ui else scenario.load.total_duration_s + drain_s + _MARGIN_S
+        if web_ui and on_ready is not None:
+            on_ready(f"http://{web_host}:{web_port}")
+        exit_code, interrupted = _run_locust(command, limit_s, progress)
+    merged = merge_records(run_dir)
+    finish_run_json(
+        run_dir, exit_code=exit_code, records=merged.records, errors=merged.errors, interrupted=interrupted
+    )
+    return RunOutcome(
+        run_id=run_dir.name,
+        run_dir=run_dir,
+        exit_code=exit_code,
+        records=merged.records,
+        errors=merged.errors,
+        target_url=base_url,
+        scenario=scenario,
+        interrupted=interrupted,
+        truth_log=mock[1] if mock else None,
+    )
+
+
+def _locust_command(
+    scenario_path: str | os.PathLike[str],
+    overrides: Mapping[str, Any],
+    run_dir: Path,
+    base_url: str,
+    processes: int,
+    web_ui: bool,
+    web_host: str,
+    web_port: int,
+    drain_s: float,
+    step: int | None,
+) -> list[str]:
+    (run_dir / "locust").mkdir(exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--scenario",
+        str(scenario_path),
+        "--run-dir",
+        str(run_dir),
+        "--host",
+        base_url,
+        "--drain-timeout",
+        str(drain_s),
+        "--stop-timeout",
+        f"{math.ceil(drain_s)}s",
+        "--exit-code-on-error",
+        "0",  # failed requests are data; the SLO gate decides the verdict
+        "--json-file",
+        str(run_dir / "locust" / "stats"),
+        "--driven",
+        "--loglevel",
+        "WARNING",
+    ]
+    if overrides:
+        command += ["--overrides", json.dumps(overrides)]
+    if step is not None:
+        command += ["--step-label", str(step)]
+    if web_ui:
+        command += ["--web-host", web_host, "--web-port", str(web_port)]
+    else:
+        command += ["--headless", "--only-summary", "--progress-interval", "5"]
+    if processes:
+        # Distributed on this machine: loopback only, a free port (never Locust's default *:5557).
+        port = _free_port()
+        command += [
+            "--processes",
+            str(processes),
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(port),
+            "--master-host",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
+        ]
+    return command
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run_locust(command: Sequence[str], limit_s: float | None, progress: bool) -> tuple[int, bool]:
+    """Run Locust; on Ctrl-C or SIGTERM stop it gracefully. Returns (exit code, interrupted)."""
+    stdout = None if progress else subprocess.DEVNULL
+    proc = subprocess.Popen(list(command), stdout=stdout, start_new_session=True)
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise _Stop
+
+    previous = None
+    with contextlib.suppress(ValueError):  # not the main thread: no handler, Ctrl-C only
+        previous = signal.signal(signal.SIGTERM, on_term)
+    interrupted = False
+    try:
+        deadline = None if limit_s is None else time.monotonic() + limit_s
+        while proc.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                sys.stderr.write("chatbench: the run overran its time limit; stopping Locust\n")
+                interrupted = True
+                break
+            time.sleep(0.2)
+    except (KeyboardInterrupt, _Stop):
+        interrupted = True
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        if proc.poll() is None:
+            _stop(proc)
+    code = proc.returncode
+    return (130 if interrupted and code in (0, None) else code), interrupted
+
+
+def _stop(proc: subprocess.Popen[Any]) -> None:
+    """SIGINT (Locust stops its users and writes its stats), then SIGTERM, then SIGKILL."""
+    for sig, wait_s in ((signal.SIGINT, _STOP_GRACE_S), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue

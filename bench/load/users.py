@@ -1,0 +1,174 @@
+"""The Locust user classes: a closed-loop chat user and an open-loop arrival source.
+
+``ChatUser`` (closed loop): send a request, read the whole answer, think (``load.think_time_s``,
+during which Locust may stop the user), again. One Locust task is one *turn*, so a graceful stop
+waits for the answer in flight, never for a whole conversation. Multi-turn conversations append the
+server's actual answer as the assistant turn before the next user turn; a failed turn ends the
+conversation (there is no answer to continue from).
+
+``ArrivalUser`` (open loop): requests start on a schedule whatever the server's speed. Each process
+runs one arrival source (the shape asks for as many users as there are processes) at
+``rate_rps / sources``; the gaps are exponential (``poisson``), equal (``constant``, with the
+processes' phases staggered so the merged stream stays evenly spaced) or gamma-distributed
+(``gamma``: shape = burstiness, mean gap 1/rate; burstiness 1 is Poisson, below 1 burstier). The
+next arrival time is absolute (no drift), and every arrival runs in its own greenlet from a bounded
+pool (``arrival.max_inflight``): when the pool is full the arrival is dropped and counted. Each
+record carries the scheduled start (``scheduled_at_s``) and how late the request really left
+(``client_lag_ms``), so a load generator that cannot keep up is visible. An arrival plays a whole
+conversation (its turns back to back).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any
+
+import gevent
+from gevent.pool import Pool
+from locust import User, task
+
+from bench.load.client import ChatClient
+from bench.load.context import CONTEXT, conversation_messages
+from bench.scenario.builder import RequestBuilder
+from bench.scenario.plan import Conversation, Message
+
+__all__ = ["ArrivalUser", "ChatUser"]
+
+log = logging.getLogger("chatbench")
+_SEED_STRIDE = 100_000  # user seeds: scenario.seed + worker_index * stride + user index
+_DEFAULT_MAX_INFLIGHT = 1000
+
+
+def _user_seed(index: int) -> int:
+    assert CONTEXT.scenario is not None
+    return CONTEXT.scenario.seed + CONTEXT.worker_index * _SEED_STRIDE + index
+
+
+class ChatUser(User):
+    """Closed loop: one conversation turn per task, think time between turns."""
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        CONTEXT.open()
+        assert CONTEXT.scenario is not None
+        self.index = CONTEXT.next_user_index()
+        self.builder = RequestBuilder(CONTEXT.scenario, seed=_user_seed(self.index))
+        self.chat_client: ChatClient = CONTEXT.new_client(concurrency=1)
+        self._think = CONTEXT.scenario.load.think_time()
+        self._think_rng = random.Random(f"{self.builder.seed}:think")
+        self._conversation: Conversation | None = None
+        self._turn = 0
+        self._history: list[Message] = []
+
+    def wait_time(self) -> float:
+        if not CONTEXT.budget_left():
+            return 1.0
+        return max(0.0, float(self._think.sample(self._think_rng)))
+
+    @task
+    def chat_turn(self) -> None:
+        if not CONTEXT.budget_left():
+            return
+        if self._conversation is None or self._turn >= len(self._conversation.turns):
+            self._conversation, self._turn, self._history = self.builder.next_conversation(), 0, []
+        plan = self.builder.build(self._conversation, self._turn, self._history)
+        ex = CONTEXT.execute(self.chat_client, plan, user=self.index)
+        if ex is not None and ex.ok and self._turn + 1 < len(self._conversation.turns):
+            self._history = list(conversation_messages(plan, ex.answer))
+            self._turn += 1
+        else:
+            self._conversation = None
+
+    def on_stop(self) -> None:
+        self.chat_client.close()
+
+
+class ArrivalUser(User):
+    """Open loop: one arrival source per process; each arrival in its own pooled greenlet."""
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        CONTEXT.open()
+        scenario = CONTEXT.scenario
+        assert scenario is not None and scenario.load.arrival is not None
+        self.arrival = scenario.load.arrival
+        self.index = CONTEXT.next_user_index()
+        self.builder = RequestBuilder(scenario, seed=_user_seed(self.index))
+        sources = max(CONTEXT.step.sources, 1)
+        size = max(1, (self.arrival.max_inflight or _DEFAULT_MAX_INFLIGHT) // sources)
+        self.pool = Pool(size)
+        self.chat_client = CONTEXT.new_client(concurrency=size)
+        self._rng = random.Random(f"{self.builder.seed}:arrivals")
+        rate = self._rate()
+        # Constant arrivals: stagger the processes so their merged stream stays evenly spaced.
+        phase = (
+            (CONTEXT.worker_index % sources) / (rate * sources) if self.arrival.process == "constant" else 0.0
+        )
+        self._next_mono = time.perf_counter() + phase
+        self._wall_offset = time.time() - time.perf_counter()
+
+    def _rate(self) -> float:
+        """This source's rate: the step's total rate split over the sources, in requests/s."""
+        total = CONTEXT.step.rate_rps or self.arrival.rate_rps
+        return max(total / max(CONTEXT.step.sources, 1), 1e-9)
+
+    def _gap_s(self) -> float:
+        rate = self._rate()
+        if self.arrival.process == "constant":
+            return 1.0 / rate
+        if self.arrival.process == "gamma":
+            shape = self.arrival.burstiness
+            return self._rng.gammavariate(shape, 1.0 / (rate * shape))
+        return self._rng.expovariate(rate)
+
+    def wait_time(self) -> float:
+        return max(0.0, self._next_mono - time.perf_counter())
+
+    @task
+    def arrive(self) -> None:
+        scheduled = self._next_mono
+        gevent.sleep(max(0.0, scheduled - time.perf_counter()))  # the first task runs without a wait
+        self._next_mono += self._gap_s()
+        if not CONTEXT.budget_left():
+            return
+        if self.pool.full():
+            CONTEXT.dropped += 1
+            if CONTEXT.dropped in (1, 10, 100, 1000) or CONTEXT.dropped % 10000 == 0:
+                log.warning(
+                    "open loop: %d arrivals dropped so far (%d requests in flight is the limit; "
+                    "raise load.arrival.max_inflight or add --processes)",
+                    CONTEXT.dropped,
+                    self.pool.size,
+                )
+            return
+        self.pool.spawn(self._play, scheduled)
+
+    def _play(self, scheduled_mono_s: float) -> None:
+        conversation = self.builder.next_conversation()
+        history: list[Message] = []
+        for turn in range(len(conversation.turns)):
+            plan = self.builder.build(conversation, turn, history)
+            first = turn == 0
+            ex = CONTEXT.execute(
+                self.chat_client,
+                plan,
+                user=self.index,
+                scheduled_mono_s=scheduled_mono_s if first else None,
+                scheduled_at_s=scheduled_mono_s + self._wall_offset if first else None,
+            )
+            if ex is None or not ex.ok:
+                return
+            history = list(conversation_messages(plan, ex.answer))
+
+    def on_stop(self) -> None:
+        # Let the arrivals in flight finish (bounded by the stop timeout Locust applies to us);
+        # if we are killed while waiting, kill them so each still writes its `cancelled` record.
+        try:
+            self.pool.join()
+        except gevent.GreenletExit:
+            self.pool.kill(block=True, timeout=5)
+            raise
+        finally:
+            self.chat_client.close()
