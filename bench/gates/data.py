@@ -60,7 +60,7 @@ def load_scenario_json(run_dir: str | Path) -> dict[str, Any]:
 
 def counted_mask(frame: RecordFrame) -> np.ndarray:
     """True for every request that counts: all but those the run cancelled when it ended."""
-    return (frame.df["error_kind"] != "cancelled").to_numpy(dtype=bool)
+    return np.array(frame.df["error_kind"] != "cancelled", dtype=bool)  # a writable copy
 
 
 def metric_values(frame: RecordFrame, metric: str, mask: np.ndarray | None = None) -> np.ndarray:

@@ -1,0 +1,416 @@
+"""Compare two runs for regressions, accounting for noise with bootstrap confidence intervals.
+
+Each run is read from its results directory and measured over its steady-state window (the same
+``bench.analysis.window.auto_window`` the report uses; cancelled requests left out). For every metric:
+
+- latency percentiles (TTFT, TPOT, ITL, E2E at p50/p90/p99, ms): delta = candidate - baseline; its
+  confidence interval comes from a seeded bootstrap (``bootstrap_stats``): each run's successful requests
+  are resampled with replacement ``resamples`` times (2000 by default), the percentile is taken of each
+  resample, and the tails of the candidate-minus-baseline replicates bound the interval. The request is
+  the unit resampled, so ITL's many gaps per request are not treated as independent;
+- throughput (successful requests/s, output tokens/s): the mean of per-second counts in the window; the
+  interval comes from bootstrapping those seconds;
+- error rate (failed / all requests): difference of two proportions, with an Agresti-Caffo interval
+  (one success and one failure added to each run), which stays sensible at zero errors.
+
+The default confidence is 99 % per metric, not 95 %: about fifteen metrics are judged at once, and at
+95 % one of them would cross zero by chance in about half of all comparisons of two identical setups.
+
+A metric *regressed* when the change is in the bad direction (latency or error rate up, throughput down),
+its interval excludes zero (significant), **and** it is beyond the tolerance: relative change beyond
+``tolerance`` (default 5 %) for latency and throughput, absolute change beyond ``error_tolerance``
+(default 0.005 = 0.5 percentage points) for the error rate. Improvements are marked the same way.
+Numpy only (no scipy).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from bench.analysis.frames import RecordFrame
+from bench.analysis.window import Window, auto_window
+from bench.errors import ResultsError, UsageError
+from bench.gates import data
+from bench.gates.slo import stat_value
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "MAX_BOOTSTRAP_VALUES",
+    "Comparison",
+    "MetricDelta",
+    "RunSample",
+    "bootstrap_stats",
+    "compare_runs",
+    "compare_samples",
+    "load_sample",
+    "select_metrics",
+]
+
+LATENCY = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
+DEFAULT_METRICS: tuple[str, ...] = (
+    *(f"{m}.{s}" for m in LATENCY for s in ("p50", "p90", "p99")),
+    "throughput_rps",
+    "output_tokens_per_s",
+    "error_rate",
+)
+"""Metric names ``compare`` reports by default (``--metric`` picks a subset)."""
+MAX_BOOTSTRAP_VALUES = 200_000
+"""Above this many values (ITL gaps of a long run), a seeded random subset of whole requests is
+bootstrapped: fewer values only widen the interval, never narrow it."""
+
+Verdict = Literal["regression", "improvement", "no change", "n/a"]
+
+
+@dataclass(frozen=True)
+class RunSample:
+    """What ``compare`` needs of one run: raw latency values, per-second throughput, request counts."""
+
+    name: str
+    latency_ms: dict[str, np.ndarray]  # metric -> raw values of successful requests in the window
+    owners: dict[str, np.ndarray]  # metric -> which request (0..k-1) each value belongs to
+    requests_per_s: np.ndarray  # successful answers per second of the window, one value per second
+    tokens_per_s: np.ndarray
+    requests: int
+    failed: int
+    window: Window | None = None
+
+
+@dataclass(frozen=True)
+class MetricDelta:
+    """One metric of both runs, the change, its confidence interval and the verdict."""
+
+    metric: str
+    unit: str
+    baseline: float | None
+    candidate: float | None
+    delta: float | None  # candidate - baseline
+    relative: float | None  # delta / baseline
+    ci_low: float | None  # confidence interval of delta
+    ci_high: float | None
+    higher_is_worse: bool
+    significant: bool
+    verdict: Verdict
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    baseline: str
+    candidate: str
+    tolerance: float
+    error_tolerance: float
+    confidence: float
+    resamples: int
+    seed: int
+    deltas: tuple[MetricDelta, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def regressions(self) -> tuple[MetricDelta, ...]:
+        return tuple(d for d in self.deltas if d.verdict == "regression")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "baseline": self.baseline,
+            "candidate": self.candidate,
+            "tolerance": self.tolerance,
+            "error_tolerance": self.error_tolerance,
+            "confidence": self.confidence,
+            "resamples": self.resamples,
+            "seed": self.seed,
+            "regressed": bool(self.regressions),
+            "regressions": [d.metric for d in self.regressions],
+            "metrics": [d.to_dict() for d in self.deltas],
+            "notes": list(self.notes),
+        }
+
+
+def load_sample(run_dir: str | Path) -> RunSample:
+    """Read a results directory and keep what ``compare`` needs, over its steady-state window."""
+    path = Path(run_dir)
+    frame = data.as_frame(path)
+    return sample_from_frame(frame, path.name)
+
+
+def sample_from_frame(frame: RecordFrame, name: str) -> RunSample:
+    """``RunSample`` of a loaded frame (steady-state window, cancelled requests left out)."""
+    df = frame.df
+    start_s, end_s = df["start_s"].to_numpy(), df["end_s"].to_numpy()
+    window = auto_window(start_s, end_s)
+    mask = data.counted_mask(frame)
+    if window.source != "whole_run":
+        mask &= (end_s >= window.start_s) & (end_s < window.end_s)
+    ok = mask & df["ok"].to_numpy(dtype=bool)
+    lo = float(end_s[mask].min()) if window.source == "whole_run" and mask.any() else window.start_s
+    hi = float(end_s[mask].max()) if window.source == "whole_run" and mask.any() else window.end_s
+    seconds = max(math.floor(hi - lo), 1)
+    edges = lo + np.arange(seconds + 1, dtype=np.float64)
+    edges[-1] = max(edges[-1], hi + 1e-9)  # the last (partial) second takes the remainder
+    counts, _ = np.histogram(end_s[ok], bins=edges)
+    tokens, _ = np.histogram(end_s[ok], bins=edges, weights=np.nan_to_num(df["output_tokens"].to_numpy()[ok]))
+    width = np.diff(edges)
+    latency: dict[str, np.ndarray] = {}
+    owners: dict[str, np.ndarray] = {}
+    for metric in ("ttft_ms", "tpot_ms", "e2e_ms"):
+        latency[metric] = data.metric_values(frame, metric, mask)
+        owners[metric] = np.arange(latency[metric].size)
+    # ITL: every gap, tagged with its request, so the bootstrap can resample whole requests.
+    streamed = ok & df["stream"].to_numpy(dtype=bool)
+    gaps = frame.itl_gaps(streamed)
+    owner = np.repeat(np.arange(int(streamed.sum())), np.diff(frame.itl_offsets)[streamed])
+    finite = np.isfinite(gaps)
+    latency["itl_ms"] = gaps[finite]
+    owners["itl_ms"] = np.unique(owner[finite], return_inverse=True)[1]
+    return RunSample(
+        name=name,
+        latency_ms=latency,
+        owners=owners,
+        requests_per_s=counts / width,
+        tokens_per_s=tokens / width,
+        requests=int(mask.sum()),
+        failed=int(mask.sum() - ok.sum()),
+        window=window,
+    )
+
+
+def bootstrap_stats(
+    values: np.ndarray,
+    owners: np.ndarray,
+    stats: Sequence[str],
+    *,
+    resamples: int,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """``resamples`` bootstrap replicates of each statistic (``p50``... or ``mean``) of ``values``.
+
+    The unit resampled is the request: ``owners[i]`` says which request value i belongs to (0..k-1), k
+    requests are drawn with replacement, and each value counts as often as its request was drawn. For
+    one value per request this is the ordinary bootstrap; for ITL (many correlated gaps per request) it
+    is the cluster bootstrap, which does not pretend the gaps of one request are independent. Replicate
+    percentiles are weighted inverse-CDF values (the first value whose cumulative weight reaches q).
+    Vectorised in memory-bounded chunks of resamples.
+    """
+    if values.size > MAX_BOOTSTRAP_VALUES:  # keep a seeded random subset of whole requests
+        units = int(owners.max()) + 1
+        keep_units = rng.random(units) < MAX_BOOTSTRAP_VALUES / values.size
+        keep = keep_units[owners]
+        values, owners = values[keep], np.unique(owners[keep], return_inverse=True)[1]
+    order = np.argsort(values, kind="stable")
+    v, own = values[order], owners[order]
+    units = int(own.max()) + 1
+    g = v.size
+    out = {s: np.empty(resamples, dtype=np.float64) for s in stats}
+    chunk = max(1, min(resamples, 2_000_000 // max(g, units)))
+    for start in range(0, resamples, chunk):
+        rows = min(chunk, resamples - start)
+        draws = rng.integers(0, units, size=(rows, units)) + (np.arange(rows) * units)[:, None]
+        counts = np.bincount(draws.ravel(), minlength=rows * units).reshape(rows, units)
+        weights = counts[:, own].astype(np.float64)  # rows x g: how often each value was drawn
+        cumulative = np.cumsum(weights, axis=1)
+        total = cumulative[:, -1]
+        for stat in stats:
+            if stat == "mean":
+                out[stat][start : start + rows] = (weights @ v) / total
+            else:
+                q = float(stat[1:]) / 100.0
+                idx = (cumulative < (q * total)[:, None]).sum(axis=1)
+                out[stat][start : start + rows] = v[np.minimum(idx, g - 1)]
+    return out
+
+
+def _interval(diffs: np.ndarray, confidence: float) -> tuple[float, float]:
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    lo, hi = np.percentile(diffs, [tail, 100.0 - tail], method="linear")
+    return float(lo), float(hi)
+
+
+def _verdict(
+    delta: float, relative: float | None, ci: tuple[float, float], higher_is_worse: bool, beyond: bool
+) -> tuple[bool, Verdict]:
+    significant = ci[0] > 0 or ci[1] < 0
+    worse = delta > 0 if higher_is_worse else delta < 0
+    if significant and beyond:
+        return True, "regression" if worse else "improvement"
+    return significant, "no change"
+
+
+def _na(metric: str, unit: str, higher_is_worse: bool, base: float | None, cand: float | None) -> MetricDelta:
+    return MetricDelta(metric, unit, base, cand, None, None, None, None, higher_is_worse, False, "n/a")
+
+
+def compare_samples(
+    baseline: RunSample,
+    candidate: RunSample,
+    *,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    tolerance: float = 0.05,
+    error_tolerance: float = 0.005,
+    confidence: float = 0.99,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> Comparison:
+    """Metric-by-metric deltas of ``candidate`` against ``baseline`` with noise-aware verdicts."""
+    wanted: dict[str, list[str]] = {}
+    for name in metrics:
+        metric, _, stat = name.partition(".")
+        if metric in LATENCY and stat != "max":
+            wanted.setdefault(metric, []).append(stat)
+    replicates: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    for k, (metric, stats) in enumerate(wanted.items()):
+        for run, sample in (("a", baseline), ("b", candidate)):
+            values = sample.latency_ms[metric]
+            if values.size:
+                rng = np.random.default_rng([seed, k, run == "b"])
+                replicates[(run, metric)] = bootstrap_stats(
+                    values, sample.owners[metric], stats, resamples=resamples, rng=rng
+                )
+    deltas: list[MetricDelta] = []
+    for name in metrics:
+        if name in ("throughput_rps", "output_tokens_per_s"):
+            rng = np.random.default_rng([seed, 100 + len(deltas)])
+            deltas.append(_throughput_delta(name, baseline, candidate, tolerance, confidence, resamples, rng))
+        elif name == "error_rate":
+            deltas.append(_error_rate_delta(baseline, candidate, error_tolerance, confidence))
+        else:
+            deltas.append(_latency_delta(name, baseline, candidate, tolerance, confidence, replicates))
+    notes = []
+    for s in (baseline, candidate):
+        if s.window is not None and s.window.source == "whole_run":
+            notes.append(f"{s.name}: no steady-state plateau found; the whole run was compared")
+    return Comparison(
+        baseline.name,
+        candidate.name,
+        tolerance,
+        error_tolerance,
+        confidence,
+        resamples,
+        seed,
+        tuple(deltas),
+        tuple(notes),
+    )
+
+
+def _latency_delta(
+    name: str,
+    base: RunSample,
+    cand: RunSample,
+    tolerance: float,
+    confidence: float,
+    replicates: dict[tuple[str, str], dict[str, np.ndarray]],
+) -> MetricDelta:
+    metric, _, stat = name.partition(".")
+    va, vb = stat_value(base.latency_ms[metric], stat), stat_value(cand.latency_ms[metric], stat)
+    if va is None or vb is None:
+        return _na(name, "ms", True, va, vb)
+    if stat == "max":  # a single extreme value has no useful interval: shown, never judged
+        return MetricDelta(
+            name, "ms", va, vb, vb - va, _rel(vb - va, va), None, None, True, False, "no change"
+        )
+    ci = _interval(replicates[("b", metric)][stat] - replicates[("a", metric)][stat], confidence)
+    delta = vb - va
+    rel = _rel(delta, va)
+    beyond = rel is not None and abs(rel) > tolerance
+    significant, verdict = _verdict(delta, rel, ci, True, beyond)
+    return MetricDelta(name, "ms", va, vb, delta, rel, ci[0], ci[1], True, significant, verdict)
+
+
+def _throughput_delta(
+    name: str,
+    base: RunSample,
+    cand: RunSample,
+    tolerance: float,
+    confidence: float,
+    resamples: int,
+    rng: np.random.Generator,
+) -> MetricDelta:
+    unit = "req/s" if name == "throughput_rps" else "tokens/s"
+    a = base.requests_per_s if name == "throughput_rps" else base.tokens_per_s
+    b = cand.requests_per_s if name == "throughput_rps" else cand.tokens_per_s
+    if a.size == 0 or b.size == 0:
+        return _na(name, unit, False, None, None)
+    va, vb = float(a.mean()), float(b.mean())
+    da = bootstrap_stats(a, np.arange(a.size), ("mean",), resamples=resamples, rng=rng)["mean"]
+    db = bootstrap_stats(b, np.arange(b.size), ("mean",), resamples=resamples, rng=rng)["mean"]
+    ci = _interval(db - da, confidence)
+    delta = vb - va
+    rel = _rel(delta, va)
+    beyond = rel is not None and abs(rel) > tolerance
+    significant, verdict = _verdict(delta, rel, ci, False, beyond)
+    return MetricDelta(name, unit, va, vb, delta, rel, ci[0], ci[1], False, significant, verdict)
+
+
+def _error_rate_delta(
+    base: RunSample, cand: RunSample, error_tolerance: float, confidence: float
+) -> MetricDelta:
+    if base.requests == 0 or cand.requests == 0:
+        return _na("error_rate", "fraction", True, None, None)
+    pa, pb = base.failed / base.requests, cand.failed / cand.requests
+    # Agresti-Caffo: add one failure and one success to each run before the Wald interval.
+    ta, tb = (base.failed + 1) / (base.requests + 2), (cand.failed + 1) / (cand.requests + 2)
+    se = math.sqrt(ta * (1 - ta) / (base.requests + 2) + tb * (1 - tb) / (cand.requests + 2))
+    z = _z(confidence)
+    centre = tb - ta
+    ci = (centre - z * se, centre + z * se)
+    delta = pb - pa
+    beyond = abs(delta) > error_tolerance
+    significant, verdict = _verdict(delta, None, ci, True, beyond)
+    return MetricDelta(
+        "error_rate", "fraction", pa, pb, delta, _rel(delta, pa), ci[0], ci[1], True, significant, verdict
+    )
+
+
+def _z(confidence: float) -> float:
+    """Two-sided normal quantile for ``confidence`` (bisection on erf; no scipy)."""
+    target = confidence
+    lo, hi = 0.0, 10.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if math.erf(mid / math.sqrt(2)) < target:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def _rel(delta: float, base: float) -> float | None:
+    return delta / base if base else None
+
+
+def select_metrics(wanted: Sequence[str]) -> tuple[str, ...]:
+    """Expand ``--metric`` values: ``ttft_ms`` (its p50/p90/p99), ``ttft_ms.p95``, ``throughput_rps``..."""
+    if not wanted:
+        return DEFAULT_METRICS
+    out: list[str] = []
+    for item in (w.strip() for spec in wanted for w in spec.split(",")):
+        if not item:
+            continue
+        if item in LATENCY:
+            out += [f"{item}.{s}" for s in ("p50", "p90", "p99")]
+        elif item in ("throughput_rps", "output_tokens_per_s", "error_rate"):
+            out.append(item)
+        else:
+            metric, dot, stat = item.partition(".")
+            if metric in LATENCY and dot and stat in ("p50", "p90", "p95", "p99", "p99.9", "mean", "max"):
+                out.append(item)
+            else:
+                choices = ", ".join([*LATENCY, "throughput_rps", "output_tokens_per_s", "error_rate"])
+                raise UsageError(
+                    f"--metric {item!r}: unknown; choose from {choices} (latency may add .p95 etc.)"
+                )
+    return tuple(dict.fromkeys(out))
+
+
+def compare_runs(baseline_dir: str | Path, candidate_dir: str | Path, **options: Any) -> Comparison:
+    """``compare_samples`` of two results directories (``ResultsError`` when one is missing or empty)."""
+    for path in (baseline_dir, candidate_dir):
+        if not Path(path).is_dir():
+            raise ResultsError(f"{path}: no such results directory")
+    return compare_samples(load_sample(baseline_dir), load_sample(candidate_dir), **options)

@@ -1,0 +1,143 @@
+"""What ``chatbench compare`` writes: ``compare.json``, ``compare.md``, CDF overlay PNGs, and a text block."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import orjson
+from matplotlib.figure import Figure
+
+from bench.gates.compare import LATENCY, Comparison, MetricDelta, RunSample
+
+__all__ = ["comparison_markdown", "format_comparison", "write_cdf_plots", "write_comparison"]
+
+_LABELS = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "itl_ms": "ITL", "e2e_ms": "E2E"}
+
+
+def _value(d: MetricDelta, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if d.unit == "fraction":
+        return f"{value:.2%}"
+    if d.unit == "ms":
+        return f"{value:.1f} ms"
+    return f"{value:.2f} {d.unit}"
+
+
+def _change(d: MetricDelta) -> str:
+    if d.delta is None:
+        return "n/a"
+    if d.unit == "fraction":
+        return f"{d.delta * 100:+.2f} pp"
+    rel = f" ({d.relative:+.1%})" if d.relative is not None else ""
+    return f"{d.delta:+.2f}{rel}"
+
+
+def _interval(d: MetricDelta) -> str:
+    if d.ci_low is None or d.ci_high is None:
+        return "n/a"
+    if d.unit == "fraction":
+        return f"[{d.ci_low * 100:+.2f}, {d.ci_high * 100:+.2f}] pp"
+    return f"[{d.ci_low:+.2f}, {d.ci_high:+.2f}]"
+
+
+def format_comparison(comparison: Comparison) -> str:
+    """A readable block for the terminal: headline, then each metric with its verdict."""
+    regressions = comparison.regressions
+    head = (
+        f"compare: REGRESSION in {len(regressions)} metric(s)"
+        if regressions
+        else "compare: no significant regression"
+    )
+    lines = [
+        f"{head} - candidate {comparison.candidate} vs baseline {comparison.baseline} "
+        f"(tolerance {comparison.tolerance:.0%}, {comparison.confidence:.0%} bootstrap intervals)"
+    ]
+    width = max(len(d.metric) for d in comparison.deltas) if comparison.deltas else 10
+    for d in sorted(comparison.deltas, key=lambda d: d.verdict != "regression"):
+        mark = {"regression": "REGRESSED", "improvement": "improved", "no change": "", "n/a": "n/a"}[
+            d.verdict
+        ]
+        lines.append(
+            f"  {d.metric:<{width}}  {_value(d, d.baseline):>14} -> {_value(d, d.candidate):>14}  "
+            f"{_change(d):>20}  CI {_interval(d):<22} {mark}"
+        )
+    lines += [f"  note: {n}" for n in comparison.notes]
+    return "\n".join(lines)
+
+
+def comparison_markdown(comparison: Comparison) -> str:
+    """``compare.md``: a headline and one table row per metric, fit for a pull-request comment."""
+    regressions = comparison.regressions
+    result = (
+        f"**REGRESSION** in {', '.join(f'`{d.metric}`' for d in regressions)}"
+        if regressions
+        else "**No significant regression**"
+    )
+    lines = [
+        f"### chatbench compare: `{comparison.candidate}` vs baseline `{comparison.baseline}`",
+        "",
+        result,
+        "",
+        "| metric | baseline | candidate | change | 95% CI of change | verdict |".replace(
+            "95%", f"{comparison.confidence:.0%}"
+        ),
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for d in comparison.deltas:
+        verdict = "**regression**" if d.verdict == "regression" else d.verdict
+        lines.append(
+            f"| `{d.metric}` | {_value(d, d.baseline)} | {_value(d, d.candidate)} | {_change(d)} | "
+            f"{_interval(d)} | {verdict} |"
+        )
+    lines += [
+        "",
+        f"A change is a regression when it is worse, its {comparison.confidence:.0%} bootstrap interval "
+        f"({comparison.resamples} resamples, seed {comparison.seed}) excludes zero, and it exceeds the "
+        f"tolerance ({comparison.tolerance:.0%} relative; error rate {comparison.error_tolerance * 100:.2g} pp).",
+    ]
+    lines += [f"- {n}" for n in comparison.notes]
+    return "\n".join(lines) + "\n"
+
+
+def write_cdf_plots(baseline: RunSample, candidate: RunSample, out_dir: Path) -> dict[str, Path]:
+    """One PNG per latency metric: the empirical CDFs of both runs overlaid."""
+    paths: dict[str, Path] = {}
+    for metric in LATENCY:
+        a, b = baseline.latency_ms[metric], candidate.latency_ms[metric]
+        if a.size == 0 and b.size == 0:
+            continue
+        fig = Figure(figsize=(7.5, 4.2), layout="constrained")
+        ax = fig.subplots()
+        for values, label, color in ((a, baseline.name, "#1f77b4"), (b, candidate.name, "#d62728")):
+            if values.size:
+                xs = np.sort(values)
+                ys = np.arange(1, xs.size + 1) / xs.size
+                ax.step(xs, ys, where="post", label=f"{label} (n={xs.size})", color=color)
+        for q in (0.5, 0.9, 0.99):
+            ax.axhline(q, color="#999999", lw=0.6, ls=":")
+        top = max(float(np.percentile(v, 99.5)) for v in (a, b) if v.size)
+        ax.set_xlim(left=0, right=top * 1.05 if top > 0 else None)
+        ax.set_xlabel(f"{_LABELS[metric]} (ms)")
+        ax.set_ylabel("fraction of requests at or below")
+        ax.set_title(f"{_LABELS[metric]}: baseline vs candidate (CDF, up to p99.5)")
+        ax.legend(loc="lower right")
+        path = out_dir / f"cdf_{metric}.png"
+        fig.savefig(path, dpi=100)
+        paths[metric] = path
+    return paths
+
+
+def write_comparison(
+    comparison: Comparison, baseline: RunSample, candidate: RunSample, out_dir: str | Path
+) -> dict[str, Path]:
+    """Write ``compare.json``, ``compare.md`` and the CDF overlays into ``out_dir``; returns name -> path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "compare.json", "markdown": out / "compare.md"}
+    paths["json"].write_bytes(orjson.dumps(comparison.to_dict(), option=orjson.OPT_INDENT_2))
+    paths["markdown"].write_text(comparison_markdown(comparison), encoding="utf-8")
+    for metric, path in write_cdf_plots(baseline, candidate, out).items():
+        paths[f"cdf_{metric}"] = path
+    return paths
