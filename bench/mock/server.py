@@ -24,6 +24,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import IO, Any, cast
 
 import httptools
@@ -70,7 +71,11 @@ class TruthLog:
     """One JSON line per finished chat request, flushed every 0.1 s and on close."""
 
     def __init__(self, path: str) -> None:
-        self._file: IO[bytes] = open(path, "wb")  # noqa: SIM115 (closed by close())
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._file: IO[bytes] = open(path, "wb")  # noqa: SIM115 (closed by close())
+        except OSError as exc:
+            raise MockError(f"cannot write the truth log {path}: {exc.strerror or exc}") from None
         self._dirty = False
 
     def write(self, line: dict[str, Any]) -> None:

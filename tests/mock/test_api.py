@@ -165,3 +165,17 @@ def test_keep_alive_serves_many_requests_on_one_connection(fast_url):
             r = client.post("/v1/chat/completions", json=body(stream=bool(i % 2)))
             assert r.status_code == 200
         assert client.get("/health").status_code == 200
+
+
+def test_tokens_per_chunk_puts_several_tokens_in_each_chunk():
+    from dataclasses import replace
+
+    from bench.mock.server import running_in_thread
+    from tests.mock.conftest import FAST
+
+    settings = replace(FAST, tokens_per_chunk=3, output_dist="fixed", output_tokens=10, profile="openai")
+    with running_in_thread(settings) as url:
+        events = sse_events(chat(url, body(stream=True, stream_options={"include_usage": True})).text)
+    content = [e["choices"][0]["delta"]["content"] for e in events[1:-3]]
+    assert [count_tokens(c) for c in content] == [3, 3, 3, 1]
+    assert events[-2]["usage"]["completion_tokens"] == 10
