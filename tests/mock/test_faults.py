@@ -47,15 +47,17 @@ def test_reset_before_headers(url, stream):
 
 def test_reset_mid_stream_cuts_a_stream_after_some_content(url):
     seen: list[str] = []
-    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):  # noqa: PT012 (reads until the reset)
-        with httpx.stream(
+    with (
+        pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)),
+        httpx.stream(
             "POST",
             url + "/v1/chat/completions",
             json=body(stream=True),
             headers={"X-Mock-Fault": "reset_mid_stream"},
-        ) as r:
-            assert r.status_code == 200
-            seen.extend(r.iter_lines())
+        ) as r,
+    ):
+        assert r.status_code == 200
+        seen.extend(r.iter_lines())
     events = sse_events("\n".join(seen) + "\n")
     assert 1 < len(events) < 20
     assert "[DONE]" not in events
