@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -51,10 +52,18 @@ class Where:
         self.lines = dict(lines or {})
 
     def error(self, key: str, message: str) -> ScenarioError:
-        line = self.lines.get(key)
+        line = self._line(key)
         if line is not None:
             message = f"{message} (line {line})"
         return ScenarioError(message, file=self.file, key=key or None)
+
+    def _line(self, key: str) -> int | None:
+        """The line of ``key``, else of its nearest parent (a missing key is reported at its block)."""
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", key) if re.search(r"[.\[]", key) else ""
+        return None
 
     # -- containers ----------------------------------------------------------------------------
 

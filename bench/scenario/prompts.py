@@ -73,9 +73,10 @@ def conversation_from_messages(
         raise where.error(key, "has no user message; a conversation needs at least one")
     if not multi_turn:
         if messages[-1]["role"] != "user":
+            article = "an" if messages[-1]["role"] == "assistant" else "a"
             raise where.error(
                 key,
-                f"ends with a {messages[-1]['role']} message; a single request must end with a user "
+                f"ends with {article} {messages[-1]['role']} message; a single request must end with a user "
                 "message (or set multi_turn: true to replay it turn by turn)",
             )
         turns: tuple[tuple[Message, ...], ...] = (tuple(messages),)
