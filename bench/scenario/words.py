@@ -8,6 +8,7 @@ real tokenizer (``target.tokenizer``) the prompt is cut to the longest prefix wi
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable, Sequence
 
@@ -58,31 +59,42 @@ _EN_FILLERS = ("a", "the", "of", "and", "to", "in")
 _ZH_FILLERS = ("的", "了", "和", "在", "是", "也")
 
 
+@functools.lru_cache(maxsize=16)
+def _vocabulary(words: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The words that carry tokens, and each one's token count (computed once per word list)."""
+    kept = tuple(w for w in words if count_tokens(w) > 0)
+    return kept, tuple(count_tokens(w) for w in kept)
+
+
 def _pieces(language: str, words: Sequence[str], rng: random.Random, target: int) -> list[str]:
     """Pieces whose token counts add up to exactly ``target`` by chatbench's rule."""
+    vocab, costs = _vocabulary(tuple(words))
     fillers = _ZH_FILLERS if language == "zh" else _EN_FILLERS
     end_mark = "。" if language == "zh" else "."
+    capitalise = language != "zh"
     pieces: list[str] = []
     total = 0
     since_mark = 0
     sentence_len = rng.randint(6, 16)
+    indices = range(len(vocab))
     while total < target:
-        remaining = target - total
-        if since_mark >= sentence_len and remaining >= 2:
-            # A sentence end is its own token: "word." is 2 tokens, "词。" is 2 tokens.
-            word = rng.choice(words) + end_mark
-            since_mark = 0
-            sentence_len = rng.randint(6, 16)
-        else:
-            word = rng.choice(words)
+        # Words are drawn in batches: one rng call per batch keeps long prompts cheap to build.
+        for i in rng.choices(indices, k=min(512, target - total)):
+            remaining = target - total
+            if remaining <= 0:
+                break
+            word, cost = vocab[i], costs[i]
             since_mark += 1
-        cost = count_tokens(word)
-        if cost > remaining or cost == 0:
-            word, cost = rng.choice(fillers), 1
-        if since_mark == 1 and language != "zh" and pieces:
-            word = word[:1].upper() + word[1:]  # a new sentence (the first is capitalised below)
-        pieces.append(word)
-        total += cost
+            if since_mark > sentence_len and cost + 1 <= remaining:
+                # A sentence end is its own token: "word." is 2 tokens, "词。" is 2 tokens.
+                word, cost = word + end_mark, cost + 1
+                since_mark, sentence_len = 0, rng.randint(6, 16)
+            elif cost > remaining:
+                word, cost = fillers[i % len(fillers)], 1
+            elif since_mark == 1 and capitalise and pieces:
+                word = word[:1].upper() + word[1:]  # a new sentence (the first is capitalised below)
+            pieces.append(word)
+            total += cost
     return pieces
 
 
