@@ -1,0 +1,339 @@
+"""The reference client of the side-by-side benchmark: plain asyncio + aiohttp (+ uvloop), vLLM style.
+
+This is how ``vllm bench serve`` streams chat completions (``async_request_openai_chat_completions``): one
+``aiohttp.ClientSession``, ``perf_counter()`` just before ``session.post``, ``async for line in
+response.content`` (lines split on ``\\n``), the timestamp taken when a ``data:`` line is read, then
+the JSON parsed and ``choices[0].delta.content`` read. Two differences, both to make it do exactly what
+chatbench does so the comparison is of the HTTP stack and the event loop only: TTFT waits for the
+first *non-empty* content (chatbench's rule, not vLLM's any-``choices`` rule), JSON is parsed with
+orjson (what chatbench's client uses), and E2E stops at ``[DONE]``.
+
+It runs closed loop: ``users`` tasks, each sending its next request as soon as the last one ended,
+started evenly over ``ramp_s`` (like Locust's spawn rate), for ``duration_s``; then it stops by itself.
+Every request becomes a ``bench.records.Record`` line in ``out``, so ``bench.truth`` compares it with the
+mock's truth log exactly as it compares chatbench's own records.
+
+The driver (``python benchmarks/aiohttp_reference.py [--levels 128,256,512]``) runs chatbench's load
+generator and this client, one at a time, against a fresh mock pinned to one core (``--server-core``),
+with the client pinned to the other (``--client-core``; ``taskset``). After the ramp and a warm-up it
+measures, over a fixed window, the client's CPU (from /proc, with its children), the machine's foreign
+load, the paced content chunks/s received and the p99 timing error against the mock's truth log. It
+prints a table and the ratios: chatbench's most chunks/s at the error limit over the reference's, and
+chatbench's chunks per CPU-second over the reference's at each level.
+
+    python benchmarks/aiohttp_reference.py client URL USERS DURATION_S OUT.jsonl [--uvloop]   # alone
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bench.calibrate import CpuMeter, StepResult, measure_step, pin
+from bench.mock import MockSettings, start_mock
+from bench.records import Record
+from bench.truth import read_records, read_truth_log
+
+BODY = {
+    "model": "o",
+    "messages": [{"role": "user", "content": "请介绍一下傅利叶公司"}],
+    "stream": True,
+    "temperature": 0.7,
+}
+
+
+async def one_request(session: aiohttp.ClientSession, url: str, user: int) -> Record:
+    """Send one streamed chat completion and time it the way chatbench's records define it."""
+    request_id = uuid.uuid4().hex
+    ttft_ms: float | None = None
+    itl_ms = array("d")
+    chunks = 0
+    last = 0.0
+    e2e_ms: float | None = None
+    error_kind = None
+    error_message = None
+    status = 0
+    started_at_s = time.time()
+    st = time.perf_counter()
+    try:
+        async with session.post(url, json=BODY, headers={"X-Request-Id": request_id}) as response:
+            status = response.status
+            if status != 200:
+                error_kind = "http_error"
+                await response.read()
+            else:
+                async for line in response.content:
+                    if not line.startswith(b"data:"):
+                        continue
+                    t = time.perf_counter()
+                    payload = line[5:].strip()
+                    if payload == b"[DONE]":
+                        e2e_ms = (t - st) * 1000.0
+                        break
+                    data = orjson.loads(payload)
+                    choices = data.get("choices")
+                    if not choices:
+                        continue
+                    content = choices[0].get("delta", {}).get("content")
+                    if not content:
+                        continue
+                    if chunks == 0:
+                        ttft_ms = (t - st) * 1000.0
+                    else:
+                        itl_ms.append((t - last) * 1000.0)
+                    last = t
+                    chunks += 1
+                if e2e_ms is None:
+                    error_kind = "stream_incomplete"
+    except (aiohttp.ClientError, OSError, orjson.JSONDecodeError) as exc:
+        error_kind = "connection_reset" if isinstance(exc, (aiohttp.ClientError, OSError)) else "bad_json"
+        error_message = f"{type(exc).__name__}: {exc}"[:200]
+    if e2e_ms is None:
+        e2e_ms = (time.perf_counter() - st) * 1000.0
+    return Record(
+        run_id="aiohttp-reference", worker="aiohttp", user=user, request_id=request_id,
+        scenario="reference", prompt_set="inline", prompt_id="0", turn=0, step=0, stream=True,
+        temperature=0.7, top_p=None, presence_penalty=None, frequency_penalty=None, max_tokens=None,
+        scheduled_at_s=None, started_at_s=started_at_s, start_mono_s=st, client_lag_ms=None,
+        ttft_ms=ttft_ms, itl_ms=itl_ms, e2e_ms=e2e_ms, prompt_tokens=None,
+        output_tokens=chunks if chunks else None, token_source="chunks" if chunks else None,
+        chunks=chunks, finish_reason=None, status=status, error_kind=error_kind,  # type: ignore[arg-type]
+        error_message=error_message,
+    )  # fmt: skip
+
+
+async def run(url: str, users: int, duration_s: float, out: Path, ramp_s: float) -> int:
+    """Closed loop for ``duration_s``; requests still in flight at the end are cancelled, not recorded."""
+    deadline = time.perf_counter() + duration_s
+    records: list[Record] = []
+    # limit=0: no pool cap, one connection per task (vLLM sets its own limit to the concurrency).
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=60)
+
+    async def user_loop(user: int, session: aiohttp.ClientSession) -> None:
+        await asyncio.sleep(ramp_s * user / max(users, 1))
+        while time.perf_counter() < deadline:
+            records.append(await one_request(session, url, user))
+
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        tasks = [asyncio.create_task(user_loop(i, session)) for i in range(users)]
+        await asyncio.wait(tasks, timeout=duration_s + 2.0)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    out.write_bytes(b"".join(r.to_json() + b"\n" for r in records))
+    return len(records)
+
+
+# --------------------------------------------------------------------------------------------------
+# The driver: both clients against the same mock, pinned to different cores, one level at a time.
+
+CLIENTS = ("chatbench", "aiohttp-uvloop", "aiohttp")
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How the mock paces every stream (no queue: it has more batch slots than users)."""
+
+    ttft_ms: float = 100.0
+    itl_ms: float = 20.0
+    output_tokens: int = 32
+
+    def mock_settings(self, truth_log: Path) -> MockSettings:
+        return MockSettings(
+            port=0,
+            batch_slots=100_000,
+            prefill_base_ms=self.ttft_ms,
+            prefill_per_token_ms=0.0,
+            tpot_ms=self.itl_ms,
+            batch_slowdown=0.0,
+            output_dist="fixed",
+            output_tokens=self.output_tokens,
+            truth_log=str(truth_log),
+        )
+
+
+def client_command(
+    client: str, url: str, users: int, duration_s: float, ramp_s: float, out: Path
+) -> list[str]:
+    """The command line of one client run; its records end up under ``out`` (a directory)."""
+    if client == "chatbench":
+        return chatbench_command(url, users, duration_s, ramp_s, out)
+    cmd = [sys.executable, __file__, "client", url + "/v1/chat/completions", str(users), str(duration_s)]
+    cmd += [str(out / "records" / "aiohttp.jsonl"), "--ramp-s", str(ramp_s)]
+    return [*cmd, "--uvloop"] if client == "aiohttp-uvloop" else cmd
+
+
+def chatbench_command(url: str, users: int, duration_s: float, ramp_s: float, out: Path) -> list[str]:
+    """chatbench's own load generator, one process, the same closed loop and prompt."""
+    raise NotImplementedError
+
+
+def wait_for_quiet(max_wait_s: float, quiet_cores: float = 0.3) -> float:
+    """Wait (at most ``max_wait_s``) until the machine's busy cores fall below ``quiet_cores``."""
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        meter = CpuMeter(lambda: (), lambda: ())
+        meter.start()
+        time.sleep(1.0)
+        busy = meter.stop().busy_cores
+        if busy < quiet_cores or time.monotonic() >= deadline:
+            return busy
+
+
+def measure(client: str, users: int, args: argparse.Namespace, work: Path) -> StepResult:
+    """One client at one level: fresh mock on core ``--server-core``, client on ``--client-core``."""
+    run_dir = work / f"{client}-{users}"
+    (run_dir / "records").mkdir(parents=True, exist_ok=True)
+    truth_log = run_dir / "truth.jsonl"
+    duration_s = args.ramp_s + args.warmup_s + args.window_s + 1.0
+    with start_mock(Pacing().mock_settings(truth_log)) as mock:
+        pin(mock.pid, {args.server_core})
+        cmd = [
+            "taskset",
+            "-c",
+            str(args.client_core),
+            *client_command(client, mock.url, users, duration_s, args.ramp_s, run_dir),
+        ]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=(run_dir / "client.log").open("wb"))
+        try:
+            meter = CpuMeter(lambda: (proc.pid,), lambda: (mock.pid,))
+            time.sleep(args.ramp_s + args.warmup_s)
+            meter.start()
+            w0 = time.monotonic()
+            time.sleep(args.window_s)
+            w1 = time.monotonic()
+            cpu = meter.stop()
+            proc.wait(timeout=duration_s + 60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    records = read_records(run_dir)
+    step, _ = measure_step("stream", users, records, read_truth_log(truth_log), (w0, w1),
+                           error_limit_ms=args.limit_ms,
+                           lg_cpu_pct=cpu.client_pct, foreign_cores=cpu.foreign_cores)  # fmt: skip
+    return step
+
+
+def chunks_per_cpu_s(step: StepResult) -> float | None:
+    """Paced chunks per second of client CPU: chunks/s per fully used core."""
+    if not step.chunks_per_s or not step.lg_cpu_pct:
+        return None
+    return step.chunks_per_s / (step.lg_cpu_pct / 100.0)
+
+
+def _p99(step: StepResult, key: str) -> str:
+    value = step.truth[key]["p99_ms"]
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def print_table(rows: list[tuple[str, StepResult]]) -> None:
+    head = ("client", "streams", "chunks/s", "client CPU %", "chunks/CPU-s", "p99 |err| ms TTFT/ITL/E2E",
+            "failed", "foreign cores")  # fmt: skip
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for client, s in rows:
+        cells = (client, str(s.users), f"{s.chunks_per_s or 0:,.0f}", f"{s.lg_cpu_pct or 0:.1f}",
+                 f"{chunks_per_cpu_s(s) or 0:,.0f}", f"{_p99(s, 'ttft')} / {_p99(s, 'itl')} / {_p99(s, 'e2e')}",
+                 str(s.failed), f"{s.foreign_cores or 0:.2f}")  # fmt: skip
+        print("| " + " | ".join(cells) + " |")
+
+
+def summarise(rows: list[tuple[str, StepResult]], limit_ms: float) -> dict[str, Any]:
+    """Per client: the most chunks/s with every p99 |error| <= limit; ratios chatbench / others."""
+    best: dict[str, StepResult | None] = {}
+    for client in {c for c, _ in rows}:
+        ok = [s for c, s in rows if c == client and s.passed]
+        best[client] = max(ok, key=lambda s: s.chunks_per_s or 0.0) if ok else None
+    out: dict[str, Any] = {"limit_ms": limit_ms, "best": {}, "ratios": {}}
+    for client, step in best.items():
+        out["best"][client] = None if step is None else {
+            "streams": step.users, "chunks_per_s": step.chunks_per_s, "client_cpu_pct": step.lg_cpu_pct,
+            "chunks_per_cpu_s": chunks_per_cpu_s(step), "worst_p99_ms": step.worst_p99_ms,
+        }  # fmt: skip
+    ours = best.get("chatbench")
+    for client, step in best.items():
+        if client == "chatbench" or ours is None or step is None or not step.chunks_per_s:
+            continue
+        out["ratios"][f"chatbench/{client} max chunks/s at limit"] = (
+            ours.chunks_per_s or 0
+        ) / step.chunks_per_s
+    # Efficiency at each level both ran: chunks per CPU-second.
+    by_level: dict[int, dict[str, StepResult]] = {}
+    for client, step in rows:
+        by_level.setdefault(step.users, {})[client] = step
+    for level, steps in sorted(by_level.items()):
+        mine = steps.get("chatbench")
+        for client, step in steps.items():
+            a = chunks_per_cpu_s(mine) if mine else None
+            b = chunks_per_cpu_s(step)
+            if client != "chatbench" and a and b:
+                out["ratios"][f"chatbench/{client} chunks per CPU-s at {level} streams"] = a / b
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="chatbench's streaming client against asyncio + aiohttp.")
+    sub = parser.add_subparsers(dest="command")
+    client = sub.add_parser("client", help="run the aiohttp reference client alone (used by the driver)")
+    client.add_argument("url")
+    client.add_argument("users", type=int)
+    client.add_argument("duration_s", type=float)
+    client.add_argument("out", type=Path)
+    client.add_argument("--uvloop", action="store_true")
+    client.add_argument("--ramp-s", type=float, default=1.0)
+    parser.add_argument("--levels", default="128,256,512", help="concurrent streams, comma-separated")
+    parser.add_argument("--clients", default=",".join(CLIENTS), help=f"from {', '.join(CLIENTS)}")
+    parser.add_argument("--window-s", type=float, default=10.0)
+    parser.add_argument("--warmup-s", type=float, default=2.0)
+    parser.add_argument("--ramp-s", type=float, default=1.0)
+    parser.add_argument(
+        "--limit-ms", type=float, default=2.0, help="p99 |timing error| a level must stay within"
+    )
+    parser.add_argument("--server-core", type=int, default=0)
+    parser.add_argument("--client-core", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="also write the rows and the summary here")
+    args = parser.parse_args()
+    if args.command == "client":
+        if args.uvloop:
+            import uvloop
+
+            uvloop.run(run(args.url, args.users, args.duration_s, args.out, args.ramp_s))
+        else:
+            asyncio.run(run(args.url, args.users, args.duration_s, args.out, args.ramp_s))
+        return
+    rows: list[tuple[str, StepResult]] = []
+    with tempfile.TemporaryDirectory(prefix="chatbench-ref-") as tmp:
+        for level in (int(x) for x in args.levels.split(",")):
+            for name in args.clients.split(","):
+                busy = wait_for_quiet(20.0)
+                step = measure(name, level, args, Path(tmp))
+                rows.append((name, step))
+                print(f"# {name} @ {level}: {step.chunks_per_s or 0:,.0f} chunks/s, CPU {step.lg_cpu_pct or 0:.0f} %,"
+                      f" worst p99 {step.worst_p99_ms} ms, busy before {busy:.2f} cores", flush=True)  # fmt: skip
+    print()
+    print_table(rows)
+    summary = summarise(rows, args.limit_ms)
+    print()
+    print(json.dumps(summary, indent=2))
+    if args.json:
+        args.json.write_text(
+            json.dumps({"rows": [(c, s.to_dict()) for c, s in rows], "summary": summary}, indent=2)
+        )
+
+
+if __name__ == "__main__":
+    main()
