@@ -1,0 +1,56 @@
+"""Scenario files for the load tests: the embedded mock with known timings, short bounded runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def write_scenario(
+    tmp_path: Path,
+    *,
+    name: str = "lt",
+    mock: dict[str, Any] | None = None,
+    load: dict[str, Any] | None = None,
+    stream: Any = True,
+    profile: str = "seed",
+    timeouts: dict[str, float] | None = None,
+    prompts: list[Any] | None = None,
+    multi_turn: bool = False,
+) -> Path:
+    """A scenario against the embedded mock (fixed TTFT 200 ms, 20 ms per token, 50 tokens by default)."""
+    mock_settings = {
+        "prefill_base_ms": 200,
+        "prefill_per_token_ms": 0,
+        "tpot_ms": 20,
+        "batch_slowdown": 0,
+        "batch_slots": 256,
+        "output_dist": "fixed",
+        "output_tokens": 50,
+        **(mock or {}),
+    }
+    prompt_set: dict[str, Any] = {
+        "name": "p",
+        "weight": 1,
+        "inline": prompts or ["Say something about load tests.", "请介绍一下你自己"],
+    }
+    if multi_turn:
+        prompt_set["multi_turn"] = True
+    data = {
+        "name": name,
+        "seed": 1,
+        "target": {
+            "base_url": None,
+            "profile": profile,
+            "timeouts": timeouts or {"connect_s": 5, "first_byte_s": 10, "total_s": 20},
+        },
+        "mock": mock_settings,
+        "prompt_sets": [prompt_set],
+        "sampling": {"temperature": 0.5, "stream": stream},
+        "load": {"users": 1, "spawn_rate": 10, "duration_s": 3, **(load or {})},
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+    return path

@@ -1,0 +1,115 @@
+"""The streaming client against the real mock: per-event reads, timing fields, every fault's error kind."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+from geventhttpclient import HTTPClient
+
+from bench.load.client import ChatClient, ClientSettings
+from bench.mock.process import start_mock
+from bench.mock.settings import MockSettings
+
+BODY = {"model": "o", "messages": [{"role": "user", "content": "hello there"}], "stream": True}
+
+
+@pytest.fixture(scope="module")
+def mock_url() -> Iterator[str]:
+    settings = MockSettings(
+        port=0,
+        prefill_base_ms=100,
+        prefill_per_token_ms=0,
+        tpot_ms=50,
+        batch_slowdown=0,
+        output_dist="fixed",
+        output_tokens=6,
+        stall_s=30,
+        slow_headers_ms=3000,
+    )
+    with start_mock(settings) as handle:
+        yield str(handle.url)
+
+
+def test_geventhttpclient_readline_returns_each_event_as_it_arrives(mock_url: str) -> None:
+    """Pins the hot path: readline(b"\\n") must not wait for a buffer to fill (read(n) does)."""
+    client = HTTPClient.from_url(mock_url, network_timeout=10)
+    response = client.request("POST", "/v1/chat/completions", body=json.dumps(BODY))
+    stamps = []
+    while line := response.readline(b"\n"):
+        if line.startswith(b"data:") and b'"content"' in line and b'"content":""' not in line:
+            stamps.append(time.perf_counter())
+    client.close()
+    gaps_ms = [(b - a) * 1000 for a, b in zip(stamps, stamps[1:])]
+    assert len(stamps) == 6
+    # 50 ms per token on the server: each event seen on its own, about 50 ms apart (batched reads give ~0)
+    assert all(30 < gap < 150 for gap in gaps_ms), gaps_ms
+
+
+def test_a_stream_gives_ttft_gaps_tokens_and_the_answer(mock_url: str) -> None:
+    client = ChatClient(ClientSettings(mock_url))
+    ex = client.send(BODY, stream=True)
+    client.close()
+    assert ex.ok, ex.error_message
+    assert ex.status == 200 and ex.chunks == 6 and len(ex.itl_ms) == 5
+    assert ex.ttft_ms is not None and 90 < ex.ttft_ms < 400  # 100 ms prefill, not the role chunk at ~0
+    assert all(30 < gap < 150 for gap in ex.itl_ms)
+    assert ex.e2e_ms is not None and ex.e2e_ms >= ex.ttft_ms + sum(ex.itl_ms)
+    assert ex.answer and ex.output_tokens(None) == (6, "chunks")
+    assert ex.output_tokens(lambda text: 99) == (99, "tokenizer")
+
+
+def test_a_non_streaming_answer_has_e2e_but_no_ttft(mock_url: str) -> None:
+    client = ChatClient(ClientSettings(mock_url))
+    ex = client.send({**BODY, "stream": False}, stream=False)
+    client.close()
+    assert ex.ok and ex.ttft_ms is None and len(ex.itl_ms) == 0 and ex.e2e_ms and ex.e2e_ms > 300
+    assert ex.chunks == 1 and ex.answer
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind", "status"),
+    [
+        ("http_500", "http_error", 500),
+        ("http_429", "http_error", 429),
+        ("http_503", "http_error", 503),
+        ("reset_before_headers", "connection_reset", 0),
+        ("reset_mid_stream", "connection_reset", 200),
+        ("bad_json_chunk", "bad_json", 200),
+        ("no_done", "stream_incomplete", 200),
+        ("stall", "first_byte_timeout", 0),
+        ("slow_headers", "first_byte_timeout", 0),
+    ],
+)
+def test_each_mock_fault_becomes_its_error_kind(mock_url: str, fault: str, kind: str, status: int) -> None:
+    client = ChatClient(ClientSettings(mock_url, first_byte_timeout_s=1.0, total_timeout_s=5.0))
+    ex = client.send(BODY, stream=True, extra_headers={"X-Mock-Fault": fault})
+    assert (ex.error_kind, ex.status) == (kind, status), ex.error_message
+    assert ex.error_message and ex.e2e_ms is not None
+    # the same client goes on working after the failure
+    assert client.send(BODY, stream=True).ok
+    client.close()
+
+
+def test_a_body_that_is_not_json_is_bad_json(mock_url: str) -> None:
+    client = ChatClient(ClientSettings(mock_url))
+    ex = client.send({**BODY, "stream": False}, stream=False, extra_headers={"X-Mock-Fault": "not_json"})
+    client.close()
+    assert ex.error_kind == "bad_json"
+
+
+def test_total_timeout_cuts_a_slow_stream() -> None:
+    settings = MockSettings(port=0, prefill_base_ms=0, tpot_ms=200, output_dist="fixed", output_tokens=20)
+    with start_mock(settings) as handle:
+        client = ChatClient(ClientSettings(str(handle.url), total_timeout_s=1.0))
+        ex = client.send(BODY, stream=True)
+        client.close()
+    assert ex.error_kind == "total_timeout" and ex.chunks > 0
+    assert ex.e2e_ms is not None and 900 < ex.e2e_ms < 1500
+
+
+def test_nothing_listening_is_connect_error() -> None:
+    ex = ChatClient(ClientSettings("http://127.0.0.1:1")).send(BODY, stream=True)
+    assert ex.error_kind == "connect_error" and "refused" in (ex.error_message or "")
