@@ -1,0 +1,107 @@
+"""The three ways to run: `chatbench run`, `chatbench ui` and plain `locust -f bench/load/locustfile.py`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bench.errors import TargetError
+from bench.load.runner import LOCUSTFILE, probe_target
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_chatbench_run_quickstart_leaves_a_results_directory(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "run", str(QUICKSTART), "-t", "3", "--results-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run_dir,) = list(tmp_path.iterdir())
+    assert run_dir.name.startswith("quickstart-")
+    assert (run_dir / "records.parquet").is_file()
+    assert str(run_dir) in proc.stdout
+
+
+def test_plain_locust_with_the_scenario_flag_works(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(LOCUSTFILE),
+            "--headless",
+            "--scenario",
+            str(QUICKSTART),
+            "--overrides",
+            '{"duration_s": 2}',
+            "--results-dir",
+            str(tmp_path),
+            "--only-summary",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run_dir,) = list(tmp_path.iterdir())
+    assert (run_dir / "records.parquet").is_file() and (run_dir / "run.json").is_file()
+
+
+@pytest.mark.slow
+def test_chatbench_ui_serves_the_dashboard(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "ui",
+            str(QUICKSTART),
+            "--web-port",
+            str(port),
+            "--results-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline and status is None:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        assert status == 200
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    (run_dir,) = list(tmp_path.iterdir())
+    assert (run_dir / "run.json").is_file()
+
+
+def test_an_unreachable_target_is_a_one_line_error() -> None:
+    with pytest.raises(TargetError, match=r"cannot reach http://127.0.0.1:1: connection refused"):
+        probe_target("http://127.0.0.1:1")
