@@ -9,8 +9,10 @@ warm-up, this module computes one ``StepResult`` and then answers:
   at which it reaches its limit is found; the smallest such load is the answer, and that SLO *binds*;
 - **saturation knee**: the last level before throughput stops rising while latency climbs. The initial
   slope is s0 = throughput(first step) / level(first step) (req/s per load unit); step i is past the knee
-  when its marginal slope (T_i - T_{i-1}) / (L_i - L_{i-1}) < ``KNEE_SLOPE_FRACTION`` * s0 and its median
-  E2E latency rose by more than ``KNEE_LATENCY_RISE``; the knee is then L_{i-1};
+  when its marginal slope (T_i - T_{i-1}) / (L_i - L_{i-1}) < ``KNEE_SLOPE_FRACTION`` * s0 and its mean
+  E2E latency rose by more than ``KNEE_LATENCY_RISE``; the knee is then L_{i-1}. The mean, not the median:
+  in a closed loop mean latency = users / throughput (Little's law), so it rises as soon as requests
+  queue, while the median can stay put until most requests wait;
 - **replicas** for a target load at a headroom h: replicas = ceil(target / (capacity * (1 - h))), where
   capacity is the highest load within SLOs (or, with no SLO, the knee). The latency to expect is the
   measured latency interpolated at the per-replica load target / replicas. Assumption: replicas behind a
@@ -55,7 +57,7 @@ SweepMode = Literal["concurrency", "rate"]
 KNEE_SLOPE_FRACTION = 0.25
 """A step whose throughput gain per added load unit is below this share of the initial slope is flat."""
 KNEE_LATENCY_RISE = 0.10
-"""...and whose median E2E latency rose by more than this fraction is past the knee."""
+"""...and whose mean E2E latency rose by more than this fraction is past the knee."""
 LATENCY_STATS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "mean", "max")
 """Statistics kept per step for each latency metric."""
 
@@ -102,20 +104,22 @@ def step_from_records(
     run_dir: str | None = None,
 ) -> StepResult:
     """The figures of one step, over the window from ``warmup_s`` to ``warmup_s + step_duration_s`` seconds
-    after the step started (to the last answer when ``step_duration_s`` is None).
+    after the step's first request was sent (to the last answer when ``step_duration_s`` is None).
 
     Throughput, goodput and error rate count the requests that *ended* in the window (answers per second);
     latencies and SLO checks take those of them that also *started* after the warm-up.
     """
     df = frame.df
-    end_s = df["end_s"].to_numpy()
+    # The step starts when its first request is sent (not when Locust was launched).
+    start_s = df["start_s"].to_numpy() - (float(df["start_s"].min()) if len(df) else 0.0)
+    end_s = df["end_s"].to_numpy() - (df["start_s"].to_numpy() - start_s)
     last_end = float(end_s.max()) if len(df) else 0.0
     window_end = last_end if step_duration_s is None else min(warmup_s + step_duration_s, last_end)
     duration_s = max(window_end - warmup_s, 0.0)
     # Rates count the answers that ended in the window; latencies and SLOs judge only the requests that
     # also started after the warm-up, so none of them met the warm-up's conditions.
     in_window = (end_s >= warmup_s) & (end_s <= window_end) & data.counted_mask(frame)
-    judged = in_window & (df["start_s"].to_numpy() >= warmup_s)
+    judged = in_window & (start_s >= warmup_s)
     ok = in_window & df["ok"].to_numpy(dtype=bool)
     requests = int(in_window.sum())
     failed = requests - int(ok.sum())
@@ -170,7 +174,7 @@ def _flat_and_slower(steps: Sequence[StepResult], i: int, s0: float, fraction: f
     if a.throughput_rps is None or b.throughput_rps is None or b.level <= a.level:
         return False
     slope = (b.throughput_rps - a.throughput_rps) / (b.level - a.level)
-    lat_a, lat_b = a.latency("e2e_ms", "p50"), b.latency("e2e_ms", "p50")
+    lat_a, lat_b = a.latency("e2e_ms", "mean"), b.latency("e2e_ms", "mean")
     climbs = lat_a is not None and lat_b is not None and lat_b > lat_a * (1 + KNEE_LATENCY_RISE)
     return slope < fraction * s0 and climbs
 
@@ -198,7 +202,7 @@ def find_knee(steps: Sequence[StepResult], *, fraction: float = KNEE_SLOPE_FRACT
                 k.level,
                 k.throughput_rps,
                 f"from {k.level:g} to {steps[i].level:g} throughput changed by {gain:+.2f} req/s "
-                f"(less than {fraction:.0%} of the initial {s0:.2f} req/s per unit) while median E2E rose",
+                f"(less than {fraction:.0%} of the initial {s0:.2f} req/s per unit) while mean E2E rose",
             )
     return Knee(None, None, None, "throughput still rising at the highest level tested")
 
@@ -210,10 +214,10 @@ def stop_reason(
     last, first = steps[-1], steps[0]
     if last.error_rate is not None and last.error_rate > stop_error_rate:
         return f"error rate {last.error_rate:.1%} at level {last.level:g} exceeds {stop_error_rate:.1%}"
-    lat0, lat = first.latency("e2e_ms", "p50"), last.latency("e2e_ms", "p50")
+    lat0, lat = first.latency("e2e_ms", "mean"), last.latency("e2e_ms", "mean")
     if len(steps) > 1 and lat0 and lat is not None and lat > stop_latency_factor * lat0:
         return (
-            f"median E2E {lat:.0f} ms at level {last.level:g} is over {stop_latency_factor:g}x "
+            f"mean E2E {lat:.0f} ms at level {last.level:g} is over {stop_latency_factor:g}x "
             f"the first step's {lat0:.0f} ms"
         )
     if last.requests > 0 and last.throughput_rps == 0:

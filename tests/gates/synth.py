@@ -109,3 +109,61 @@ def write_run(
         (run_dir / "records" / f"{worker}.jsonl").write_bytes(b"\n".join(chunk) + b"\n")
     (run_dir / "scenario.json").write_bytes(orjson.dumps({"name": name, "slo": slo or {}}))
     return run_dir
+
+
+def closed_loop_step(
+    users: int, *, slots: int, service_ms: float = 200.0, duration_s: float = 6.0, step: int = 0
+) -> list[Record]:
+    """Records of ``users`` back-to-back users against a server with ``slots`` parallel slots.
+
+    Each answer takes ``service_ms`` once served; with more users than slots the extra wait goes into TTFT,
+    so throughput is min(users, slots) / service and latency grows past the knee (Little's law).
+    """
+    e2e_ms = service_ms * max(1.0, users / slots)
+    wait_ms = e2e_ms - service_ms
+    out: list[Record] = []
+    n = 0
+    for u in range(users):
+        t = u * 0.01
+        while t + e2e_ms / 1000 <= duration_s:
+            out.append(
+                record(
+                    n,
+                    ttft_ms=20.0 + wait_ms,
+                    tpot_ms=(service_ms - 20.0) / 15,
+                    output_tokens=16,
+                    started_at_s=t,
+                    step=step,
+                )
+            )
+            n += 1
+            t += e2e_ms / 1000
+    return out
+
+
+def write_capacity_dir(
+    root: Path,
+    levels: Sequence[int],
+    *,
+    slots: int,
+    slo: dict[str, Any],
+    planning: dict[str, Any] | None = None,
+) -> Path:
+    """A capacity directory as ``chatbench capacity`` leaves it: sweep.json and one step-<i>/ per level."""
+    root.mkdir(parents=True, exist_ok=True)
+    thresholds = [
+        {"metric": m, "stat": s, "limit": float(v)}
+        for m, stats in slo.items()
+        if m != "error_rate"
+        for s, v in stats.items()
+    ]
+    meta = {
+        "scenario": "synthetic",
+        "planning": planning,
+        "sweep": {"mode": "concurrency", "levels": list(levels), "step_duration_s": 5.0, "warmup_s": 1.0},
+        "slo": {"thresholds": thresholds, "error_rate": slo.get("error_rate")},
+    }
+    (root / "sweep.json").write_bytes(orjson.dumps(meta))
+    for i, users in enumerate(levels):
+        write_run(root / f"step-{i}", closed_loop_step(users, slots=slots, step=i))
+    return root
