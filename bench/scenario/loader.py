@@ -190,6 +190,13 @@ def scenario_from_data(
     target = _target(where, raw.get("target"), base_dir, given, env)
     counter = count_tokens if target.tokenizer is None else _cached_tokenizer(str(target.tokenizer))
     mock = _mock(where, raw.get("mock"))
+    strict_seed_mock = mock.get("strict") is True and mock.get("profile", "seed") == "seed"
+    if target.base_url is None and target.profile == "openai" and strict_seed_mock:
+        raise where.error(
+            "mock.strict",
+            "a strict seed-profile mock rejects the keys the openai profile adds (max_tokens, "
+            "stream_options); set mock.profile: openai, or target.profile: seed",
+        )
     sampling = parse_sampling(where, raw.get("sampling"), "sampling", target.profile)
     prompt_sets = _prompt_sets(where, raw, base_dir, target.profile, sampling, seed, counter)
     load = _load(where, raw.get("load"), given)

@@ -125,4 +125,12 @@ def generate_text(
             lo = mid
         else:
             hi = mid - 1
-    return sep.join(pieces[:lo])
+    text = sep.join(pieces[:lo])
+    # Top up with one-token words while the tokenizer still counts within the target.
+    fillers = _ZH_FILLERS if language == "zh" else _EN_FILLERS
+    for filler in fillers * 3:
+        candidate = f"{text}{sep}{filler}" if text else filler
+        if counter(candidate) > target_tokens:
+            break
+        text = candidate
+    return text

@@ -125,3 +125,9 @@ def test_validate_reads_chatbench_host_from_the_environment():
     )
     assert proc.returncode == 0, proc.stderr
     assert "target: http://127.0.0.1:9000/v1/chat/completions" in proc.stdout
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_validate_accepts_every_example(path, capsys):
+    assert main(["validate", str(path)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("ok: the scenario is valid")

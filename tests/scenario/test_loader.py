@@ -321,4 +321,4 @@ def test_tokenizer_file_sizes_synthetic_prompts(load, tmp_path):
     assert s.target.tokenizer == tok_path.parent.resolve()
     for c in s.prompt_sets[0].conversations:
         n = len(tok.encode(c.turns[0][0]["content"], add_special_tokens=False).ids)
-        assert 295 <= n <= 300
+        assert n == 300
