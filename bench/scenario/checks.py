@@ -19,6 +19,9 @@ from bench.scenario.cli_options import parse_duration
 
 __all__ = ["Where", "join"]
 
+# Integers beyond this cannot be floats exactly (and far beyond it not at all): out of range everywhere.
+_LARGEST = 2**53
+
 
 def join(base: str, key: str | int) -> str:
     """Key path of ``key`` under ``base``: ``a.b``, ``a[1]``."""
@@ -114,6 +117,10 @@ class Where:
             raise self.error(key, f"expected {kind}{bounds}, got {_type_name(value)}")
         if integer and not (isinstance(value, int) or float(value).is_integer()):
             raise self.error(key, f"expected {kind}{bounds}, got {value}")
+        if isinstance(value, int) and abs(value) > _LARGEST:
+            raise self.error(
+                key, f"a {len(str(abs(value)))}-digit number is out of range; allowed: {kind}{bounds}"
+            )
         if not math.isfinite(value):
             raise self.error(key, f"expected a finite number{bounds}, got {value}")
         if (lo is not None and (value < lo or (lo_open and value == lo))) or (hi is not None and value > hi):
@@ -122,12 +129,15 @@ class Where:
 
     @staticmethod
     def _bounds(lo: float | None, hi: float | None, lo_open: bool) -> str:
+        def show(v: float) -> str:
+            return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
         if lo is not None and hi is not None:
-            return f" in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+            return f" in {'(' if lo_open else '['}{show(lo)}, {show(hi)}]"
         if lo is not None:
-            return f" {'>' if lo_open else '>='} {lo:g}"
+            return f" {'>' if lo_open else '>='} {show(lo)}"
         if hi is not None:
-            return f" <= {hi:g}"
+            return f" <= {show(hi)}"
         return ""
 
     def integer(self, value: Any, key: str, *, lo: int | None = None, hi: int | None = None) -> int:
@@ -163,6 +173,8 @@ class Where:
                 value = parse_duration(value)
             except argparse.ArgumentTypeError:
                 raise self.error(key, f"cannot read {value!r} as a duration; allowed: {allowed}") from None
+        if isinstance(value, int) and abs(value) > _LARGEST:
+            value = float("inf")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise self.error(key, f"expected a duration ({allowed}), got {_type_name(value)}")
         if value < 0 or (positive and value == 0):

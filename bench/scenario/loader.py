@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import itertools
 import json
+import math
 import os
 import random
 import re
@@ -79,6 +80,8 @@ _FLAGS = {
     "rate_rps": "--rate",
 }
 PROFILES = ("seed", "openai")
+MAX_USERS = 1_000_000
+MAX_PROMPT_TOKENS = 2_000_000
 
 # The prompts a scenario without prompt_sets sends (one Chinese, one English, as the seed examples).
 DEFAULT_PROMPTS = ("请介绍一下你自己", "Explain in two sentences what a load test measures.")
@@ -246,7 +249,7 @@ def _overrides(overrides: Mapping[str, Any] | None, environ: Mapping[str, str]) 
         elif key == "profile":
             checked[key] = cli.choice(value, origin, PROFILES)
         elif key == "users":
-            checked[key] = cli.integer(value, origin, lo=1)
+            checked[key] = cli.integer(value, origin, lo=1, hi=MAX_USERS)
         elif key in ("spawn_rate", "rate_rps"):
             checked[key] = cli.number(value, origin, lo=0, lo_open=True)
         else:
@@ -363,18 +366,27 @@ def _mock(where: Where, raw: Any) -> Mapping[str, Any]:
         if message.startswith(f"{key}: "):  # the mock's error names the key itself; say it once
             message = message[len(key) + 2 :]
         raise where.error(key, message) from None
-    except (ChatbenchError, ValueError, TypeError, KeyError) as exc:
+    except (ChatbenchError, ValueError, TypeError, KeyError, ArithmeticError) as exc:
         raise where.error("mock", str(exc)) from None
     return block
 
 
-def _distribution(where: Where, value: Any, key: str, *, integer: bool, lo: float, what: str) -> Distribution:
+def _distribution(
+    where: Where,
+    value: Any,
+    key: str,
+    *,
+    integer: bool,
+    lo: float,
+    what: str,
+    hi: float | None = None,
+) -> Distribution:
     """A number, or {uniform: [lo, hi]}, {normal: {mean, stdev, min, max}}, {exponential: {mean}},
     {empirical: [...]}."""
     allowed = "a number, {uniform: [lo, hi]}, {normal: {mean, stdev, min, max}}, {exponential: {mean}} or {empirical: [...]}"
     if not isinstance(value, Mapping):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return Fixed(where.number(value, key, lo=lo, integer=integer))
+            return Fixed(where.number(value, key, lo=lo, hi=hi, integer=integer))
         raise where.error(key, f"expected {what}: {allowed}")
     block = where.mapping(value, key)
     where.known_keys(block, key, ("uniform", "normal", "exponential", "empirical"))
@@ -386,28 +398,32 @@ def _distribution(where: Where, value: Any, key: str, *, integer: bool, lo: floa
         bounds = where.list(spec, sub)
         if len(bounds) != 2:
             raise where.error(sub, "expected [low, high]")
-        a = where.number(bounds[0], join(sub, 0), lo=lo, integer=integer)
-        b = where.number(bounds[1], join(sub, 1), lo=lo, integer=integer)
+        a = where.number(bounds[0], join(sub, 0), lo=lo, hi=hi, integer=integer)
+        b = where.number(bounds[1], join(sub, 1), lo=lo, hi=hi, integer=integer)
         if a > b:
             raise where.error(sub, f"low {a:g} is above high {b:g}; expected [low, high]")
         return Uniform(a, b, integer=integer)
     if kind == "empirical":
         values = where.list(spec, sub)
         return Empirical(
-            tuple(where.number(v, join(sub, i), lo=lo, integer=integer) for i, v in enumerate(values))
+            tuple(where.number(v, join(sub, i), lo=lo, hi=hi, integer=integer) for i, v in enumerate(values))
         )
     params = where.mapping(spec, sub)
     if kind == "exponential":
         where.known_keys(params, sub, ("mean",))
         return Exponential(where.number(where.required(params, sub, "mean"), join(sub, "mean"), lo=0))
     where.known_keys(params, sub, ("mean", "stdev", "min", "max"))
-    mean = where.number(where.required(params, sub, "mean"), join(sub, "mean"), lo=lo)
+    mean = where.number(where.required(params, sub, "mean"), join(sub, "mean"), lo=lo, hi=hi)
     stdev = where.number(where.required(params, sub, "stdev"), join(sub, "stdev"), lo=0)
-    low = where.number(params["min"], join(sub, "min"), lo=lo, integer=integer) if "min" in params else lo
+    low = (
+        where.number(params["min"], join(sub, "min"), lo=lo, hi=hi, integer=integer)
+        if "min" in params
+        else lo
+    )
     high = (
-        where.number(params["max"], join(sub, "max"), lo=lo, integer=integer)
+        where.number(params["max"], join(sub, "max"), lo=lo, hi=hi, integer=integer)
         if "max" in params
-        else mean + 4 * stdev
+        else min(mean + 4 * stdev, hi if hi is not None else math.inf)
     )
     if low > high:
         raise where.error(sub, f"min {low:g} is above max {high:g}")
@@ -549,6 +565,7 @@ def _synthetic(where: Where, raw: Any, key: str, base_dir: Path, multi_turn: boo
         join(key, "prompt_tokens"),
         integer=True,
         lo=1,
+        hi=MAX_PROMPT_TOKENS,
         what="a prompt length in tokens",
     )
     output_tokens = None
@@ -560,6 +577,7 @@ def _synthetic(where: Where, raw: Any, key: str, base_dir: Path, multi_turn: boo
             integer=True,
             lo=1,
             what="an output length in tokens",
+            hi=MAX_PROMPT_TOKENS,
         )
     count = (
         where.integer(block["count"], join(key, "count"), lo=1, hi=100_000)
@@ -601,7 +619,7 @@ def _load(where: Where, raw: Any, given: Mapping[str, Any]) -> Load:
     where.known_keys(
         block, key, ("users", "spawn_rate", "duration_s", "think_time_s", "stages", "arrival", "max_requests")
     )
-    users = where.integer(block.get("users", 4), join(key, "users"), lo=1)
+    users = where.integer(block.get("users", 4), join(key, "users"), lo=1, hi=MAX_USERS)
     spawn_rate = (
         where.number(block["spawn_rate"], join(key, "spawn_rate"), lo=0, lo_open=True)
         if block.get("spawn_rate") is not None
@@ -635,7 +653,9 @@ def _load(where: Where, raw: Any, given: Mapping[str, Any]) -> Load:
             ikey = join(skey, i)
             st = where.mapping(item, ikey)
             where.known_keys(st, ikey, ("duration_s", "users", "spawn_rate", "rate_rps"))
-            st_users = where.integer(where.required(st, ikey, "users"), join(ikey, "users"), lo=0)
+            st_users = where.integer(
+                where.required(st, ikey, "users"), join(ikey, "users"), lo=0, hi=MAX_USERS
+            )
             rate = None
             if st.get("rate_rps") is not None:
                 if arrival is None:

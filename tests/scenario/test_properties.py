@@ -78,6 +78,7 @@ SCALARS = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-3, 300),
+    st.integers(),
     st.floats(-3, 5),
     st.sampled_from([float("nan"), float("inf"), -float("inf"), 1e300]),
     st.sampled_from(["seed", "openai", "en", "zh", "user", "poisson", "gamma", "2m", "hi", "", "x.jsonl"]),
