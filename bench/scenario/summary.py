@@ -110,9 +110,9 @@ def describe_scenario(scenario: Scenario) -> str:
     load = scenario.load
     think = load.think_time()
     think_text = (
-        f"{think.to_data()}"
-        if not isinstance(load.think_time_s, (int, float))
-        else f"{load.think_time_s:g} s"
+        f"{load.think_time_s:g} s"
+        if isinstance(load.think_time_s, (int, float))
+        else f"{json.dumps(think.to_data())} s"
     )
     out.append(f"load: {load.total_duration_s:g} s in {len(load.stages)} stage(s), think time {think_text}")
     for i, st in enumerate(load.stages):
@@ -137,7 +137,7 @@ def describe_scenario(scenario: Scenario) -> str:
     if scenario.sweep is not None:
         sw = scenario.sweep
         out.append(
-            f"sweep: {sw.mode} levels {[f'{v:g}' for v in sw.levels]}, {sw.step_duration_s:g} s per step "
+            f"sweep: {sw.mode} levels [{', '.join(f'{v:g}' for v in sw.levels)}]; {sw.step_duration_s:g} s per step "
             f"({sw.warmup_s:g} s warm-up); stops at error rate > {sw.stop_error_rate:g} or e2e p95 > "
             f"{sw.stop_latency_factor:g}x the first step's"
         )
