@@ -9,16 +9,15 @@ batching); requests beyond the slots wait in a FIFO queue. The times it follows:
 where ``active`` is the number of slots taken when the token is scheduled. Throughput therefore rises
 with concurrency up to ``batch_slots`` and stays flat beyond it while latency climbs: a saturation knee.
 
-What a request gets (output length and text) is drawn from a ``random.Random`` seeded by the mock's
-seed, the messages and the sampling values; at temperature 0 (or with an explicit ``seed``) the same
-request always gets the same answer, otherwise a per-server request counter is mixed in.
+What a request gets (output length and text) is drawn from a hash of the mock's seed, the messages
+and the sampling values; at temperature 0 (or with an explicit ``seed``) the same request always gets
+the same answer, otherwise a per-server request counter is mixed in.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-import random
 from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
@@ -85,26 +84,36 @@ class Answer:
     finish_reason: str
 
 
-def draw_output_tokens(rng: random.Random, s: MockSettings) -> int:
-    """An output length from the configured distribution, clipped to [min, max] (not for 'fixed')."""
+def draw_output_tokens(u1: float, u2: float, s: MockSettings) -> int:
+    """An output length from the configured distribution, given two uniforms in [0, 1).
+
+    Clipped to [output_tokens_min, output_tokens_max] (not for 'fixed'). Normal draws use Box-Muller.
+    """
     dist = s.output_dist
     mean = s.output_tokens
     if dist == "fixed":
         return mean
+    lo, hi = s.output_tokens_min, s.output_tokens_max
     if dist == "uniform":
-        return rng.randint(s.output_tokens_min, s.output_tokens_max)
-    if dist == "normal":
-        value = rng.gauss(mean, s.output_tokens_std)
-    elif dist == "lognormal":
-        sigma2 = math.log(1.0 + (s.output_tokens_std / mean) ** 2)
-        value = rng.lognormvariate(math.log(mean) - sigma2 / 2.0, math.sqrt(sigma2))
-    else:  # exponential
-        value = rng.expovariate(1.0 / mean)
-    return min(s.output_tokens_max, max(s.output_tokens_min, round(value)))
+        return lo + min(int(u1 * (hi - lo + 1)), hi - lo)
+    if dist == "exponential":
+        value = -mean * math.log(1.0 - u1)
+    else:
+        z = math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2)
+        if dist == "normal":
+            value = mean + s.output_tokens_std * z
+        else:  # lognormal with the given mean and standard deviation
+            sigma2 = math.log(1.0 + (s.output_tokens_std / mean) ** 2)
+            value = math.exp(math.log(mean) - sigma2 / 2.0 + math.sqrt(sigma2) * z)
+    return min(hi, max(lo, round(value)))
 
 
 class Planner:
-    """Draws each request's answer; identical deterministic requests reuse a cached answer."""
+    """Draws each request's answer from a hash of (mock seed, messages, sampling values[, counter]).
+
+    A hash instead of a ``random.Random`` per request: seeding one costs more than the rest of the
+    plan, and the mock must stay far faster than any load generator.
+    """
 
     def __init__(self, settings: MockSettings) -> None:
         self.settings = settings
@@ -133,8 +142,10 @@ class Planner:
             cached = self._cache.get(key)
             if cached is not None:
                 return cached
-        rng = random.Random(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big"))
-        answer = plan_answer(rng, req, s)
+        digest = hashlib.blake2b(key, digest_size=24).digest()
+        u1 = (int.from_bytes(digest[0:8], "big") >> 11) * _TO_UNIT
+        u2 = (int.from_bytes(digest[8:16], "big") >> 11) * _TO_UNIT
+        answer = plan_answer(u1, u2, int.from_bytes(digest[16:24], "big"), req, s)
         if deterministic:
             if len(self._cache) >= 4096:
                 self._cache.clear()
@@ -142,9 +153,13 @@ class Planner:
         return answer
 
 
-def plan_answer(rng: random.Random, req: ChatRequest, s: MockSettings) -> Answer:
-    """The answer to ``req`` drawn from ``rng``: its length, its text cut into chunks, its finish reason."""
-    n = draw_output_tokens(rng, s)
+_TO_UNIT = 2.0**-53  # a 53-bit integer -> a float in [0, 1)
+
+
+def plan_answer(u1: float, u2: float, offset: int, req: ChatRequest, s: MockSettings) -> Answer:
+    """The answer to ``req``: its length (from ``u1``, ``u2``), its text (from ``offset``) cut into
+    chunks, and its finish reason."""
+    n = draw_output_tokens(u1, u2, s)
     finish_reason = "stop"
     if req.max_tokens is not None and req.max_tokens < n:
         n = req.max_tokens
@@ -152,15 +167,18 @@ def plan_answer(rng: random.Random, req: ChatRequest, s: MockSettings) -> Answer
     last_user = next((m["content"] for m in reversed(req.messages) if m["role"] == "user"), "")
     temperature = 1.0 if req.temperature is None else req.temperature
     top_p = 1.0 if req.top_p is None else req.top_p
-    pieces = draw_pieces(rng, n, chinese=is_chinese(last_user), temperature=temperature, top_p=top_p)
+    pieces = draw_pieces(offset, n, chinese=is_chinese(last_user), temperature=temperature, top_p=top_p)
     if req.stop:
         pieces, cut = _apply_stop(pieces, req.stop)
         if cut:
             n = len(pieces)
             finish_reason = "stop"
     k = s.tokens_per_chunk
-    chunks = ["".join(pieces[i : i + k]) for i in range(0, n, k)] if k > 1 else pieces
-    chunk_tokens = [min(k, n - i) for i in range(0, n, k)]
+    if k == 1:
+        chunks, chunk_tokens = pieces, [1] * n
+    else:
+        chunks = ["".join(pieces[i : i + k]) for i in range(0, n, k)]
+        chunk_tokens = [min(k, n - i) for i in range(0, n, k)]
     return Answer(chunks=chunks, chunk_tokens=chunk_tokens, output_tokens=n, finish_reason=finish_reason)
 
 

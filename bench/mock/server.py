@@ -529,6 +529,9 @@ class Exchange:
                         self._write(writer.malformed())
                 self.chunk_times.append(time.monotonic())
                 self._write(writer.content(answer.chunks[i]))
+            elif engine.tpot_s == 0.0:
+                self.index = n  # a plain answer with no decode time: nothing to wait for
+                continue
             self.index = i + 1
             if self.index < n:
                 self.next_t += answer.chunk_tokens[self.index] * engine.token_s()

@@ -4,9 +4,9 @@ Each piece is exactly one token by ``bench.tokens.count_tokens`` (an ASCII word 
 space, a punctuation mark, or one CJK character), so an answer of N pieces is N tokens and the
 ``usage`` the mock reports is exact. A Chinese prompt gets a Chinese answer.
 
-The text is drawn from a ``random.Random`` seeded by the caller; the sampling values change which
-words are likely (a higher temperature or top_p reaches further into the vocabulary), so a test can
-see they arrived.
+The text is read from a fixed pseudo-random corpus at an offset the caller derives from the request;
+the sampling values change which words are likely (a higher temperature or top_p reaches further into
+the vocabulary), so a test can see they arrived.
 """
 
 from __future__ import annotations
@@ -58,16 +58,35 @@ _EN_POOL = _pool(_ENGLISH, _EN_PUNCT, spaced=True)
 _ZH_POOL = _pool(list(_CHINESE), _ZH_PUNCT, spaced=False)
 
 
-def draw_pieces(rng: random.Random, n: int, *, chinese: bool, temperature: float, top_p: float) -> list[str]:
+_CORPUS_PIECES = 8192
+_corpora: dict[tuple[bool, int], list[str]] = {}
+
+
+def _corpus(chinese: bool, k: int) -> list[str]:
+    """A fixed random sequence of pieces drawn from the first ``k`` of the pool (built once)."""
+    corpus = _corpora.get((chinese, k))
+    if corpus is None:
+        pool = _ZH_POOL if chinese else _EN_POOL
+        corpus = random.Random(k).choices(pool[:k], k=_CORPUS_PIECES)
+        _corpora[(chinese, k)] = corpus
+    return corpus
+
+
+def draw_pieces(offset: int, n: int, *, chinese: bool, temperature: float, top_p: float) -> list[str]:
     """``n`` one-token pieces; concatenated they are a text of exactly ``n`` tokens.
 
-    The share of the vocabulary drawn from grows with temperature (0..2) and top_p (0..1), like a
-    sampler that reaches for less likely words.
+    The pieces are read from a fixed pseudo-random corpus starting at ``offset`` (the caller derives
+    it from a hash of the request), which costs a slice instead of ``n`` random draws. The share of the
+    vocabulary the corpus is drawn from grows with temperature (0..2) and top_p (0..1), like a sampler
+    that reaches for less likely words.
     """
     pool = _ZH_POOL if chinese else _EN_POOL
     share = min(1.0, 0.2 + 0.4 * temperature) * max(top_p, 0.05)
-    k = max(8, int(len(pool) * share))
-    pieces = rng.choices(pool[:k], k=n)
+    corpus = _corpus(chinese, max(8, int(len(pool) * share)))
+    start = offset % _CORPUS_PIECES
+    pieces = corpus[start : start + n]
+    while len(pieces) < n:
+        pieces += corpus[: n - len(pieces)]
     if pieces:
         first = pieces[0]
         # An answer starts with a word, not a punctuation mark, and without the word's leading space.
