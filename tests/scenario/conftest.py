@@ -39,3 +39,10 @@ def load(write_scenario: Callable[..., Path]) -> Callable[..., Scenario]:
         return load_scenario(write_scenario(text, files), overrides, environ=environ or {})
 
     return _load
+
+
+@pytest.fixture(autouse=True)
+def _no_chatbench_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CHATBENCH_HOST in the developer's shell must not change what these tests see."""
+    for name in ("CHATBENCH_HOST", "CHATBENCH_MODEL", "CHATBENCH_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
