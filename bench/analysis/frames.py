@@ -90,8 +90,11 @@ class RecordFrame:
         """The chunk gaps (ms) of the requests selected by the boolean ``mask`` (all when None)."""
         if mask is None:
             return self.itl_values
+        mask = np.asarray(mask, dtype=bool)
+        if mask.all():
+            return self.itl_values  # no copy of (often) hundreds of MiB
         lengths = np.diff(self.itl_offsets)
-        return self.itl_values[np.repeat(np.asarray(mask, dtype=bool), lengths)]
+        return self.itl_values[np.repeat(mask, lengths)]
 
 
 def load_json(path: Path) -> dict[str, Any]:
@@ -175,28 +178,55 @@ def _from_rows(
 
 def _from_parquet(path: Path, t0_s: float | None) -> RecordFrame:
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     try:
-        names = set(pq.read_schema(path).names)
-        wanted = [c for c in LOADED_COLUMNS if c in names]
-        table = pq.read_table(path, columns=[*wanted, "itl_ms"] if "itl_ms" in names else wanted)
+        # buffer_size: stream pages instead of holding a whole column chunk (hundreds of MiB of gaps).
+        parquet = pq.ParquetFile(
+            path, pre_buffer=False, buffer_size=1 << 20, read_dictionary=list(TEXT_COLUMNS)
+        )
+        names = set(parquet.schema_arrow.names)
+        table = parquet.read(columns=[c for c in LOADED_COLUMNS if c in names])
+        n = table.num_rows
+        if "itl_ms" in names:
+            values, lengths = _read_itl(parquet)
+        else:
+            values, lengths = np.zeros(0, dtype=np.float64), np.zeros(n, dtype=np.int64)
     except (OSError, pa.ArrowException) as exc:
         raise ResultsError(f"{path}: cannot read ({exc})") from None
-    n = table.num_rows
-    if "itl_ms" in table.column_names:
-        itl = table.column("itl_ms").combine_chunks()
-        lengths = pc.fill_null(pc.list_value_length(itl), 0).to_numpy(zero_copy_only=False).astype(np.int64)
-        values = itl.flatten().to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-        table = table.drop_columns(["itl_ms"])
-    else:
-        lengths = np.zeros(n, dtype=np.int64)
-        values = np.zeros(0, dtype=np.float64)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    df = table.to_pandas()
-    return _finish(df, values, offsets, t0_s, source=path.name)
+    df = table.to_pandas(self_destruct=True, split_blocks=True)  # text: Categorical (dictionary-encoded)
+    del table
+    frame = _finish(df, values, offsets, t0_s, source=path.name)
+    del df
+    pa.default_memory_pool().release_unused()  # hand the read buffers back to the OS (peak RSS)
+    return frame
+
+
+def _read_itl(parquet: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The ``itl_ms`` lists as one float64 array and a length per row, streamed batch by batch.
+
+    The array is allocated once at its final size (the leaf column's value count in the file
+    metadata is an upper bound), so the peak is the gaps themselves plus one batch.
+    """
+    import pyarrow.compute as pc
+
+    meta = parquet.metadata
+    leaf = next(i for i in range(meta.num_columns) if meta.schema.column(i).path.split(".")[0] == "itl_ms")
+    bound = sum(meta.row_group(g).column(leaf).num_values for g in range(meta.num_row_groups))
+    values = np.empty(bound, dtype=np.float64)
+    lengths = np.empty(meta.num_rows, dtype=np.int64)
+    pos = row = 0
+    for batch in parquet.iter_batches(batch_size=65_536, columns=["itl_ms"], use_threads=False):
+        lists = batch.column(0)
+        flat = lists.flatten().to_numpy(zero_copy_only=False)
+        values[pos : pos + flat.size] = flat
+        pos += flat.size
+        counts = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
+        lengths[row : row + counts.size] = counts
+        row += counts.size
+    return values[:pos], lengths[:row]
 
 
 def _finish(
@@ -222,8 +252,8 @@ def _finish(
             else np.zeros(n, dtype=np.int64)
         )
     for name in TEXT_COLUMNS:
-        col = df[name].astype(object) if name in df else pd.Series([None] * n, dtype=object)
-        out[name] = col.where(col.notna(), None).to_numpy(dtype=object)
+        # Categorical: a million repeats of a few names cost one small code each, and group fast.
+        out[name] = df[name].astype("category") if name in df else pd.Categorical([None] * n)
     out["stream"] = df["stream"].fillna(False).astype(bool).to_numpy() if "stream" in df else False
 
     started = out["started_at_s"].to_numpy()

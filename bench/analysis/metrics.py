@@ -92,23 +92,30 @@ MAX_EXACT_GROUPS = 8  # more distinct values than this (a uniform draw): split i
 BINS = 5
 
 
-def latency_values(frame: RecordFrame, mask: np.ndarray) -> dict[str, np.ndarray]:
-    """Raw latency values (ms) of the requests in ``mask``: successful ones, except client lag."""
+def latency_values(
+    frame: RecordFrame, mask: np.ndarray, names: tuple[str, ...] = LATENCY_METRICS
+) -> dict[str, np.ndarray]:
+    """Raw latency values (ms) of the requests in ``mask``: successful ones, except client lag.
+
+    ``names`` limits the work to some of ``LATENCY_METRICS`` (ITL can be tens of millions of gaps).
+    """
     df = frame.df
     ok = mask & df["ok"].to_numpy()
     streamed = ok & df["stream"].to_numpy()
-    return {
-        "ttft": _finite(df["ttft_ms"].to_numpy()[streamed]),
-        "itl": _finite(frame.itl_gaps(streamed)),
-        "tpot": _finite(df["tpot_ms"].to_numpy()[ok]),
-        "e2e": _finite(df["e2e_ms"].to_numpy()[ok]),
-        "client_lag": _finite(df["client_lag_ms"].to_numpy()[mask]),
+    getters = {
+        "ttft": lambda: df["ttft_ms"].to_numpy()[streamed],
+        "itl": lambda: frame.itl_gaps(streamed),
+        "tpot": lambda: df["tpot_ms"].to_numpy()[ok],
+        "e2e": lambda: df["e2e_ms"].to_numpy()[ok],
+        "client_lag": lambda: df["client_lag_ms"].to_numpy()[mask],
     }
+    return {name: _finite(getters[name]()) for name in names}
 
 
 def latency_table(frame: RecordFrame, mask: np.ndarray) -> dict[str, dict[str, Any]]:
     """``describe`` (count, mean, min, max, p50...p99.9) of each latency, ms; client lag only when measured."""
-    table = {name: dict(describe(values)) for name, values in latency_values(frame, mask).items()}
+    # One metric at a time, so at most one copy of the (large) ITL selection is alive.
+    table = {name: dict(describe(latency_values(frame, mask, (name,))[name])) for name in LATENCY_METRICS}
     if table["client_lag"]["count"] == 0:
         del table["client_lag"]
     return table
@@ -141,14 +148,17 @@ def error_summary(frame: RecordFrame, mask: np.ndarray, *, top: int = 5) -> dict
     by_kind = failed["error_kind"].value_counts()
     by_status = failed["status"].value_counts()
     messages = (
-        failed.assign(error_message=failed["error_message"].fillna(""))
+        failed.assign(
+            error_kind=failed["error_kind"].astype(object),
+            error_message=failed["error_message"].astype(object).fillna(""),
+        )
         .groupby(["error_kind", "status", "error_message"], sort=False)
         .size()
         .sort_values(ascending=False)
         .head(top)
     )
     return {
-        "by_kind": {str(k): int(v) for k, v in by_kind.items()},
+        "by_kind": {str(k): int(v) for k, v in by_kind.items() if v > 0},  # categorical: unused kinds count 0
         "by_status": {str(int(k)): int(v) for k, v in by_status.sort_index().items()},
         "top_messages": [
             {"error_kind": str(kind), "status": int(status), "message": str(message), "count": int(n)}
@@ -273,23 +283,30 @@ def _group_key(col: pd.Series) -> pd.Series | None:
     if col.nunique(dropna=False) <= 1:
         return None
     if col.dtype == bool:
-        return col.map({True: "true", False: "false"})
+        return pd.Series(
+            pd.Categorical.from_codes(col.to_numpy().astype(np.int8), pd.Index(["false", "true"])),
+            index=col.index,
+        )
     if pd.api.types.is_numeric_dtype(col):
         values = col.to_numpy(dtype=np.float64)
-        distinct = np.unique(values[~np.isnan(values)])
+        missing = np.isnan(values)
+        distinct = np.unique(values[~missing])
         if distinct.size > MAX_EXACT_GROUPS:
             # A value drawn from a range: equal-width bins, labelled by their bounds.
             edges = np.linspace(distinct[0], distinct[-1], BINS + 1)
             names = [f"{lo:.3g} to {hi:.3g}" for lo, hi in itertools.pairwise(edges)]
-            index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, BINS - 1)
-            binned = np.array(names, dtype=object)[index]
-            binned[np.isnan(values)] = "not sent"
-            categories = names + (["not sent"] if np.isnan(values).any() else [])
-            return pd.Series(pd.Categorical(binned, categories=categories), index=col.index)
-        labels = col.map(lambda v: "not sent" if v != v else f"{v:g}")
-        categories = [f"{v:g}" for v in distinct] + (["not sent"] if np.isnan(values).any() else [])
-        return pd.Series(pd.Categorical(labels, categories=categories), index=col.index)
-    return col.map(lambda v: "none" if pd.isna(v) else str(v))
+            codes = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, BINS - 1)
+        else:
+            names = [f"{v:g}" for v in distinct]
+            codes = np.searchsorted(distinct, values)
+        if missing.any():
+            codes[missing] = len(names)
+            names.append("not sent")
+        return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(names)), index=col.index)
+    labels = col.astype("category")
+    if labels.isna().any():
+        labels = labels.cat.add_categories(["none"]).fillna("none")
+    return labels.cat.remove_unused_categories()
 
 
 def _group_figures(df: pd.DataFrame, key: pd.Series) -> list[dict[str, Any]]:
@@ -316,7 +333,8 @@ def _group_figures(df: pd.DataFrame, key: pd.Series) -> list[dict[str, Any]]:
 
 def _finite(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
-    return values[np.isfinite(values)]
+    finite = np.isfinite(values)
+    return values if finite.all() else values[finite]
 
 
 def _num(value: Any) -> float | None:

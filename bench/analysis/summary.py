@@ -148,6 +148,7 @@ def _notes(frame: RecordFrame, win: Window) -> list[str]:
     ok = df["ok"].to_numpy()
     if not ok.any():
         kinds = df["error_kind"].value_counts()
+        kinds = kinds[kinds > 0]
         top = ", ".join(f"{k} ({v})" for k, v in kinds.head(3).items())
         notes.append(f"no request succeeded: all {n} failed ({top}); there are no latency figures")
     elif n == 1:

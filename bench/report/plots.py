@@ -75,7 +75,7 @@ def _shade_window(ax: Axes, analysis: Analysis) -> None:
 
 def latency_cdf(analysis: Analysis) -> Figure:
     """Cumulative distribution of TTFT, TPOT and E2E (successful requests in the window)."""
-    values = latency_values(analysis.frame, analysis.in_window)
+    values = latency_values(analysis.frame, analysis.in_window, ("ttft", "tpot", "e2e"))
     fig, axes = _figure(1, 3, row_height=3.6)
     fig.suptitle(f"Latency CDFs ({_window_label(analysis)}, successful requests)")
     for ax, key in zip(axes, ("ttft", "tpot", "e2e"), strict=True):
@@ -193,7 +193,8 @@ def errors_over_time(analysis: Analysis) -> Figure:
         return fig
     x = ts["second"].to_numpy()
     _shade_window(ax, analysis)
-    ax.bar(x + 0.5, ts["failed"], width=1.0, color="#d62728", alpha=0.35, label="failed requests")
+    edges = np.append(x, x[-1] + 1)
+    ax.stairs(ts["failed"], edges, fill=True, color="#d62728", alpha=0.35, label="failed requests")
     ax.set_ylabel("failed requests per second")
     ax.set_xlabel("time since run start (s)")
     twin = ax.twinx()
