@@ -21,7 +21,7 @@ from bench.scenario.loader import read_words, token_counter
 from bench.scenario.model import Scenario
 from bench.scenario.plan import SAMPLING_KEYS, Conversation, Message, RequestPlan
 from bench.scenario.prompts import synthetic_conversation
-from bench.scenario.sampling import FLOAT_KEYS, SamplingSpec
+from bench.scenario.sampling import FLOAT_KEYS, Expected, SamplingSpec
 
 __all__ = ["RequestBuilder"]
 
@@ -68,6 +68,9 @@ class RequestBuilder:
             )
         spec = self._sampling_for(conversation.prompt_set)
         values = self._draw(spec, conversation.prompt_set)
+        expected = conversation.expected_output_tokens
+        if isinstance(spec.params.get("max_tokens"), Expected) and expected is not None:
+            values["max_tokens"] = expected
         values.update(conversation.sampling_overrides)
         profile = self.scenario.target.profile
         allowed = FLOAT_KEYS if profile == "seed" else SAMPLING_KEYS

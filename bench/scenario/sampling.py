@@ -24,6 +24,7 @@ from bench.scenario.checks import Where, join
 __all__ = [
     "FLOAT_KEYS",
     "Choice",
+    "Expected",
     "Fixed",
     "Grid",
     "SamplingSpec",
@@ -115,7 +116,29 @@ class Grid:
         return f"grid {list(self.options)}"
 
 
-ValueSpec = Fixed | Choice | Uniform | Grid
+@dataclass(frozen=True)
+class Expected:
+    """``max_tokens`` only: each conversation's expected output length (a JSONL line's
+    ``expected_output_tokens``, a ShareGPT answer's length, a synthetic ``output_tokens`` draw),
+    else ``default`` (None: not sent)."""
+
+    default: int | None
+
+    def draw(self, rng: random.Random) -> int | None:
+        return self.default
+
+    def values(self) -> tuple[int | None, ...]:
+        return (self.default,)
+
+    def to_data(self) -> Any:
+        return {"expected": self.default}
+
+    def describe(self) -> str:
+        fallback = "not sent" if self.default is None else str(self.default)
+        return f"each conversation's expected output length, else {fallback}"
+
+
+ValueSpec = Fixed | Choice | Uniform | Grid | Expected
 
 
 @dataclass(frozen=True)
@@ -221,11 +244,21 @@ def parse_param(where: Where, value: Any, key: str, name: str, profile: str) -> 
     if not isinstance(value, Mapping):
         return Fixed(check_param_value(where, value, key, name))
     spec = where.mapping(value, key)
-    where.known_keys(spec, key, ("choice", "weights", "uniform", "grid"))
-    kinds = [k for k in ("choice", "uniform", "grid") if k in spec]
+    forms = (
+        ("choice", "uniform", "grid", "expected") if name == "max_tokens" else ("choice", "uniform", "grid")
+    )
+    where.known_keys(spec, key, (*forms, "weights"))
+    kinds = [k for k in forms if k in spec]
     if len(kinds) != 1:
-        raise where.error(key, "give exactly one of choice, uniform or grid (or a plain number)")
+        raise where.error(key, f"give exactly one of {', '.join(forms)} (or a plain number)")
     kind = kinds[0]
+    if kind == "expected":
+        if len(spec) != 1:
+            raise where.error(key, "expected takes no other key: {expected: DEFAULT}")
+        default = spec[kind]
+        if default is None:
+            return Expected(None)
+        return Expected(int(check_param_value(where, default, join(key, kind), name)))
     sub = join(key, kind)
     if "weights" in spec and kind != "choice":
         raise where.error(join(key, "weights"), "weights go with choice only")

@@ -199,3 +199,24 @@ def test_request_plan_sampling_always_lists_the_five_keys():
         assert tuple(plan.sampling) == SAMPLING_KEYS
         for key in SAMPLING_KEYS:
             assert plan.sampling[key] == plan.body.get(key)
+
+
+def test_max_tokens_expected_uses_each_conversations_expected_length(load):
+    s = load(
+        """
+        target: {profile: openai}
+        sampling: {max_tokens: {expected: 50}}
+        prompt_sets:
+          - {name: j, jsonl: p.jsonl}
+          - {name: syn, synthetic: {prompt_tokens: 5, output_tokens: {uniform: [200, 300]}}}
+        """,
+        files={"p.jsonl": '{"prompt": "a", "expected_output_tokens": 7}\n{"prompt": "b"}\n'},
+    )
+    builder = RequestBuilder(s)
+    j = s.prompt_set("j")
+    assert j is not None
+    assert builder.build(j.conversations[0], 0, ()).body["max_tokens"] == 7
+    assert builder.build(j.conversations[1], 0, ()).body["max_tokens"] == 50  # no expected length
+    for plan in bodies(s, 40):
+        if plan.prompt_set == "syn":
+            assert 200 <= plan.body["max_tokens"] <= 300
