@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
 table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
 td { text-align: right; font-variant-numeric: tabular-nums; }
-td:first-child, th:first-child { text-align: left; }
+td:first-child, th:first-child, td.text { text-align: left; }
 th { background: #f3f3f3; }
 .warning { background: #fff3cd; border: 2px solid #d39e00; padding: 0.8em 1em; font-weight: bold; }
 .note { background: #eef4fb; border-left: 4px solid #4a7bbf; padding: 0.5em 1em; margin: 0.4em 0; }
@@ -66,12 +67,22 @@ def render_html(summary: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
     return "\n".join(parts)
 
 
+NUMBER = re.compile(r"^[-+]?[\d,.]+( %| s)?$|^—$")
+
+
+def _cell(text: str) -> str:
+    """A table cell: numbers right-aligned (by the stylesheet), text left-aligned."""
+    if NUMBER.match(text):
+        return f"<td>{html.escape(text)}</td>"
+    return f'<td class="text">{html.escape(text)}</td>'
+
+
 def _table(table: Table) -> str:
     e = html.escape
     out = [f"<h2>{e(table.title)}</h2>", "<table>"]
     if any(table.headers):
         out.append("<tr>" + "".join(f"<th>{e(h)}</th>" for h in table.headers) + "</tr>")
-    out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in table.rows]
+    out += ["<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in table.rows]
     out.append("</table>")
     if table.note:
         out.append(f'<p class="tnote">{e(table.note)}</p>')

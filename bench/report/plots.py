@@ -272,6 +272,11 @@ def breakdown(analysis: Analysis) -> Figure:
         metric = "ttft" if any(r["ttft_p50_ms"] is not None for r in rows) and column != "stream" else "e2e"
         p50 = [_nan(r[f"{metric}_p50_ms"]) for r in rows]
         p95 = [_nan(r[f"{metric}_p95_ms"]) for r in rows]
+        if all(r["e2e_p50_ms"] is None for r in rows):
+            failed = sum(r["failed"] for r in rows)
+            _note(ax_lat, f"{column}: no successful request in any group ({failed:,} failed)")
+            _note(ax_tok, "no output tokens to compare")
+            continue
         ax_lat.bar(pos - 0.2, p50, width=0.4, color=COLORS["p50"], label="p50")
         ax_lat.bar(pos + 0.2, p95, width=0.4, color=COLORS["p95"], label="p95")
         ax_lat.set_xticks(pos, labels, rotation=20 if len(rows) > 4 else 0, fontsize=8)

@@ -71,3 +71,11 @@ def test_manual_window_counts_requests_that_ended_inside_it():
     assert steady["requests"] == 5  # those that ended at 5.1 ... 9.1 s
     assert steady["throughput"]["requests_per_s"] == 1.0
     assert analysis.summary["whole_run"]["requests"] == 20
+
+
+def test_a_window_after_the_run_has_no_requests_and_says_so():
+    records = [make_record(i, at_s=float(i)) for i in range(5)]
+    summary = summarize(frame_from_records(records), window=(1000.0, None)).summary
+    assert summary["steady"]["requests"] == 0
+    assert summary["steady"]["error_rate"] is None
+    assert any("starts after the run ended" in note for note in summary["notes"])
