@@ -16,6 +16,10 @@ Each run is read from its results directory and measured over its steady-state w
 The default confidence is 99 % per metric, not 95 %: about fifteen metrics are judged at once, and at
 95 % one of them would cross zero by chance in about half of all comparisons of two identical setups.
 
+A percentile is judged only with at least ``MIN_TAIL_VALUES`` (5) values beyond it in each run (p99 needs
+500 values, p90 50): the bootstrap is unreliable for extreme quantiles of small samples, so such a metric
+is shown but marked "n/a" with the reason.
+
 A metric *regressed* when the change is in the bad direction (latency or error rate up, throughput down),
 its interval excludes zero (significant), **and** it is beyond the tolerance: relative change beyond
 ``tolerance`` (default 5 %) for latency and throughput, absolute change beyond ``error_tolerance``
@@ -42,6 +46,7 @@ from bench.gates.slo import stat_value
 __all__ = [
     "DEFAULT_METRICS",
     "MAX_BOOTSTRAP_VALUES",
+    "MIN_TAIL_VALUES",
     "Comparison",
     "MetricDelta",
     "RunSample",
@@ -63,6 +68,10 @@ DEFAULT_METRICS: tuple[str, ...] = (
 MAX_BOOTSTRAP_VALUES = 200_000
 """Above this many values (ITL gaps of a long run), a seeded random subset of whole requests is
 bootstrapped: fewer values only widen the interval, never narrow it."""
+
+MIN_TAIL_VALUES = 5
+"""A percentile is judged only when each run has at least this many values beyond it (p99: 500 values):
+with fewer, p99 is one of the last few values and no interval around it can be trusted."""
 
 Verdict = Literal["regression", "improvement", "no change", "n/a"]
 
@@ -96,6 +105,7 @@ class MetricDelta:
     higher_is_worse: bool
     significant: bool
     verdict: Verdict
+    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -311,9 +321,15 @@ def _latency_delta(
     if va is None or vb is None:
         return _na(name, "ms", True, va, vb)
     if stat == "max":  # a single extreme value has no useful interval: shown, never judged
-        return MetricDelta(
-            name, "ms", va, vb, vb - va, _rel(vb - va, va), None, None, True, False, "no change"
-        )
+        return MetricDelta(name, "ms", va, vb, vb - va, _rel(vb - va, va), None, None, True, False, "n/a")
+    if stat.startswith("p"):
+        need = math.ceil(MIN_TAIL_VALUES / (1.0 - float(stat[1:]) / 100.0) - 1e-9)
+        fewest = min(base.latency_ms[metric].size, cand.latency_ms[metric].size)
+        if fewest < need:
+            note = f"not judged: {fewest} values, {stat} needs {need} ({MIN_TAIL_VALUES} beyond it)"
+            return MetricDelta(
+                name, "ms", va, vb, vb - va, _rel(vb - va, va), None, None, True, False, "n/a", note
+            )
     ci = _interval(replicates[("b", metric)][stat] - replicates[("a", metric)][stat], confidence)
     delta = vb - va
     rel = _rel(delta, va)

@@ -59,6 +59,8 @@ def format_comparison(comparison: Comparison) -> str:
         mark = {"regression": "REGRESSED", "improvement": "improved", "no change": "", "n/a": "n/a"}[
             d.verdict
         ]
+        if d.note:
+            mark = f"{mark} ({d.note})"
         lines.append(
             f"  {d.metric:<{width}}  {_value(d, d.baseline):>14} -> {_value(d, d.candidate):>14}  "
             f"{_change(d):>20}  CI {_interval(d):<22} {mark}"
@@ -87,6 +89,8 @@ def comparison_markdown(comparison: Comparison) -> str:
     ]
     for d in comparison.deltas:
         verdict = "**regression**" if d.verdict == "regression" else d.verdict
+        if d.note:
+            verdict = f"{verdict} ({d.note})"
         lines.append(
             f"| `{d.metric}` | {_value(d, d.baseline)} | {_value(d, d.candidate)} | {_change(d)} | "
             f"{_interval(d)} | {verdict} |"
