@@ -88,7 +88,7 @@ def comparison_markdown(comparison: Comparison) -> str:
         "|---|---:|---:|---:|---:|---|",
     ]
     for d in comparison.deltas:
-        verdict = "**regression**" if d.verdict == "regression" else d.verdict
+        verdict: str = "**regression**" if d.verdict == "regression" else d.verdict
         if d.note:
             verdict = f"{verdict} ({d.note})"
         lines.append(
