@@ -103,7 +103,7 @@ def _run_block(
     return {
         "run_id": run_info.get("run_id"),
         "scenario": scenario.get("name") or (names[0] if len(names) == 1 else None),
-        "target": run_info.get("target"),
+        "target": run_info.get("target_url") or run_info.get("target"),
         "started_at": datetime.fromtimestamp(frame.t0_s, tz=timezone.utc).isoformat() if len(df) else None,
         "t0_s": frame.t0_s if len(df) else None,
         "duration_s": run_end_s,

@@ -282,7 +282,10 @@ def breakdown(analysis: Analysis) -> Figure:
         ax_lat.set_xticks(pos, labels, rotation=20 if len(rows) > 4 else 0, fontsize=8)
         ax_lat.set_title(f"{LATENCY_LABELS[metric]} by {column}", loc="left", fontsize=10)
         ax_lat.set_ylabel(f"{LATENCY_LABELS[metric]} (ms)")
-        ax_lat.legend(fontsize=8)
+        top = np.nanmax([*p50, *p95])
+        if np.isfinite(top) and top > 0:
+            ax_lat.set_ylim(0, top * 1.3)  # headroom, so the legend never hides a bar
+        ax_lat.legend(fontsize=8, loc="upper right", ncols=2)
         ax_lat.grid(True, axis="y", alpha=0.3)
         ax_tok.bar(pos, [_nan(r["output_tokens_mean"]) for r in rows], width=0.6, color="#9467bd")
         ax_tok.set_xticks(pos, labels, rotation=20 if len(rows) > 4 else 0, fontsize=8)
