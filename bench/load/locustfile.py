@@ -27,7 +27,6 @@ import logging
 import os
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -141,13 +140,12 @@ def _on_init(environment: Any, runner: Any, **_kw: Any) -> None:
 
 
 def _start_mock(scenario: Any) -> str:
+    from bench.load.runner import mock_settings
     from bench.mock.process import start_mock
-    from bench.mock.settings import MockSettings
 
     assert CONTEXT.run_dir is not None
-    settings = MockSettings.from_mapping(scenario.mock)
-    settings = replace(settings, port=0, truth_log=str(CONTEXT.run_dir / "mock" / "truth.jsonl"))
     (CONTEXT.run_dir / "mock").mkdir(parents=True, exist_ok=True)
+    settings = mock_settings(scenario, CONTEXT.run_dir / "mock" / "truth.jsonl")
     handle = start_mock(settings, log_path=CONTEXT.run_dir / "mock" / "mock.log")
     _state["mock"] = handle
     log.info("chatbench: started the embedded mock at %s", handle.url)
@@ -185,6 +183,13 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
         return
     gc.collect()
     gc.freeze()  # what exists now (scenario, prompts, modules) is never scanned again by the GC
+
+
+@events.spawning_complete.add_listener
+def _on_spawning_complete(**_kw: Any) -> None:
+    # The users' own objects (builders, clients) now exist: freeze them too, without a collection
+    # (a full collection here would pause streams already in flight).
+    gc.freeze()
 
 
 @events.test_stop.add_listener

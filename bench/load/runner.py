@@ -32,7 +32,7 @@ from bench.errors import TargetError
 from bench.load.merge import merge_records
 from bench.load.rundir import create_run_dir, finish_run_json, write_run_json, write_scenario_json
 
-__all__ = ["LOCUSTFILE", "RunOutcome", "probe_target", "run_load"]
+__all__ = ["LOCUSTFILE", "RunOutcome", "mock_settings", "probe_target", "run_load"]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 _MARGIN_S = 60.0  # on top of duration + drain before the Locust process is stopped by force
@@ -74,18 +74,32 @@ def probe_target(base_url: str, *, timeout_s: float = 5.0) -> None:
         raise TargetError(f"cannot reach {base_url}: {exc}") from None
 
 
+def mock_settings(scenario: Any, truth_log: Path) -> Any:
+    """The embedded mock's settings: the scenario's ``mock:`` block on a free port, speaking the target's
+    profile and model unless the block says otherwise, logging its ground truth to ``truth_log``."""
+    from bench.mock.settings import MockSettings
+
+    settings = MockSettings.from_mapping(scenario.mock)
+    given = dict(scenario.mock)
+    return replace(
+        settings,
+        port=0,
+        truth_log=str(truth_log),
+        profile=given.get("profile", scenario.target.profile),
+        model=given.get("model", scenario.target.model),
+    )
+
+
 @contextlib.contextmanager
 def _embedded_mock(scenario: Any, run_dir: Path) -> Iterator[tuple[str, Path] | None]:
     if scenario.target.base_url is not None:
         yield None
         return
     from bench.mock.process import start_mock
-    from bench.mock.settings import MockSettings
 
     (run_dir / "mock").mkdir(exist_ok=True)
     truth = run_dir / "mock" / "truth.jsonl"
-    settings = replace(MockSettings.from_mapping(scenario.mock), port=0, truth_log=str(truth))
-    handle = start_mock(settings, log_path=run_dir / "mock" / "mock.log")
+    handle = start_mock(mock_settings(scenario, truth), log_path=run_dir / "mock" / "mock.log")
     try:
         yield str(handle.url), truth
     finally:
