@@ -164,3 +164,16 @@ def test_cli_report_on_a_missing_or_empty_directory_is_one_line(tmp_path, capsys
 def test_cli_report_bad_window_is_a_usage_error(tmp_path, capsys):
     assert main(["report", str(_normal_run(tmp_path)), "--window", "9:3"]) == 2
     assert "--window" in capsys.readouterr().err
+
+
+def test_building_a_report_imports_neither_locust_nor_gevent(tmp_path):
+    import subprocess
+    import sys
+
+    run = write_run(tmp_path / "run", [make_record(i, at_s=i * 0.1) for i in range(5)])
+    code = (
+        "import sys; from bench.report import build_report; build_report(sys.argv[1]);"
+        "print(','.join(m for m in ('locust', 'gevent') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
