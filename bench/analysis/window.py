@@ -120,7 +120,7 @@ def auto_window(start_s: np.ndarray, end_s: np.ndarray) -> Window:
         start,
         end,
         "auto",
-        f"requests in flight >= {PLATEAU_FRACTION:.0%} of their plateau ({plateau:.1f})",
+        f"requests in flight at least {PLATEAU_FRACTION:.0%} of their plateau ({plateau:.1f})",
     )
 
 
