@@ -227,10 +227,10 @@ class ChatClient:
         }
         if extra_headers:
             headers.update(extra_headers)
-        payload = orjson.dumps(body)
         s = self.settings
         sock = None
         try:
+            payload = orjson.dumps(body)
             ex.started_at_s = time.time()
             ex.start_mono_s = _perf_counter()
             if on_sent is not None:

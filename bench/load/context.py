@@ -22,7 +22,7 @@ from typing import Any
 
 import gevent
 
-from bench.load.client import ChatClient, ClientSettings, Exchange
+from bench.load.client import ChatClient, ClientSettings, Exchange, new_request_id
 from bench.load.monitor import Monitor
 from bench.load.sink import RecordSink
 from bench.records import Record
@@ -151,6 +151,17 @@ class LoadContext:
             if ex is not None:
                 self._record(ex, plan, user, step, scheduled_mono_s, scheduled_at_s)
         return ex
+
+    def record_failure(self, user: int, exc: BaseException, plan: RequestPlan | None = None) -> None:
+        """An unexpected exception in chatbench's own code (not in a request): a ``client_error`` record."""
+        log.error("chatbench bug in user %d: %s: %s", user, type(exc).__name__, exc)
+        ex = Exchange(request_id=new_request_id(), stream=plan.stream if plan else False)
+        ex.started_at_s, ex.start_mono_s = time.time(), time.perf_counter()
+        ex.fail("client_error", f"{type(exc).__name__}: {exc}")
+        placeholder = RequestPlan(
+            body={}, stream=False, sampling={}, prompt_set="", prompt_id="", turn=0, messages=()
+        )
+        self._record(ex, plan or placeholder, user, self.step.step, None, None)
 
     def _record(
         self,

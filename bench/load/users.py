@@ -71,6 +71,14 @@ class ChatUser(User):
     def chat_turn(self) -> None:
         if not CONTEXT.budget_left():
             return
+        try:
+            self._one_turn()
+        except Exception as exc:  # a bug in chatbench: a client_error record, never a dead user loop
+            CONTEXT.record_failure(self.index, exc)
+            self._conversation = None
+            gevent.sleep(1.0)  # a bug that repeats must not spin
+
+    def _one_turn(self) -> None:
         if self._conversation is None or self._turn >= len(self._conversation.turns):
             self._conversation, self._turn, self._history = self.builder.next_conversation(), 0, []
         plan = self.builder.build(self._conversation, self._turn, self._history)
@@ -146,6 +154,12 @@ class ArrivalUser(User):
         self.pool.spawn(self._play, scheduled)
 
     def _play(self, scheduled_mono_s: float) -> None:
+        try:
+            self._play_conversation(scheduled_mono_s)
+        except Exception as exc:  # a bug in chatbench: a client_error record, never a dead greenlet
+            CONTEXT.record_failure(self.index, exc)
+
+    def _play_conversation(self, scheduled_mono_s: float) -> None:
         conversation = self.builder.next_conversation()
         history: list[Message] = []
         for turn in range(len(conversation.turns)):

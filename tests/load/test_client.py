@@ -114,3 +114,12 @@ def test_total_timeout_cuts_a_slow_stream() -> None:
 def test_nothing_listening_is_connect_error() -> None:
     ex = ChatClient(ClientSettings("http://127.0.0.1:1")).send(BODY, stream=True)
     assert ex.error_kind == "connect_error" and "refused" in (ex.error_message or "")
+
+
+def test_a_bug_in_our_own_code_is_a_client_error_not_an_exception(mock_url: str) -> None:
+    client = ChatClient(ClientSettings(mock_url))
+    ex = client.send(
+        {"messages": {1, 2}}, stream=True
+    )  # a set cannot be serialised: our bug, not the server's
+    client.close()
+    assert ex.error_kind == "client_error" and (ex.error_message or "").startswith("TypeError")

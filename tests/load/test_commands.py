@@ -105,3 +105,17 @@ def test_chatbench_ui_serves_the_dashboard(tmp_path: Path) -> None:
 def test_an_unreachable_target_is_a_one_line_error() -> None:
     with pytest.raises(TargetError, match=r"cannot reach http://127.0.0.1:1: connection refused"):
         probe_target("http://127.0.0.1:1")
+
+
+def test_a_broken_scenario_is_exit_2_with_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("load: {users: -3}\n", "utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "run", str(bad), "--results-dir", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("chatbench: error: ") and proc.stderr.count("\n") == 1
+    assert not (tmp_path / "r").exists()

@@ -120,3 +120,15 @@ def test_ctrl_c_stops_the_run_and_keeps_what_was_recorded(tmp_path: Path) -> Non
     run_dir = records_dir.parent
     assert (run_dir / "records.parquet").is_file()
     assert len(read_records(run_dir)) > 0
+
+
+def test_max_requests_ends_the_run_early_and_step_labels_every_record(tmp_path: Path) -> None:
+    scenario = write_scenario(
+        tmp_path, mock=FAST_MOCK, load={"users": 2, "duration_s": 60, "max_requests": 7}
+    )
+    started = time.monotonic()
+    outcome = run_load(scenario, results_dir=tmp_path / "r", progress=False, step=3)
+    assert time.monotonic() - started < 30
+    records = read_records(outcome.run_dir)
+    assert len(records) == 7 == _truth_lines(outcome.run_dir)
+    assert {r.step for r in records} == {3}
