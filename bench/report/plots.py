@@ -125,7 +125,7 @@ def percentiles_over_time(analysis: Analysis) -> Figure:
         ax.set_ylabel(f"{label} (ms)")
         ax.set_xlim(0, max(len(ts), 1))
         ax.grid(True, alpha=0.3)
-        ax.legend(loc="upper left", fontsize=8, ncols=4)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8)  # outside: hides no line
     axes[-1].set_xlabel("time since run start (s)")
     return fig
 
@@ -157,7 +157,7 @@ def throughput_over_time(analysis: Analysis) -> Figure:
         label="in flight (mean)",
     )
     twin.set_ylabel("requests in flight")
-    twin.set_ylim(bottom=0)
+    twin.set_ylim(0, _headroom(ts["in_flight"]))
     handles = ax_req.get_legend_handles_labels()
     twin_handles = twin.get_legend_handles_labels()
     ax_req.legend(
@@ -172,10 +172,17 @@ def throughput_over_time(analysis: Analysis) -> Figure:
     ax_tok.set_ylabel("output tokens/s")
     ax_tok.set_xlabel("time since run start (s)")
     ax_tok.grid(True, alpha=0.3)
+    ax_req.set_ylim(0, _headroom(ts["requests"]))
+    ax_tok.set_ylim(0, _headroom(ts["output_tokens_per_s"]))
     for ax in (ax_req, ax_tok):
         ax.set_xlim(0, max(len(ts), 1))
-        ax.set_ylim(bottom=0)
     return fig
+
+
+def _headroom(values: Any) -> float:
+    """An upper y limit 30 % above the data, so a legend in the top corner hides nothing."""
+    top = float(np.nanmax(np.asarray(values, dtype=float))) if len(values) else 0.0
+    return top * 1.3 if np.isfinite(top) and top > 0 else 1.0
 
 
 def errors_over_time(analysis: Analysis) -> Figure:
