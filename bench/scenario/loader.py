@@ -161,9 +161,11 @@ def _cached_tokenizer(path: str) -> Callable[[str], int]:
 
 def token_counter(scenario: Scenario) -> Callable[[str], int]:
     """How this scenario counts tokens: its tokenizer file, else chatbench's rule (``count_tokens``)."""
-    if scenario.target.tokenizer is None:
-        return count_tokens
-    return _cached_tokenizer(str(scenario.target.tokenizer))
+    return _counter_for(scenario.target)
+
+
+def _counter_for(target: Target) -> Callable[[str], int]:
+    return count_tokens if target.tokenizer is None else _cached_tokenizer(str(target.tokenizer))
 
 
 def scenario_from_data(
@@ -191,7 +193,7 @@ def scenario_from_data(
     seed = where.integer(raw["seed"], "seed", lo=0) if raw.get("seed") is not None else 0
 
     target = _target(where, raw.get("target"), base_dir, given, env)
-    counter = count_tokens if target.tokenizer is None else _cached_tokenizer(str(target.tokenizer))
+    counter = _counter_for(target)
     mock = _mock(where, raw.get("mock"))
     strict_seed_mock = mock.get("strict") is True and mock.get("profile", "seed") == "seed"
     if target.base_url is None and target.profile == "openai" and strict_seed_mock:
@@ -227,21 +229,16 @@ def scenario_from_data(
 
 def _overrides(overrides: Mapping[str, Any] | None, environ: Mapping[str, str]) -> dict[str, Any]:
     """The values that win over the file: environment first, then the command line on top."""
-    given: dict[str, Any] = {}
+    given: dict[str, tuple[Any, str]] = {}  # key -> (value, the variable or flag it came from)
     for key, var in ENV_VARS.items():
         if environ.get(var):
-            given[key] = environ[var]
-            given[f"{key}__from"] = var
+            given[key] = (environ[var], var)
     for key, value in (overrides or {}).items():
         if key in OVERRIDE_KEYS and value is not None:
-            given[key] = value
-            given[f"{key}__from"] = _FLAGS[key]
+            given[key] = (value, _FLAGS[key])
     cli = Where("command line")
     checked: dict[str, Any] = {}
-    for key in OVERRIDE_KEYS:
-        if key not in given:
-            continue
-        value, origin = given[key], given[f"{key}__from"]
+    for key, (value, origin) in given.items():
         if key == "host":
             checked[key] = _base_url(cli, value, origin)
         elif key == "model":
