@@ -330,16 +330,16 @@ class ChatClient:
         itl = ex.itl_ms
         start = ex.start_mono_s
         last_t = 0.0
-        first_line = True
+        events = 0
         done = False
         if sock is not None:
+            # Until the first body line: the first-byte limit (headers may come long before the answer).
             sock.settimeout(max(min(start + s.first_byte_timeout_s, deadline) - _perf_counter(), 0.001))
         while True:
             line = readline(b"\n")
             t = _perf_counter()
-            if first_line and sock is not None:
-                first_line = False
-                sock.settimeout(max(deadline - t, 0.001))
+            if sock is not None:
+                sock.settimeout(max(deadline - t, 0.001))  # the next read may wait only until the deadline
             if not line:
                 event = parser.end()
                 if event is None:
@@ -348,6 +348,7 @@ class ChatClient:
                 event = parser.feed(line, t)
                 if event is None:
                     continue
+            events += 1
             data = event.data
             if data == b"[DONE]":
                 ex.e2e_ms = (event.t_s - start) * 1000.0
@@ -389,6 +390,11 @@ class ChatClient:
         ex.answer = "".join(content)
         ex.reasoning = "".join(reasoning)
         if not done:
+            content_type = str(response.get("content-type") or "")
+            if not events and "event-stream" not in content_type:
+                raise _Failure(
+                    "bad_response", f"the answer is not an event stream (content-type {content_type!r})"
+                )
             raise _Failure("stream_incomplete", "the stream ended without 'data: [DONE]'")
         if not ex.chunks:
             raise _Failure("empty_answer", "the stream carried no content")

@@ -123,3 +123,10 @@ def test_a_bug_in_our_own_code_is_a_client_error_not_an_exception(mock_url: str)
     )  # a set cannot be serialised: our bug, not the server's
     client.close()
     assert ex.error_kind == "client_error" and (ex.error_message or "").startswith("TypeError")
+
+
+def test_a_stream_request_answered_with_plain_text_is_bad_response(mock_url: str) -> None:
+    client = ChatClient(ClientSettings(mock_url))
+    ex = client.send(BODY, stream=True, extra_headers={"X-Mock-Fault": "not_json"})
+    client.close()
+    assert ex.error_kind == "bad_response" and "event stream" in (ex.error_message or "")
