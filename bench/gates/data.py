@@ -23,6 +23,7 @@ import numpy as np
 
 from bench.analysis.frames import RecordFrame, frame_from_records, load_json, load_records
 from bench.analysis.metrics import latency_values
+from bench.analysis.window import Window, auto_window, manual_window, parse_window
 from bench.errors import ResultsError
 from bench.records import Record
 
@@ -33,10 +34,15 @@ __all__ = [
     "error_rate",
     "load_scenario_json",
     "metric_values",
+    "window_mask",
 ]
 
 Records = RecordFrame | str | Path | Iterable[Record]
 """What a gate accepts: a loaded frame, a results directory, or records in memory."""
+
+WindowSpec = str | tuple[float | None, float | None] | None
+"""``"steady"`` (or None): the report's steady-state window; ``"whole"``: every request; ``"START:END"``
+or a pair: seconds from the run start, as ``chatbench report --window``."""
 
 _LATENCY_KEYS = {"ttft_ms": "ttft", "tpot_ms": "tpot", "itl_ms": "itl", "e2e_ms": "e2e"}
 
@@ -83,3 +89,31 @@ def error_rate(frame: RecordFrame, mask: np.ndarray | None = None) -> float | No
         return None
     failed = int((selected & ~frame.df["ok"].to_numpy(dtype=bool)).sum())
     return failed / total
+
+
+def window_mask(frame: RecordFrame, window: WindowSpec = "steady") -> tuple[np.ndarray, str]:
+    """The counted requests inside ``window`` and a few words saying which window that is.
+
+    The steady-state window is the report's (``bench.analysis.window.auto_window``): a request belongs to
+    it when it *ended* inside it; when no plateau exists the whole run is used, as in the report.
+    """
+    counted = counted_mask(frame)
+    df = frame.df
+    start_s, end_s = df["start_s"].to_numpy(), df["end_s"].to_numpy()
+    if window == "whole" or len(df) == 0:
+        return counted, "whole run"
+    if window is None or window == "steady":
+        win = auto_window(start_s, end_s)
+    else:
+        bounds = parse_window(window) if isinstance(window, str) else window
+        run_end_s = float(max(end_s.max(), start_s.max()))
+        win = manual_window(bounds[0], bounds[1], run_end_s)
+    if win.source == "whole_run":
+        return counted, "whole run (no steady-state plateau)"
+    inside = (end_s >= win.start_s) & (end_s < win.end_s)
+    return counted & inside, _describe(win)
+
+
+def _describe(win: Window) -> str:
+    kind = "steady-state window" if win.source == "auto" else "window"
+    return f"{kind} {win.start_s:.1f}-{win.end_s:.1f} s"

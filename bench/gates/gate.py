@@ -22,16 +22,18 @@ def gate_run(
     overrides: SloOverrides | None = None,
     *,
     junit_path: str | Path | None = None,
+    window: data.WindowSpec = "steady",
 ) -> int:
     """Judge a finished run from its records and report the verdict everywhere CI looks.
 
     Writes ``junit.xml`` (or ``junit_path``) and ``slo.md`` into ``run_dir``, appends ``slo.md`` to the
     file named by ``$GITHUB_STEP_SUMMARY`` when that variable is set, prints the verdict block, and returns
-    ``EXIT_PASS`` (0) or ``EXIT_SLO_BREACH`` (3). A missing or empty results directory raises
+    ``EXIT_PASS`` (0) or ``EXIT_SLO_BREACH`` (3). ``window`` is the report's: the steady-state window by
+    default (pass the ``--window`` of ``chatbench run``/``report`` when one was given). A missing or empty results directory raises
     ``ResultsError`` (exit 2 through the CLI).
     """
     run = Path(run_dir)
-    verdict = evaluate_slos(run, slo, overrides)
+    verdict = evaluate_slos(run, slo, overrides, window=window)
     suite = str(data.load_scenario_json(run).get("name") or run.name)
     write_junit(verdict, junit_path or run / "junit.xml", suite)
     markdown = verdict_markdown(verdict, f"{suite} ({run.name})")

@@ -73,6 +73,7 @@ class SloVerdict:
     checks: tuple[SloCheck, ...]
     requests: int  # counted requests (cancelled ones left out)
     failed: int
+    window: str = "whole run"  # which requests were judged, in words
 
     @property
     def passed(self) -> bool:
@@ -88,6 +89,7 @@ class SloVerdict:
             "passed": self.passed,
             "requests": self.requests,
             "failed": self.failed,
+            "window": self.window,
             "checks": [c.to_dict() for c in self.checks],
         }
 
@@ -110,15 +112,20 @@ def evaluate_slos(
     slo: SloLike | EffectiveSlo | None,
     overrides: SloOverrides | None = None,
     *,
+    window: data.WindowSpec = "steady",
     mask: np.ndarray | None = None,
 ) -> SloVerdict:
     """Judge a run against ``slo`` with ``overrides`` on top.
 
-    ``records`` is a ``RecordFrame``, a results directory or ``Record`` objects; ``mask`` selects the rows
-    judged (default: the whole run, cancelled requests left out).
+    ``records`` is a ``RecordFrame``, a results directory or ``Record`` objects. The requests judged are
+    those of ``window`` (default: the report's steady-state window, so the gate and the report show the
+    same numbers; ``"whole"``: every request), or of ``mask`` when given; cancelled requests never count.
     """
     frame = data.as_frame(records)
-    counted = data.counted_mask(frame) if mask is None else mask & data.counted_mask(frame)
+    if mask is None:
+        counted, where = data.window_mask(frame, window)
+    else:
+        counted, where = mask & data.counted_mask(frame), "selected requests"
     rules = effective_slo(slo, overrides)
     checks: list[SloCheck] = []
     cache: dict[str, np.ndarray] = {}
@@ -149,13 +156,13 @@ def evaluate_slos(
                 rate is not None and rate <= rules.error_rate,
             )
         )
-    return SloVerdict(tuple(checks), requests, failed)
+    return SloVerdict(tuple(checks), requests, failed, where)
 
 
 def format_verdict(verdict: SloVerdict) -> str:
     """The verdict as one readable block: a headline, then each breached SLO, then those met."""
     n = len(verdict.checks)
-    head = f"{verdict.requests} requests, {verdict.failed} failed"
+    head = f"{verdict.requests} requests in the {verdict.window}, {verdict.failed} failed"
     if n == 0:
         return f"SLO gate: no SLO set ({head}) - PASS"
     if verdict.passed:

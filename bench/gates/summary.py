@@ -24,7 +24,7 @@ def verdict_markdown(verdict: SloVerdict, title: str) -> str:
     lines = [
         f"### chatbench SLO gate: {title}",
         "",
-        f"**{result}** ({verdict.requests} requests, {verdict.failed} failed)",
+        f"**{result}** ({verdict.requests} requests in the {verdict.window}, {verdict.failed} failed)",
         "",
     ]
     if verdict.checks:

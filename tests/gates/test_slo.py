@@ -40,7 +40,7 @@ def test_exact_percentiles_over_successful_requests_and_error_rate(tmp_path: Pat
     slo = slo_from_dict(
         {"ttft_ms": {"p95": 100.0, "max": 95.0}, "tpot_ms": {"p99": 10.0}, "error_rate": 0.05}
     )
-    verdict = evaluate_slos(run, slo)
+    verdict = evaluate_slos(run, slo, window="whole")
     by = {c.name: c for c in verdict.checks}
     # 95 successes with TTFT 1..95: p95 by linear interpolation = 1 + 0.95 * 94.
     assert by["ttft_ms.p95"].measured == pytest.approx(1 + 0.95 * 94)
@@ -62,12 +62,17 @@ def test_distributed_workers_are_merged(tmp_path: Path) -> None:
 
 def test_breach_block_names_each_failed_slo_with_its_margin(tmp_path: Path) -> None:
     verdict = evaluate_slos(
-        _run(tmp_path), slo_from_dict({"ttft_ms": {"p95": 50}, "itl_ms": {"p50": 20}, "error_rate": 0.01})
+        _run(tmp_path),
+        slo_from_dict({"ttft_ms": {"p95": 50}, "itl_ms": {"p50": 20}, "error_rate": 0.01}),
+        window="whole",
     )
     assert not verdict.passed
     assert [c.name for c in verdict.breaches] == ["ttft_ms.p95", "error_rate"]
     block = format_verdict(verdict)
-    assert block.splitlines()[0].startswith("SLO gate: FAIL - 2 of 3 SLOs breached")
+    assert (
+        block.splitlines()[0]
+        == "SLO gate: FAIL - 2 of 3 SLOs breached (100 requests in the whole run, 5 failed)"
+    )
     assert "BREACH  ttft_ms.p95: measured 90.3 ms, limit 50.0 ms, over by 40.3 ms (+80.6%)" in block
     assert "BREACH  error_rate: measured 5.00%, limit 1.00%, over by 4.00%" in block
     assert "ok      itl_ms.p50" in block
@@ -175,3 +180,27 @@ def test_pooled_itl_uses_every_gap() -> None:
     )
     assert sorted(metric_values(frame, "itl_ms").tolist()) == [10.0, 10.0, 30.0, 30.0, 30.0, 30.0]
     assert np.allclose(sorted(metric_values(frame, "tpot_ms")), [10.0, 30.0])
+
+
+def test_default_window_is_the_reports_steady_state_window(tmp_path: Path) -> None:
+    from bench.analysis.summary import analyze
+
+    # A ramp: 1 request in flight for 5 s, then 8 for 10 s, then 1 again; latency grows with the load.
+    recs = []
+    t, i = 0.0, 0
+    for users, span_s, ttft in ((1, 5.0, 20.0), (8, 10.0, 200.0), (1, 5.0, 20.0)):
+        end = t + span_s
+        while t < end:
+            recs += [record(i + u, ttft_ms=ttft, started_at_s=t) for u in range(users)]
+            i += users
+            t += (ttft + 100) / 1000
+    run = write_run(tmp_path / "ramp", recs)
+    steady = analyze(run).summary["steady"]["latency_ms"]["ttft"]
+    verdict = evaluate_slos(run, slo_from_dict({"ttft_ms": {"p50": 1000, "p95": 1000}}))
+    assert "steady-state window" in verdict.window
+    assert [c.measured for c in verdict.checks] == [
+        pytest.approx(steady["p50"]),
+        pytest.approx(steady["p95"]),
+    ]
+    whole = evaluate_slos(run, slo_from_dict({"ttft_ms": {"p50": 1000}}), window="whole")
+    assert whole.requests > verdict.requests
