@@ -7,7 +7,6 @@ key suggested.
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import math
 import re
@@ -15,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bench.errors import ScenarioError
-from bench.scenario.cli_options import parse_duration
+from bench.scenario.cli_options import duration_seconds
 
 __all__ = ["Where", "join"]
 
@@ -169,10 +168,10 @@ class Where:
         """Seconds, from a number or a string like ``30s``, ``2m``, ``1h30m``."""
         allowed = "seconds as a number, or a string like 30s, 2m, 1h30m"
         if isinstance(value, str):
-            try:
-                value = parse_duration(value)
-            except argparse.ArgumentTypeError:
-                raise self.error(key, f"cannot read {value!r} as a duration; allowed: {allowed}") from None
+            seconds = duration_seconds(value)
+            if seconds is None:
+                raise self.error(key, f"cannot read {value!r} as a duration; allowed: {allowed}")
+            value = seconds
         if isinstance(value, int) and abs(value) > _LARGEST:
             value = float("inf")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

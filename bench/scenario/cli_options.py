@@ -12,18 +12,25 @@ import argparse
 import re
 from typing import Any
 
-__all__ = ["add_override_arguments", "overrides_from_args", "parse_duration"]
+__all__ = ["add_override_arguments", "duration_seconds", "overrides_from_args", "parse_duration"]
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in ``30``, ``30s``, ``2m``, ``1h30m``, ``1.5h`` (an argparse ``type``)."""
+def duration_seconds(text: str) -> float | None:
+    """Seconds in ``30``, ``30s``, ``2m``, ``1h30m``, ``1.5h`` (0 allowed); None if not a duration."""
     match = _DURATION.match(text.strip().lower())
     if not text.strip() or match is None or not any(match.groups()):
-        raise argparse.ArgumentTypeError(f"cannot read {text!r} as a duration; use e.g. 30, 30s, 2m or 1h30m")
+        return None
     hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
-    total = hours * 3600 + minutes * 60 + seconds
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def parse_duration(text: str) -> float:
+    """Seconds above 0 in ``30``, ``30s``, ``2m``, ``1h30m``, ``1.5h`` (an argparse ``type``)."""
+    total = duration_seconds(text)
+    if total is None:
+        raise argparse.ArgumentTypeError(f"cannot read {text!r} as a duration; use e.g. 30, 30s, 2m or 1h30m")
     if total <= 0:
         raise argparse.ArgumentTypeError(f"a duration must be above 0, got {text!r}")
     return total

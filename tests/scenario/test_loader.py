@@ -205,13 +205,14 @@ def test_slo_sweep_planning_blocks(load):
     s = load(
         """
         slo: {ttft_ms: {p95: 500, p99.9: 900}, tpot_ms: {p99: 50}, error_rate: 0.01}
-        sweep: {mode: rate, levels: [0.5, 1, 2.5]}
+        sweep: {mode: rate, levels: [0.5, 1, 2.5], warmup_s: 0s, step_duration_s: 1m}
         planning: {target_rps: 40}
         """
     )
     assert SloThreshold("ttft_ms", "p99.9", 900.0) in s.slo.thresholds
     assert s.slo.error_rate == 0.01
     assert s.sweep is not None and s.sweep.levels == (0.5, 1.0, 2.5)
+    assert (s.sweep.warmup_s, s.sweep.step_duration_s) == (0.0, 60.0)
     assert s.sweep.stop_error_rate == 0.5 and s.sweep.stop_latency_factor == 10.0
     assert s.planning is not None and s.planning.headroom == 0.2 and s.planning.target_users is None
     assert s.to_dict()["slo"] == {
