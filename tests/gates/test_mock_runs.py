@@ -94,3 +94,18 @@ def test_compare_flags_a_slower_mock_and_not_a_rerun(tmp_path: Path) -> None:
     assert "tpot_ms.p50" in {d.metric for d in slower.regressions}
     same = compare_runs(base, again, tolerance=0.15)
     assert same.regressions == (), [(d.metric, d.relative) for d in same.deltas if d.verdict != "no change"]
+
+
+def test_chatbench_run_with_a_tight_slo_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """End to end through the CLI, once ``chatbench run`` calls ``gate_run`` (it takes --slo then)."""
+    from bench.cli import build_parser
+
+    parser, _ = build_parser("run")
+    if "--slo" not in parser._subparsers._group_actions[0].choices["run"].format_help():  # type: ignore[union-attr]
+        pytest.skip("chatbench run does not take --slo yet (the lead wires gate_run into run)")
+    args = ["run", str(_scenario(tmp_path)), "--duration", "3", "--results-dir", str(tmp_path / "r")]
+    assert main([*args, "--run-id", "tight", "--slo", "ttft_ms.p50=1"]) == 3
+    assert "BREACH  ttft_ms.p50" in capsys.readouterr().out
+    suite = ET.parse(tmp_path / "r" / "tight" / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "1"
+    assert main([*args, "--run-id", "loose", "--slo", "ttft_ms.p50=5000"]) == 0
