@@ -51,6 +51,7 @@ from bench.scenario.model import (
 from bench.scenario.plan import Conversation
 from bench.scenario.prompts import load_inline, load_jsonl, load_sharegpt, synthetic_conversation
 from bench.scenario.sampling import SamplingSpec, parse_sampling
+from bench.scenario.words import generate_text
 from bench.tokens import count_tokens, load_tokenizer
 
 __all__ = ["ENV_VARS", "OVERRIDE_KEYS", "load_scenario", "scenario_from_data", "token_counter"]
@@ -514,7 +515,9 @@ def _prompt_sets(
                     counter=counter,
                 )
         else:
-            synthetic = _synthetic(where, block[source], skey, base_dir, multi_turn)
+            synthetic = _synthetic(
+                where, block[source], skey, base_dir, multi_turn, seed=seed, set_name=name, counter=counter
+            )
             if synthetic.count is not None:
                 rng = random.Random(f"{seed}:synthetic:{name}")
                 words = read_words(synthetic)
@@ -550,10 +553,31 @@ def read_words(spec: SyntheticSpec) -> tuple[str, ...] | None:
     return None if spec.words_file is None else _read_words_file(str(spec.words_file))
 
 
-def _synthetic(where: Where, raw: Any, key: str, base_dir: Path, multi_turn: bool) -> SyntheticSpec:
+def _synthetic(
+    where: Where,
+    raw: Any,
+    key: str,
+    base_dir: Path,
+    multi_turn: bool,
+    *,
+    seed: int,
+    set_name: str,
+    counter: Callable[[str], int],
+) -> SyntheticSpec:
     block = where.mapping(raw, key)
     where.known_keys(
-        block, key, ("language", "prompt_tokens", "output_tokens", "count", "turns", "system", "words_file")
+        block,
+        key,
+        (
+            "language",
+            "prompt_tokens",
+            "prefix_tokens",
+            "output_tokens",
+            "count",
+            "turns",
+            "system",
+            "words_file",
+        ),
     )
     language = where.choice(block.get("language", "en"), join(key, "language"), ("en", "zh"))
     prompt_tokens = _distribution(
@@ -586,6 +610,7 @@ def _synthetic(where: Where, raw: Any, key: str, base_dir: Path, multi_turn: boo
         raise where.error(join(key, "turns"), "more than one turn needs multi_turn: true on the prompt set")
     system = where.string(block["system"], join(key, "system")) if block.get("system") is not None else None
     words_file = None
+    words: tuple[str, ...] | None = None
     if block.get("words_file") is not None:
         wkey = join(key, "words_file")
         words_file = (base_dir / where.string(block["words_file"], wkey)).resolve()
@@ -599,7 +624,23 @@ def _synthetic(where: Where, raw: Any, key: str, base_dir: Path, multi_turn: boo
             raise where.error(wkey, f"cannot read {words_file} as UTF-8 text: {exc}") from None
         if not any(count_tokens(w) > 0 for w in words):
             raise where.error(wkey, f"{words_file} holds no words (whitespace-separated words expected)")
+    prefix_tokens = 0
+    prefix = ""
+    if block.get("prefix_tokens") is not None:
+        pkey = join(key, "prefix_tokens")
+        prefix_tokens = where.integer(block["prefix_tokens"], pkey, lo=0, hi=MAX_PROMPT_TOKENS)
+        if prefix_tokens >= prompt_tokens.low:
+            raise where.error(
+                pkey,
+                f"{prefix_tokens} must be below the shortest prompt_tokens ({prompt_tokens.low:g}): "
+                "the prefix is part of each prompt",
+            )
+        if prefix_tokens:
+            rng = random.Random(f"{seed}:prefix:{set_name}")
+            prefix = generate_text(language, prefix_tokens, rng, words=words, counter=counter)
     return SyntheticSpec(
+        prefix_tokens=prefix_tokens,
+        prefix=prefix,
         language=language,  # type: ignore[arg-type]
         prompt_tokens=prompt_tokens,
         words_file=words_file,

@@ -127,9 +127,14 @@ class SyntheticSpec:
     turns: int = 1  # user turns per conversation
     system: str | None = None
     output_tokens: Distribution | None = None  # expected output length, carried on each conversation
+    # A shared start of every first user message (generated once from the scenario seed): lets a
+    # run show what a server's prefix cache does. Counted within prompt_tokens.
+    prefix_tokens: int = 0
+    prefix: str = ""
 
     def to_data(self) -> dict[str, Any]:
         return {
+            "prefix_tokens": self.prefix_tokens,
             "language": self.language,
             "prompt_tokens": self.prompt_tokens.to_data(),
             "words_file": None if self.words_file is None else str(self.words_file),

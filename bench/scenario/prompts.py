@@ -292,12 +292,17 @@ def synthetic_conversation(
 ) -> Conversation:
     """A generated conversation: ``spec.turns`` user messages, each of a drawn length in tokens."""
     turns: list[tuple[Message, ...]] = []
+    sep = "" if spec.language == "zh" else " "
     for t in range(spec.turns):
         length = max(1, round(spec.prompt_tokens.sample(rng)))
-        user: Message = {
-            "role": "user",
-            "content": generate_text(spec.language, length, rng, words=words, counter=counter),
-        }
+        if t == 0 and spec.prefix:
+            rest = generate_text(
+                spec.language, max(1, length - spec.prefix_tokens), rng, words=words, counter=counter
+            )
+            content = f"{spec.prefix}{sep}{rest}"
+        else:
+            content = generate_text(spec.language, length, rng, words=words, counter=counter)
+        user: Message = {"role": "user", "content": content}
         if t == 0 and spec.system:
             turns.append(({"role": "system", "content": spec.system}, user))
         else:

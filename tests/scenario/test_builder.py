@@ -220,3 +220,17 @@ def test_max_tokens_expected_uses_each_conversations_expected_length(load):
     for plan in bodies(s, 40):
         if plan.prompt_set == "syn":
             assert 200 <= plan.body["max_tokens"] <= 300
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_synthetic_prefix_is_shared_and_counted_within_the_length(load, language):
+    s = load(
+        f"prompt_sets: [{{name: s, synthetic: {{language: {language}, prompt_tokens: {{uniform: [100, 200]}}, "
+        "prefix_tokens: 60}}]\n"
+    )
+    spec = s.prompt_sets[0].synthetic
+    assert spec is not None and count_tokens(spec.prefix) == 60
+    prompts = [p.body["messages"][0]["content"] for p in bodies(s, 20)]
+    assert all(text.startswith(spec.prefix) for text in prompts)
+    assert all(100 <= count_tokens(text) <= 200 for text in prompts)
+    assert len(set(prompts)) == 20
