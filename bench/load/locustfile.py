@@ -97,6 +97,14 @@ def _on_init(environment: Any, runner: Any, **_kw: Any) -> None:
         _fail("give the scenario: --scenario FILE (or CHATBENCH_SCENARIO)")
     try:
         overrides = json.loads(opts.overrides) if opts.overrides else {}
+        # Locust's own -u/-r/-t mean the same as chatbench's overrides (a shape would ignore them).
+        for key, value in (
+            ("users", opts.num_users),
+            ("spawn_rate", opts.spawn_rate),
+            ("duration_s", opts.run_time),
+        ):
+            if value is not None:
+                overrides.setdefault(key, value)
         scenario = load_scenario(opts.scenario, overrides)
         counter = load_tokenizer(scenario.target.tokenizer) if scenario.target.tokenizer else None
     except ChatbenchError as exc:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pyarrow.parquet as pq
 import pytest
 
 from bench.errors import TargetError
@@ -51,8 +52,12 @@ def test_plain_locust_with_the_scenario_flag_works(tmp_path: Path) -> None:
             "--headless",
             "--scenario",
             str(QUICKSTART),
-            "--overrides",
-            '{"duration_s": 2}',
+            "-u",
+            "3",
+            "-r",
+            "10",
+            "-t",
+            "2s",
             "--results-dir",
             str(tmp_path),
             "--only-summary",
@@ -64,6 +69,8 @@ def test_plain_locust_with_the_scenario_flag_works(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     (run_dir,) = list(tmp_path.iterdir())
     assert (run_dir / "records.parquet").is_file() and (run_dir / "run.json").is_file()
+    users = pq.read_table(run_dir / "records.parquet", columns=["user"]).column("user").to_pylist()
+    assert set(users) == {0, 1, 2}  # Locust's own -u 3 became the scenario's user count
 
 
 @pytest.mark.slow
