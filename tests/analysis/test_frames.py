@@ -85,3 +85,10 @@ def test_an_empty_records_file_is_a_run_with_zero_records(tmp_path):
 def test_run_start_comes_from_run_json_when_it_precedes_the_first_request(tmp_path):
     run = write_run(tmp_path / "run", [make_record(0, at_s=5.0)], run_info={"started_at_s": T0})
     assert load_records(run).df["start_s"].iloc[0] == pytest.approx(5.0)
+
+
+def test_a_corrupt_parquet_file_is_a_results_error(tmp_path):
+    run = write_run(tmp_path / "run", _records(), parquet=True)
+    (run / "records.parquet").write_bytes(b"not parquet")
+    with pytest.raises(ResultsError, match=r"records\.parquet: cannot read"):
+        load_records(run)
