@@ -65,7 +65,7 @@ DEFAULT_METRICS: tuple[str, ...] = (
     "error_rate",
 )
 """Metric names ``compare`` reports by default (``--metric`` picks a subset)."""
-MAX_BOOTSTRAP_VALUES = 200_000
+MAX_BOOTSTRAP_VALUES = 20_000
 """Above this many values (ITL gaps of a long run), a seeded random subset of whole requests is
 bootstrapped: fewer values only widen the interval, never narrow it."""
 
@@ -219,20 +219,25 @@ def bootstrap_stats(
     g = v.size
     out = {s: np.empty(resamples, dtype=np.float64) for s in stats}
     chunk = max(1, min(resamples, 2_000_000 // max(g, units)))
+    wanted = [(stat, float(stat[1:]) / 100.0) for stat in stats if stat != "mean"]
     for start in range(0, resamples, chunk):
         rows = min(chunk, resamples - start)
         draws = rng.integers(0, units, size=(rows, units)) + (np.arange(rows) * units)[:, None]
-        counts = np.bincount(draws.ravel(), minlength=rows * units).reshape(rows, units)
-        weights = counts[:, own].astype(np.float64)  # rows x g: how often each value was drawn
-        cumulative = np.cumsum(weights, axis=1)
-        total = cumulative[:, -1]
-        for stat in stats:
-            if stat == "mean":
-                out[stat][start : start + rows] = (weights @ v) / total
-            else:
-                q = float(stat[1:]) / 100.0
-                idx = (cumulative < (q * total)[:, None]).sum(axis=1)
-                out[stat][start : start + rows] = v[np.minimum(idx, g - 1)]
+        counts = np.bincount(draws.ravel(), minlength=rows * units).reshape(rows, units).astype(np.int32)
+        weights = counts[:, own]  # rows x g: how often each value's request was drawn
+        if "mean" in stats:
+            out["mean"][start : start + rows] = (weights @ v) / weights.sum(axis=1)
+        if not wanted:
+            continue
+        cumulative = np.cumsum(weights, axis=1, dtype=np.int64)
+        total = cumulative[:, -1].copy()
+        # One searchsorted over all rows: shift row r by r * (largest total + 1) so the rows stay sorted.
+        shift = (np.arange(rows, dtype=np.int64) * (int(total.max()) + 1))[:, None]
+        flat = (cumulative + shift).ravel()
+        for stat, q in wanted:
+            target = np.ceil(q * total - 1e-9).astype(np.int64)  # cumulative weight the quantile needs
+            idx = np.searchsorted(flat, np.maximum(target, 1) + shift[:, 0]) - np.arange(rows) * g
+            out[stat][start : start + rows] = v[np.minimum(idx, g - 1)]
     return out
 
 
