@@ -6,7 +6,8 @@ Each run is read from its results directory and measured over its steady-state w
 - latency percentiles (TTFT, TPOT, ITL, E2E at p50/p90/p99, ms): delta = candidate - baseline; its
   confidence interval comes from a seeded bootstrap (``bootstrap_stats``): each run's successful requests
   are resampled with replacement ``resamples`` times (2000 by default), the percentile is taken of each
-  resample, and the tails of the candidate-minus-baseline replicates bound the interval. The request is
+  resample, and the tails of the candidate-minus-baseline replicates, centred on the exact difference,
+  bound the interval. The request is
   the unit resampled, so ITL's many gaps per request are not treated as independent;
 - throughput (successful requests/s, output tokens/s): the mean of per-second counts in the window; the
   interval comes from bootstrapping those seconds;
@@ -335,8 +336,12 @@ def _latency_delta(
             return MetricDelta(
                 name, "ms", va, vb, vb - va, _rel(vb - va, va), None, None, True, False, "n/a", note
             )
-    ci = _interval(replicates[("b", metric)][stat] - replicates[("a", metric)][stat], confidence)
     delta = vb - va
+    # The spread of the replicate differences, centred on the exact difference: the replicates use
+    # inverse-CDF percentiles and, for very large runs, a subset of requests, so their own centre can sit
+    # a little off the exact (linear-interpolation) figure.
+    diffs = replicates[("b", metric)][stat] - replicates[("a", metric)][stat]
+    ci = _interval(diffs - float(np.median(diffs)) + delta, confidence)
     rel = _rel(delta, va)
     beyond = rel is not None and abs(rel) > tolerance
     significant, verdict = _verdict(delta, rel, ci, True, beyond)
