@@ -7,7 +7,9 @@ instance with other SLOs or another planning target. See ``docs/capacity.md``.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from bench.errors import UsageError
 from bench.gates.overrides import add_slo_arguments, slo_overrides_from_args
@@ -95,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
             record.planning,
         )
         out, stopped = source, None
+        target_users, target_rps, headroom = _planning(args, planning, settings.mode)
         if any(x is not None for x in (args.levels, args.mode, args.step_duration, args.warmup)):
             raise UsageError(
                 "--levels, --mode, --step-duration and --warmup apply to a new sweep, not to a directory"
@@ -112,8 +115,14 @@ def run(args: argparse.Namespace) -> int:
             step_duration_s=args.step_duration,
             warmup_s=args.warmup,
         )
+        if settings.mode == "concurrency" and scenario.load.arrival is not None:
+            raise UsageError(
+                f"{source}: the scenario is open loop (load.arrival); sweep it with --mode rate, "
+                "or remove load.arrival for a concurrency sweep"
+            )
         slo = effective_slo(scenario.slo, overrides)
         name = scenario.name
+        target_users, target_rps, headroom = _planning(args, planning, settings.mode)
         out, steps, stopped = run_sweep(
             source,
             settings,
@@ -125,18 +134,6 @@ def run(args: argparse.Namespace) -> int:
             capacity_dir=args.out,
             planning=planning,
         )
-    target_users, target_rps = args.target_users, args.target_rps
-    if target_users is None and target_rps is None and planning:
-        target_users, target_rps = planning.get("target_users"), planning.get("target_rps")
-    if target_users is not None and target_rps is not None:
-        target_rps = None  # the scenario gave both: plan for users, the sweep's own unit in a closed loop
-    headroom = (
-        args.headroom
-        if args.headroom is not None
-        else float(planning.get("headroom", 0.2))
-        if planning
-        else 0.2
-    )
     result = analyze_steps(
         steps,
         settings,
@@ -151,3 +148,23 @@ def run(args: argparse.Namespace) -> int:
     print(format_capacity(result))
     print(f"wrote {paths['html']}, {paths['markdown'].name} and {paths['json'].name}")
     return 130 if stopped == "interrupted" else 0
+
+
+def _planning(
+    args: argparse.Namespace, planning: Mapping[str, Any] | None, mode: str
+) -> tuple[int | None, float | None, float]:
+    """The planning target and headroom (flags over the scenario's block), checked before any load is sent."""
+    target_users, target_rps = args.target_users, args.target_rps
+    if target_users is None and target_rps is None and planning:
+        target_users, target_rps = planning.get("target_users"), planning.get("target_rps")
+        if target_users is not None and target_rps is not None:
+            # The file gave both: plan in the sweep's own unit.
+            target_users, target_rps = (target_users, None) if mode == "concurrency" else (None, target_rps)
+    if target_users is not None and mode == "rate":
+        raise UsageError("--target-users needs a concurrency sweep (--mode concurrency); use --target-rps")
+    if (target_users is not None and target_users <= 0) or (target_rps is not None and target_rps <= 0):
+        raise UsageError("the planning target (--target-users / --target-rps) must be positive")
+    headroom = args.headroom if args.headroom is not None else float((planning or {}).get("headroom", 0.2))
+    if not 0.0 <= headroom < 1.0:
+        raise UsageError(f"--headroom {headroom:g}: must be at least 0 and below 1 (0.2 = keep 20% spare)")
+    return target_users, target_rps, headroom

@@ -65,3 +65,15 @@ def test_capacity_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
     cap = write_capacity_dir(tmp_path / "cap", [1, 2], slots=4, slo={})
     assert main(["capacity", str(cap), "--target-users", "5", "--target-rps", "3"]) == 2
     assert main(["capacity", str(cap), "--levels", "1,2"]) == 2
+    # Planning input is checked before any load is sent.
+    assert main(["capacity", str(cap), "--headroom", "1.5", "--target-users", "5"]) == 2
+    assert "--headroom 1.5" in capsys.readouterr().err
+    scenario = tmp_path / "open.yaml"
+    scenario.write_text(
+        "name: open\ntarget: {base_url: 'http://127.0.0.1:9'}\nload: {arrival: {rate_rps: 2}, duration_s: 5}\n"
+        "sweep: {mode: concurrency, levels: [1, 2]}\n"
+    )
+    assert main(["capacity", str(scenario)]) == 2
+    assert "open loop" in capsys.readouterr().err
+    assert main(["capacity", str(scenario), "--mode", "rate", "--target-users", "10"]) == 2
+    assert "needs a concurrency sweep" in capsys.readouterr().err
