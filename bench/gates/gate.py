@@ -1,10 +1,12 @@
-"""The gate at the end of ``chatbench run``: verdict, ``junit.xml``, ``slo.md``, job summary, exit code."""
+"""The gate at the end of ``chatbench run``: verdict, ``junit.xml``, ``slo.md``/``slo.json``, job summary, exit code."""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
+
+import orjson
 
 from bench.gates import data
 from bench.gates.exit_codes import EXIT_PASS, EXIT_SLO_BREACH
@@ -26,7 +28,7 @@ def gate_run(
 ) -> int:
     """Judge a finished run from its records and report the verdict everywhere CI looks.
 
-    Writes ``junit.xml`` (or ``junit_path``) and ``slo.md`` into ``run_dir``, appends ``slo.md`` to the
+    Writes ``junit.xml`` (or ``junit_path``), ``slo.md`` and ``slo.json`` into ``run_dir``, appends ``slo.md`` to the
     file named by ``$GITHUB_STEP_SUMMARY`` when that variable is set, prints the verdict block, and returns
     ``EXIT_PASS`` (0) or ``EXIT_SLO_BREACH`` (3). ``window`` is the report's: the steady-state window by
     default (pass the ``--window`` of ``chatbench run``/``report`` when one was given). A missing or empty results directory raises
@@ -38,6 +40,7 @@ def gate_run(
     write_junit(verdict, junit_path or run / "junit.xml", suite)
     markdown = verdict_markdown(verdict, f"{suite} ({run.name})")
     (run / "slo.md").write_text(markdown, encoding="utf-8")
+    (run / "slo.json").write_bytes(orjson.dumps(verdict.to_dict(), option=orjson.OPT_INDENT_2))
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         with open(summary_file, "a", encoding="utf-8") as fh:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -149,6 +150,10 @@ def test_gate_run_writes_junit_markdown_and_step_summary(
         and "| `tpot_ms.p50` | 10.0 ms | 5.0 ms | +100.0% | **FAIL** |" in md
     )
     assert summary.read_text().startswith("earlier step\n") and md in summary.read_text()
+    verdict = json.loads((run / "slo.json").read_text())
+    assert verdict["passed"] is False and [c["name"] for c in verdict["checks"] if not c["passed"]] == [
+        "tpot_ms.p50"
+    ]
 
 
 def test_gate_run_passes_and_names_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
