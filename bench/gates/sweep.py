@@ -170,6 +170,13 @@ def analyze_steps(
     rated = [s for s in steps if s.throughput_rps is not None]
     peak = max(rated, key=lambda s: s.throughput_rps or 0.0) if rated else None
     notes: list[str] = []
+    if limit is not None and limit.level is not None and knee.level is not None and limit.level > knee.level:
+        notes.append(
+            f"the highest load within SLOs ({limit.level:.3g}) lies past the saturation knee ({knee.level:g}): "
+            "there requests queue, and latency changes abruptly between steps, so the interpolated figure is "
+            "optimistic; sweep finer levels around it, or plan with the knee (a headroom that keeps each "
+            "replica at or below it)"
+        )
     plan = None
     if target_users is not None or target_rps is not None:
         if limit is not None and limit.level is not None:

@@ -36,6 +36,7 @@ def test_reanalysis_finds_knee_limit_and_replicas(tmp_path: Path, capsys: pytest
     )  # 4 users each: no queue
     assert result["peak_throughput"]["throughput_rps"] == pytest.approx(20.0, rel=0.05)
     assert [s["meets_slo"] for s in result["steps"]] == [True, True, True, False, False]
+    assert any("past the saturation knee" in n for n in result["notes"])  # 5 users > knee at 4
     md = (cap / "capacity.md").read_text()
     assert "## Replicas" in md and "| 3 | 6 |" in md
     page = (cap / "capacity.html").read_text()
