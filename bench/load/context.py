@@ -47,6 +47,7 @@ class StepInfo:
     rate_rps: float | None = None  # open loop: the total arrival rate of the step
     sources: int = 1  # open loop: arrival users across all processes
     draining: bool = False
+    t0_s: float | None = None  # wall clock when the step started (the master's clock)
 
 
 @dataclass

@@ -172,6 +172,7 @@ def _apply_step(data: dict[str, Any]) -> None:
         rate_rps=data.get("rate_rps"),
         sources=int(data.get("sources", 1)),
         draining=bool(data.get("draining", False)),
+        t0_s=data.get("t0_s"),
     )
     share = data.get("max_requests")
     CONTEXT.max_requests = None if share is None else int(share)
@@ -297,7 +298,7 @@ class ScenarioShape(LoadTestShape):
             if index != self._step:
                 self._step = index
                 rate = (stage.rate_rps or load.arrival.rate_rps) if load.arrival is not None else None
-                self._broadcast(step=index, rate_rps=rate, sources=sources)
+                self._broadcast(step=index, rate_rps=rate, sources=sources, t0_s=time.time())
             if load.arrival is not None:
                 return sources, float(sources), [user_class]
             return stage.users, stage.spawn_rate, [user_class]

@@ -8,8 +8,8 @@ conversation (there is no answer to continue from).
 
 ``ArrivalUser`` (open loop): requests start on a schedule whatever the server's speed. Each process
 runs one arrival source (the shape asks for as many users as there are processes) at
-``rate_rps / sources``; the gaps are exponential (``poisson``), equal (``constant``, with the
-processes' phases staggered so the merged stream stays evenly spaced) or gamma-distributed
+``rate_rps / sources``; the gaps are exponential (``poisson``), equal (``constant``, every process
+on one shared time grid so the merged stream stays evenly spaced) or gamma-distributed
 (``gamma``: shape = burstiness, mean gap 1/rate; burstiness 1 is Poisson, below 1 burstier). The
 next arrival time is absolute (no drift), and every arrival runs in its own greenlet from a bounded
 pool (``arrival.max_inflight``): when the pool is full the arrival is dropped and counted. Each
@@ -21,6 +21,7 @@ conversation (its turns back to back).
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from typing import Any
@@ -109,13 +110,26 @@ class ArrivalUser(User):
         self.pool = Pool(size)
         self.chat_client = CONTEXT.new_client(concurrency=size)
         self._rng = random.Random(f"{self.builder.seed}:arrivals")
+        self._wall_offset = time.time() - time.perf_counter()  # wall = perf_counter + offset (one host)
+        self._step = CONTEXT.step.step
+        self._next_mono = self._first_arrival()
+
+    def _first_arrival(self) -> float:
+        """When this source's next arrival is due (perf_counter seconds).
+
+        Constant arrivals sit on one grid shared by every process: the step's start time (sent by the
+        master, wall clock) plus ``(k + worker_index / sources) / rate_per_source``, so the merged stream
+        stays evenly spaced however late each process started. Other processes simply start now.
+        """
+        now = time.perf_counter()
+        t0_s = CONTEXT.step.t0_s
+        if self.arrival.process != "constant" or t0_s is None:
+            return now
         rate = self._rate()
-        # Constant arrivals: stagger the processes so their merged stream stays evenly spaced.
-        phase = (
-            (CONTEXT.worker_index % sources) / (rate * sources) if self.arrival.process == "constant" else 0.0
-        )
-        self._next_mono = time.perf_counter() + phase
-        self._wall_offset = time.time() - time.perf_counter()
+        sources = max(CONTEXT.step.sources, 1)
+        anchor = t0_s - self._wall_offset + (CONTEXT.worker_index % sources) / (rate * sources)
+        k = max(0, math.ceil((now - anchor) * rate))
+        return anchor + k / rate
 
     def _rate(self) -> float:
         """This source's rate: the step's total rate split over the sources, in requests/s."""
@@ -136,6 +150,9 @@ class ArrivalUser(User):
 
     @task
     def arrive(self) -> None:
+        if CONTEXT.step.step != self._step:  # a new stage: its rate (and grid) from now on
+            self._step = CONTEXT.step.step
+            self._next_mono = self._first_arrival()
         scheduled = self._next_mono
         gevent.sleep(max(0.0, scheduled - time.perf_counter()))  # the first task runs without a wait
         self._next_mono += self._gap_s()
