@@ -31,7 +31,6 @@ from bench.gates.capacity import (
     Knee,
     Plan,
     StepResult,
-    SweepMode,
     find_knee,
     max_load_within_slo,
     plan_replicas,
@@ -39,6 +38,7 @@ from bench.gates.capacity import (
     stop_reason,
 )
 from bench.gates.overrides import EffectiveSlo, SloOverrides, Threshold, effective_slo
+from bench.scenario.model import Sweep
 
 __all__ = [
     "CapacityResult",
@@ -54,19 +54,8 @@ DRAIN_S = 5.0
 """How long a finished step waits for requests still in flight (their answers fall outside the window)."""
 
 
-@dataclass(frozen=True)
-class SweepSettings:
-    """The sweep to run: from the scenario's ``sweep`` block, with command-line flags on top."""
-
-    mode: SweepMode
-    levels: tuple[float, ...]
-    step_duration_s: float = 20.0
-    warmup_s: float = 5.0
-    stop_error_rate: float = 0.5
-    stop_latency_factor: float = 10.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "levels": list(self.levels)}
+SweepSettings = Sweep
+"""The sweep to run: the scenario's ``sweep`` block (``bench.scenario.model.Sweep``) with flags on top."""
 
 
 def resolve_sweep(

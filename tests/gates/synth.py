@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import numpy as np
 import orjson
 
 from bench.records import Record
+from tests.analysis.factory import make_record
 
 
 def record(
@@ -25,42 +25,30 @@ def record(
     stream: bool = True,
     worker: str = "local",
 ) -> Record:
-    """One record: ``output_tokens`` tokens, one per chunk, ``tpot_ms`` apart after ``ttft_ms``."""
-    ok = error_kind is None
-    gaps = array("d", [tpot_ms] * (output_tokens - 1)) if ok and stream else array("d")
-    ttft = ttft_ms if ok and stream else None
-    e2e = (ttft_ms or 0.0) + tpot_ms * (output_tokens - 1) if ok else 5.0
-    return Record(
-        run_id="synthetic",
-        worker=worker,
-        user=i % 4,
-        request_id=f"r{i}",
-        scenario="synthetic",
-        prompt_set="p",
-        prompt_id=str(i),
-        turn=0,
-        step=step,
-        stream=stream,
-        temperature=0.7,
-        top_p=None,
-        presence_penalty=None,
-        frequency_penalty=None,
-        max_tokens=None,
-        scheduled_at_s=None,
-        started_at_s=1_700_000_000.0 + (i * 0.1 if started_at_s is None else started_at_s),
-        start_mono_s=float(i),
-        client_lag_ms=None,
-        ttft_ms=ttft,
-        itl_ms=gaps,
-        e2e_ms=e2e,
-        prompt_tokens=20,
-        output_tokens=output_tokens if ok else None,
-        token_source="usage" if ok else None,
-        chunks=output_tokens if ok else 0,
-        finish_reason="stop" if ok else None,
-        status=200 if ok else 500,
-        error_kind=error_kind,  # type: ignore[arg-type]
-        error_message=None if ok else "synthetic failure",
+    """One record sent ``started_at_s`` (default ``i * 0.1``) seconds after T0: ``output_tokens`` tokens,
+    one per chunk, ``tpot_ms`` apart after ``ttft_ms``; a failed one (``error_kind``) took 5 ms."""
+    at_s = i * 0.1 if started_at_s is None else started_at_s
+    common = {
+        "at_s": at_s,
+        "stream": stream,
+        "step": step,
+        "worker": worker,
+        "user": i % 4,
+        "scenario": "synthetic",
+    }
+    if error_kind is not None:
+        return make_record(
+            i,
+            ttft_ms=None,
+            itl_ms=(),
+            e2e_ms=5.0,
+            error_kind=error_kind,
+            status=500,
+            output_tokens=None,
+            **common,
+        )
+    return make_record(
+        i, ttft_ms=ttft_ms, itl_ms=[tpot_ms] * (output_tokens - 1), output_tokens=output_tokens, **common
     )
 
 
