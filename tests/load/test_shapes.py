@@ -132,3 +132,19 @@ def test_max_requests_ends_the_run_early_and_step_labels_every_record(tmp_path: 
     records = read_records(outcome.run_dir)
     assert len(records) == 7 == _truth_lines(outcome.run_dir)
     assert {r.step for r in records} == {3}
+
+
+@pytest.mark.slow
+def test_open_loop_across_two_processes_keeps_one_even_grid(tmp_path: Path) -> None:
+    scenario = write_scenario(
+        tmp_path, mock=FAST_MOCK, load={"duration_s": 3, "arrival": {"rate_rps": 20, "process": "constant"}}
+    )
+    outcome = run_load(scenario, results_dir=tmp_path / "r", progress=False, processes=2)
+    records = read_records(outcome.run_dir)
+    assert {r.worker for r in records} == {"w0", "w1"}
+    assert outcome.records == _truth_lines(outcome.run_dir) >= 40
+    scheduled = sorted(r.scheduled_at_s or 0.0 for r in records)
+    gaps = [b - a for a, b in itertools.pairwise(scheduled)]
+    # 20/s split over two processes on one grid: 50 ms apart (100 ms where a slot passed before a process started)
+    assert all(abs(g - 0.05) < 1e-3 or abs(g - 0.1) < 1e-3 for g in gaps)
+    assert sum(abs(g - 0.05) < 1e-3 for g in gaps) >= 0.9 * len(gaps)
