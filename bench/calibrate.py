@@ -48,6 +48,7 @@ __all__ = [
     "processes_needed",
     "run_calibration",
     "run_step",
+    "wait_for_quiet",
 ]
 
 Mode = Literal["stream", "nonstream"]
@@ -100,7 +101,9 @@ def _busy_cpu_s() -> float:
     import psutil
 
     t = psutil.cpu_times()
-    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+    # guest time is already counted in user time on Linux; iowait is idle time waiting for a disk.
+    not_busy = ("idle", "iowait", "guest", "guest_nice")
+    return sum(t) - sum(getattr(t, name, 0.0) for name in not_busy)
 
 
 class CpuMeter:
@@ -134,6 +137,18 @@ class CpuMeter:
             busy_cores=busy,
             foreign_cores=busy - client - server,
         )
+
+
+def wait_for_quiet(max_wait_s: float, quiet_cores: float = 0.3) -> float:
+    """Wait (at most ``max_wait_s``) until the machine's busy cores fall below ``quiet_cores``; returns them."""
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        meter = CpuMeter(lambda: (), lambda: ())
+        meter.start()
+        time.sleep(1.0)
+        busy = meter.stop().busy_cores
+        if busy < quiet_cores or time.monotonic() >= deadline:
+            return busy
 
 
 def pin(pid: int, cores: set[int]) -> bool:
@@ -400,6 +415,7 @@ def run_step(
     """One bounded step: a run of chatbench's load generator at ``users``; its figures and results dir."""
     from bench.load.runner import run_load  # heavy: imported only when calibrating
 
+    work_dir.mkdir(parents=True, exist_ok=True)
     scenario_path = work_dir / f"{mode}-{users}.yaml"
     scenario_path.write_text(json.dumps(_scenario(mode, users, settings)))  # JSON is valid YAML
     with _MachineSampler() as sampler:

@@ -11,6 +11,9 @@ The *client timing error* of one request is what the client measured minus what 
     ITL error i  = itl_ms[i] - (chunk_mono_s[i+1] - chunk_mono_s[i]) * 1000
     E2E error    = e2e_ms    - (done_mono_s       - start_mono_s) * 1000
 
+The last content chunk's arrival error (``ttft_ms + sum(itl_ms)`` against the server's last chunk) is
+kept as a diagnostic: E2E error minus it is the time spent on the tail (finish chunk, ``[DONE]``).
+
 TTFT and E2E errors are loopback transit plus whatever delay the client added before it stamped the
 event; they are positive except for clock noise. ITL errors are differences of two such delays, so they
 have either sign. ``compare`` summarises the absolute errors (p50, p99, max, using the one percentile
@@ -138,6 +141,7 @@ class TruthReport:
     ttft: ErrorStats  # streamed requests
     itl: ErrorStats  # every gap of streamed requests whose chunk count matches the server's
     e2e: ErrorStats  # streamed and non-streamed requests
+    last_chunk: ErrorStats  # arrival of each stream's last content chunk (ttft + sum of gaps): a diagnostic
     failed_records: int  # records with an error kind; not compared
     records_without_truth: tuple[str, ...]  # successful records the server never logged
     truth_without_record: tuple[str, ...]  # logged requests the load generator has no record of
@@ -164,6 +168,7 @@ class TruthReport:
             "ttft": asdict(self.ttft),
             "itl": asdict(self.itl),
             "e2e": asdict(self.e2e),
+            "last_chunk": asdict(self.last_chunk),
             "worst_p99_ms": self.worst_p99_ms,
             "failed_records": self.failed_records,
             "records_without_truth": len(self.records_without_truth),
@@ -201,6 +206,7 @@ def compare(records: Iterable[Record], truth: Mapping[str, ServerTiming]) -> Tru
     ttft_err: list[float] = []
     e2e_err: list[float] = []
     itl_err: list[np.ndarray] = []
+    last_err: list[float] = []
     seen: set[str] = set()
     failed = matched = 0
     no_truth: list[str] = []
@@ -225,6 +231,9 @@ def compare(records: Iterable[Record], truth: Mapping[str, ServerTiming]) -> Tru
         if rec.chunks != len(server.chunk_mono_s) or len(rec.itl_ms) != rec.chunks - 1:
             mismatch.append(rec.request_id)
             continue
+        if rec.ttft_ms is not None:
+            last_client_s = start + (rec.ttft_ms + sum(rec.itl_ms)) / 1000.0
+            last_err.append((last_client_s - server.chunk_mono_s[-1]) * 1000.0)
         if len(rec.itl_ms) > 0:
             server_gaps_ms = np.diff(np.asarray(server.chunk_mono_s, dtype="float64")) * 1000.0
             itl_err.append(np.frombuffer(rec.itl_ms, dtype="float64") - server_gaps_ms)
@@ -236,6 +245,7 @@ def compare(records: Iterable[Record], truth: Mapping[str, ServerTiming]) -> Tru
         ttft=ErrorStats.of(ttft_a),
         itl=ErrorStats.of(itl_a),
         e2e=ErrorStats.of(e2e_a),
+        last_chunk=ErrorStats.of(np.asarray(last_err, dtype="float64")),
         failed_records=failed,
         records_without_truth=tuple(no_truth),
         truth_without_record=tuple(rid for rid in truth if rid not in seen),

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -42,7 +43,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench.calibrate import CpuMeter, StepResult, measure_step, pin
+from bench.calibrate import CpuMeter, StepResult, measure_step, pin, wait_for_quiet
 from bench.mock import MockSettings, start_mock
 from bench.records import Record
 from bench.truth import read_records, read_truth_log
@@ -129,6 +130,7 @@ async def run(url: str, users: int, duration_s: float, out: Path, ramp_s: float)
             records.append(await one_request(session, url, user))
 
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        (out.parent.parent / "started").touch()  # tells the driver the load has begun
         tasks = [asyncio.create_task(user_loop(i, session)) for i in range(users)]
         await asyncio.wait(tasks, timeout=duration_s + 2.0)
         for task in tasks:
@@ -142,6 +144,7 @@ async def run(url: str, users: int, duration_s: float, out: Path, ramp_s: float)
 # The driver: both clients against the same mock, pinned to different cores, one level at a time.
 
 CLIENTS = ("chatbench", "aiohttp-uvloop", "aiohttp")
+_STARTUP_S = 8.0  # the longest a client may take to send its first request (imports, Locust start-up)
 
 
 @dataclass(frozen=True)
@@ -178,20 +181,41 @@ def client_command(
 
 
 def chatbench_command(url: str, users: int, duration_s: float, ramp_s: float, out: Path) -> list[str]:
-    """chatbench's own load generator, one process, the same closed loop and prompt."""
-    raise NotImplementedError
+    """chatbench's own load generator (``run_load``, one process): the same closed loop and prompt."""
+    scenario = {
+        "name": "reference",
+        "seed": 1,
+        "target": {"base_url": url, "model": "o", "profile": "seed"},
+        "prompt_sets": [{"name": "p", "inline": [BODY["messages"][0]["content"]]}],  # type: ignore[index]
+        "sampling": {"temperature": 0.7, "stream": True},
+        "load": {"users": users, "spawn_rate": users / ramp_s, "duration_s": duration_s},
+    }
+    path = out / "scenario.yaml"
+    path.write_text(json.dumps(scenario, ensure_ascii=False))  # JSON is valid YAML
+    code = (
+        "from bench.load.runner import run_load; "
+        f"run_load({str(path)!r}, {{}}, results_dir={str(out / 'chatbench')!r}, run_id='run', progress=False, "
+        "drain_timeout_s=10.0)"
+    )
+    return [sys.executable, "-c", code]
 
 
-def wait_for_quiet(max_wait_s: float, quiet_cores: float = 0.3) -> float:
-    """Wait (at most ``max_wait_s``) until the machine's busy cores fall below ``quiet_cores``."""
-    deadline = time.monotonic() + max_wait_s
-    while True:
-        meter = CpuMeter(lambda: (), lambda: ())
-        meter.start()
-        time.sleep(1.0)
-        busy = meter.stop().busy_cores
-        if busy < quiet_cores or time.monotonic() >= deadline:
-            return busy
+def _records_dir(run_dir: Path) -> Path:
+    """Where a client run left its ``records/`` directory."""
+    nested = run_dir / "chatbench" / "run"
+    return nested if nested.is_dir() else run_dir
+
+
+def _wait_started(run_dir: Path, proc: subprocess.Popen[bytes], limit_s: float) -> None:
+    """Wait until the client has sent its first requests (its marker or first records exist)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (run_dir / "started").exists():
+            return
+        if any(p.stat().st_size > 0 for p in run_dir.glob("chatbench/run/records/*.jsonl")):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"the client did not start within {limit_s:g} s (see {run_dir / 'client.log'})")
 
 
 def measure(client: str, users: int, args: argparse.Namespace, work: Path) -> StepResult:
@@ -199,7 +223,7 @@ def measure(client: str, users: int, args: argparse.Namespace, work: Path) -> St
     run_dir = work / f"{client}-{users}"
     (run_dir / "records").mkdir(parents=True, exist_ok=True)
     truth_log = run_dir / "truth.jsonl"
-    duration_s = args.ramp_s + args.warmup_s + args.window_s + 1.0
+    duration_s = _STARTUP_S + args.ramp_s + args.warmup_s + args.window_s + 1.0
     with start_mock(Pacing().mock_settings(truth_log)) as mock:
         pin(mock.pid, {args.server_core})
         cmd = [
@@ -211,6 +235,7 @@ def measure(client: str, users: int, args: argparse.Namespace, work: Path) -> St
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=(run_dir / "client.log").open("wb"))
         try:
             meter = CpuMeter(lambda: (proc.pid,), lambda: (mock.pid,))
+            _wait_started(run_dir, proc, _STARTUP_S)
             time.sleep(args.ramp_s + args.warmup_s)
             meter.start()
             w0 = time.monotonic()
@@ -221,7 +246,7 @@ def measure(client: str, users: int, args: argparse.Namespace, work: Path) -> St
         finally:
             if proc.poll() is None:
                 proc.kill()
-    records = read_records(run_dir)
+    records = read_records(_records_dir(run_dir))
     step, _ = measure_step("stream", users, records, read_truth_log(truth_log), (w0, w1),
                            error_limit_ms=args.limit_ms,
                            lg_cpu_pct=cpu.client_pct, foreign_cores=cpu.foreign_cores)  # fmt: skip
@@ -305,8 +330,25 @@ def main() -> None:
     )
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--client-core", type=int, default=1)
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="run this and every process it starts at this niceness (e.g. -10 as root: other jobs on a "
+        "shared machine then disturb the measurement less)",
+    )
+    parser.add_argument(
+        "--rt",
+        action="store_true",
+        help="run this and every process it starts at real-time priority (SCHED_FIFO 10, root only): on a "
+        "shared machine other jobs then hardly disturb the measurement; a measurement aid, not how users run",
+    )
     parser.add_argument("--json", type=Path, help="also write the rows and the summary here")
     args = parser.parse_args()
+    if getattr(args, "nice", 0):
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)
+    if getattr(args, "rt", False):
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
     if args.command == "client":
         if args.uvloop:
             import uvloop

@@ -71,6 +71,7 @@ def test_errors_are_client_minus_server_per_metric() -> None:
     assert report.ttft_errors_ms.tolist() == pytest.approx([0.5], abs=1e-6)
     assert report.itl_errors_ms.tolist() == pytest.approx([0.3, -0.4], abs=1e-6)
     assert report.e2e_errors_ms.tolist() == pytest.approx([0.4], abs=1e-6)
+    assert report.last_chunk.max_ms == pytest.approx(0.4, abs=1e-6)  # 200.5 + 20.3 + 29.6 vs 250 ms
     assert report.itl.max_ms == pytest.approx(0.4, abs=1e-6)  # absolute values
     assert report.itl.mean_ms == pytest.approx(-0.05, abs=1e-6)  # signed bias
     assert report.worst_p99_ms == pytest.approx(0.5, abs=1e-3)
