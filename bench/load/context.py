@@ -122,11 +122,11 @@ class LoadContext:
         user: int,
         scheduled_mono_s: float | None = None,
         scheduled_at_s: float | None = None,
-    ) -> Exchange | None:
+    ) -> Exchange:
         """Send ``plan``, write its record, log it to Locust's stats; returns the exchange.
 
-        Returns None only when chatbench itself failed before sending (that failure is a
-        ``client_error`` record too). ``GreenletExit`` is re-raised after the ``cancelled`` record.
+        Never raises, except ``GreenletExit`` (the run is stopping this greenlet), which is re-raised
+        after the ``cancelled`` record is written.
         """
         step = self.step.step
         sent: list[Exchange] = []
@@ -144,7 +144,7 @@ class LoadContext:
             ex = sent[0] if sent else None
             raise
         except Exception as exc:  # pragma: no cover - client.send catches everything else
-            ex = sent[0] if sent else Exchange(request_id="", stream=plan.stream)
+            ex = sent[0] if sent else Exchange(request_id=new_request_id(), stream=plan.stream)
             ex.fail("client_error", f"{type(exc).__name__}: {exc}")
         finally:
             if sent:

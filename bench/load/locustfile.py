@@ -280,6 +280,13 @@ class ScenarioShape(LoadTestShape):
         self._drain_started: float | None = None
         self._settle_until: float | None = None
 
+    def reset_time(self) -> None:
+        """Locust calls this at every start (the web UI can start a test again): start from stage 0."""
+        super().reset_time()
+        self._step = -1
+        self._drain_started = None
+        self._settle_until = None
+
     def tick(self) -> tuple[int, float, list[type]] | None:
         scenario = CONTEXT.scenario
         assert scenario is not None

@@ -84,7 +84,7 @@ class ChatUser(User):
             self._conversation, self._turn, self._history = self.builder.next_conversation(), 0, []
         plan = self.builder.build(self._conversation, self._turn, self._history)
         ex = CONTEXT.execute(self.chat_client, plan, user=self.index)
-        if ex is not None and ex.ok and self._turn + 1 < len(self._conversation.turns):
+        if ex.ok and self._turn + 1 < len(self._conversation.turns):
             self._history = list(conversation_messages(plan, ex.answer))
             self._turn += 1
         else:
@@ -189,7 +189,7 @@ class ArrivalUser(User):
                 scheduled_mono_s=scheduled_mono_s if first else None,
                 scheduled_at_s=scheduled_mono_s + self._wall_offset if first else None,
             )
-            if ex is None or not ex.ok:
+            if not ex.ok:
                 return
             history = list(conversation_messages(plan, ex.answer))
 

@@ -101,12 +101,22 @@ def test_chatbench_ui_serves_the_dashboard(tmp_path: Path) -> None:
             except httpx.HTTPError:
                 time.sleep(0.5)
         assert status == 200
+        # start a test from the dashboard: the scenario's shape drives it and records appear
+        started = httpx.post(
+            f"http://127.0.0.1:{port}/swarm", data={"user_count": 1, "spawn_rate": 1}, timeout=5
+        )
+        assert started.json()["success"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not list(tmp_path.glob("*/records/local.jsonl")):
+            time.sleep(0.5)
+        time.sleep(2)
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         proc.communicate(timeout=60)
     assert proc.returncode == 0
     (run_dir,) = list(tmp_path.iterdir())
     assert (run_dir / "run.json").is_file()
+    assert pq.read_table(run_dir / "records.parquet").num_rows > 0
 
 
 def test_an_unreachable_target_is_a_one_line_error() -> None:
