@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 
+from bench.analysis.frames import load_json
 from bench.gates import data
 from bench.gates.exit_codes import EXIT_PASS, EXIT_SLO_BREACH
 from bench.gates.junit import write_junit
@@ -37,7 +38,14 @@ def gate_run(
     run = Path(run_dir)
     verdict = evaluate_slos(run, slo, overrides, window=window)
     suite = str(data.load_scenario_json(run).get("name") or run.name)
-    write_junit(verdict, junit_path or run / "junit.xml", suite)
+    info = load_json(run / "run.json")
+    started, ended = info.get("started_at_s"), info.get("ended_at_s")
+    duration_s = (
+        float(ended - started)
+        if isinstance(started, (int, float)) and isinstance(ended, (int, float))
+        else 0.0
+    )
+    write_junit(verdict, junit_path or run / "junit.xml", suite, duration_s=max(duration_s, 0.0))
     markdown = verdict_markdown(verdict, f"{suite} ({run.name})")
     (run / "slo.md").write_text(markdown, encoding="utf-8")
     (run / "slo.json").write_bytes(orjson.dumps(verdict.to_dict(), option=orjson.OPT_INDENT_2))

@@ -137,6 +137,14 @@ def test_gate_run_writes_junit_markdown_and_step_summary(
     suite = suites[0]
     assert suite.get("name") == "chatbench.slo.synthetic"
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("2", "1", "0")
+    assert [child.tag for child in suite] == [
+        "properties",
+        "testcase",
+        "testcase",
+        "system-out",
+        "system-err",
+    ]
+    assert all(suite.get(key) for key in ("timestamp", "hostname", "time"))
     cases = suite.findall("testcase")
     assert [c.get("name") for c in cases] == ["ttft_ms.p95 <= 500 ms", "tpot_ms.p50 <= 5 ms"]
     assert all(c.get("classname") == "chatbench.slo.synthetic" for c in cases)
