@@ -266,6 +266,7 @@ class CalibrationSettings:
     itl_ms: float = 20.0  # mock: gap between content chunks (one token per chunk)
     output_tokens: int = 32  # mock: tokens per answer
     nonstream_ms: float = 20.0  # mock: time to the whole non-streamed answer
+    think_max_s: float = 0.02  # users wait uniform(0, this) between requests, so they do not stay in step
 
     @classmethod
     def quick(cls) -> CalibrationSettings:
@@ -355,6 +356,11 @@ def _scenario(mode: Mode, users: int, settings: CalibrationSettings) -> dict[str
             "users": users,
             "spawn_rate": users / settings.ramp_s,
             "duration_s": settings.ramp_s + settings.warmup_s + settings.step_s + 0.5,
+            # Locust starts floor(spawn_rate) users at the same instant, and identical closed-loop
+            # requests would keep them in lock-step: every stream's chunk, and every request's end,
+            # would then arrive in one burst. A short random think time lets the phases drift apart,
+            # as the arrivals of real users do.
+            "think_time_s": {"uniform": [0.0, settings.think_max_s]},
         },
     }
 

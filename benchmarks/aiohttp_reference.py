@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,7 @@ from bench.mock import MockSettings, start_mock
 from bench.records import Record
 from bench.truth import read_records, read_truth_log
 
+THINK_MAX_S = 0.02  # both clients wait uniform(0, 20 ms) between requests: users drift out of lock-step
 BODY = {
     "model": "o",
     "messages": [{"role": "user", "content": "请介绍一下傅利叶公司"}],
@@ -128,6 +130,7 @@ async def run(url: str, users: int, duration_s: float, out: Path, ramp_s: float)
         await asyncio.sleep(ramp_s * user / max(users, 1))
         while time.perf_counter() < deadline:
             records.append(await one_request(session, url, user))
+            await asyncio.sleep(random.uniform(0.0, THINK_MAX_S))  # as chatbench's calibration users do
 
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         (out.parent.parent / "started").touch()  # tells the driver the load has begun
@@ -188,7 +191,12 @@ def chatbench_command(url: str, users: int, duration_s: float, ramp_s: float, ou
         "target": {"base_url": url, "model": "o", "profile": "seed"},
         "prompt_sets": [{"name": "p", "inline": [BODY["messages"][0]["content"]]}],  # type: ignore[index]
         "sampling": {"temperature": 0.7, "stream": True},
-        "load": {"users": users, "spawn_rate": users / ramp_s, "duration_s": duration_s},
+        "load": {
+            "users": users,
+            "spawn_rate": users / ramp_s,
+            "duration_s": duration_s,
+            "think_time_s": {"uniform": [0.0, THINK_MAX_S]},
+        },
     }
     path = out / "scenario.yaml"
     path.write_text(json.dumps(scenario, ensure_ascii=False))  # JSON is valid YAML
