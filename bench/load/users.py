@@ -20,6 +20,7 @@ conversation (its turns back to back).
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import random
@@ -62,6 +63,7 @@ class ChatUser(User):
         self._conversation: Conversation | None = None
         self._turn = 0
         self._history: list[Message] = []
+        gc.freeze()  # keep this user's long-lived objects out of the collector's full passes
 
     def wait_time(self) -> float:
         if not CONTEXT.budget_left():
@@ -113,6 +115,7 @@ class ArrivalUser(User):
         self._wall_offset = time.time() - time.perf_counter()  # wall = perf_counter + offset (one host)
         self._step = CONTEXT.step.step
         self._next_mono = self._first_arrival()
+        gc.freeze()  # keep this user's long-lived objects out of the collector's full passes
 
     def _first_arrival(self) -> float:
         """When this source's next arrival is due (perf_counter seconds).

@@ -10,29 +10,44 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from bench.load.runner import run_load
-from bench.truth import compare_run, read_records, read_truth_log
+from bench.truth import TruthReport, compare_run, read_records, read_truth_log
 from tests.load.helpers import write_scenario
 
 
-def _busy() -> bool:
-    """Other jobs keep every core busy (load average at or above the CPU count)."""
-    return os.getloadavg()[0] >= (os.cpu_count() or 1)
+def _noise(run_dir: Path) -> str | None:
+    """Why this run's tail cannot be trusted to the millisecond, or None on a quiet machine.
+
+    The machine is shared: when other jobs keep the cores busy, or the run's own monitor saw its event
+    loop wake late, a scheduling stall of the load generator (100+ ms seen here) lands in the tail.
+    """
+    load = os.getloadavg()[0]
+    if load >= 0.75 * (os.cpu_count() or 1):
+        return f"load average {load:.1f}"
+    lags = [
+        orjson.loads(line)["loop_lag_ms"]
+        for p in (run_dir / "monitor").glob("*.jsonl")
+        for line in p.read_bytes().splitlines()
+    ]
+    if lags and max(lags) > 5.0:
+        return f"event loop woke {max(lags):.0f} ms late"
+    return None
 
 
-def _p50_limit_ms() -> float:
-    return 2.0 if _busy() else 1.0
-
-
-def _p99_limit_ms(nominal: float = 2.0) -> float:
-    """The p99 bound: nominal on a quiet machine. On a busy shared machine one scheduling stall of the
-    load-generator process (100+ ms seen here at load average 5 on 2 cores) lands in the tail, so the bound
-    drops to what still catches a batching reader (+50..+100 ms): 25 ms."""
-    return 25.0 if _busy() else nominal
+def _check_timing(report: TruthReport, run_dir: Path, *, p99_ms: float = 2.0, itl: bool = True) -> None:
+    """p50 within 1 ms, p99 within ``p99_ms``; on a noisy machine 2 ms and 25 ms (25 ms still catches a
+    reader that batches events, +50..+100 ms)."""
+    noise = _noise(run_dir)
+    p50_limit, p99_limit = (2.0, 25.0) if noise else (1.0, p99_ms)
+    why = f"{report.summary_line()} (limits p50 {p50_limit} / p99 {p99_limit} ms; noisy: {noise})"
+    for stats in (report.ttft, report.itl) if itl else (report.ttft,):
+        assert stats.p50_ms is not None and stats.p50_ms <= p50_limit, why
+        assert stats.p99_ms is not None and stats.p99_ms <= p99_limit, why
 
 
 def _truth_lines(run_dir: Path) -> int:
@@ -49,10 +64,7 @@ def test_ttft_and_gaps_match_the_mock_truth_at_one_stream(tmp_path: Path) -> Non
     assert outcome.truth_log is not None
     report = compare_run(outcome.run_dir, outcome.truth_log)
     assert report.matched == outcome.records and not report.chunk_mismatch
-    assert report.ttft.p50_ms is not None and report.ttft.p50_ms <= _p50_limit_ms(), report.summary_line()
-    assert report.ttft.p99_ms is not None and report.ttft.p99_ms <= _p99_limit_ms(), report.summary_line()
-    assert report.itl.p50_ms is not None and report.itl.p50_ms <= _p50_limit_ms(), report.summary_line()
-    assert report.itl.p99_ms is not None and report.itl.p99_ms <= _p99_limit_ms(), report.summary_line()
+    _check_timing(report, outcome.run_dir)
     records = read_records(outcome.run_dir)
     assert all(r.ttft_ms is not None and 199 < r.ttft_ms < 230 for r in records)
     assert all(r.chunks == 50 and r.output_tokens == 50 for r in records)
@@ -78,8 +90,7 @@ def test_multi_token_chunks_and_role_chunk_do_not_move_ttft_and_non_streams_have
     assert all(r.chunks == 13 for r in streamed)  # 50 tokens, 4 per chunk
     assert outcome.truth_log is not None
     report = compare_run(outcome.run_dir, outcome.truth_log)
-    assert report.ttft.p50_ms is not None and report.ttft.p50_ms <= _p50_limit_ms(), report.summary_line()
-    assert report.ttft.p99_ms is not None and report.ttft.p99_ms <= _p99_limit_ms(), report.summary_line()
+    _check_timing(report, outcome.run_dir, itl=False)
 
 
 @pytest.mark.slow
@@ -89,11 +100,7 @@ def test_timing_holds_at_64_concurrent_streams(tmp_path: Path) -> None:
     assert outcome.truth_log is not None
     report = compare_run(outcome.run_dir, outcome.truth_log)
     assert report.matched >= 64
-    assert report.ttft.p50_ms is not None and report.ttft.p50_ms <= _p50_limit_ms(), report.summary_line()
-    assert report.itl.p50_ms is not None and report.itl.p50_ms <= _p50_limit_ms(), report.summary_line()
-    # p99 at 64 streams: about 2 ms when the machine is quiet; shared CI neighbours get a 2x margin
-    assert report.ttft.p99_ms is not None and report.ttft.p99_ms <= _p99_limit_ms(4.0), report.summary_line()
-    assert report.itl.p99_ms is not None and report.itl.p99_ms <= _p99_limit_ms(4.0), report.summary_line()
+    _check_timing(report, outcome.run_dir, p99_ms=4.0)  # client-bench.md: <=3.3 ms p99 at 64 streams
 
 
 def test_every_request_the_server_saw_is_recorded_when_the_run_ends_mid_stream(tmp_path: Path) -> None:
