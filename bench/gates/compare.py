@@ -31,7 +31,7 @@ Numpy only (no scipy).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -39,10 +39,10 @@ from typing import Any, Literal
 import numpy as np
 
 from bench.analysis.frames import RecordFrame
+from bench.analysis.stats import describe
 from bench.analysis.window import Window, auto_window
 from bench.errors import ResultsError, UsageError
 from bench.gates import data
-from bench.gates.slo import stat_value
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -176,10 +176,11 @@ def sample_from_frame(frame: RecordFrame, name: str) -> RunSample:
     # ITL: every gap, tagged with its request, so the bootstrap can resample whole requests.
     streamed = ok & df["stream"].to_numpy(dtype=bool)
     gaps = frame.itl_gaps(streamed)
-    owner = np.repeat(np.arange(int(streamed.sum())), np.diff(frame.itl_offsets)[streamed])
+    # Request numbers 0..k-1 (int32: tens of millions of gaps); a request without gaps owns none.
+    owner = np.repeat(np.arange(int(streamed.sum()), dtype=np.int32), np.diff(frame.itl_offsets)[streamed])
     finite = np.isfinite(gaps)
-    latency["itl_ms"] = gaps[finite]
-    owners["itl_ms"] = np.unique(owner[finite], return_inverse=True)[1]
+    latency["itl_ms"] = gaps if finite.all() else gaps[finite]
+    owners["itl_ms"] = owner if finite.all() else owner[finite]
     return RunSample(
         name=name,
         latency_ms=latency,
@@ -227,7 +228,7 @@ def bootstrap_stats(
         counts = np.bincount(draws.ravel(), minlength=rows * units).reshape(rows, units).astype(np.int32)
         weights = counts[:, own]  # rows x g: how often each value's request was drawn
         if "mean" in stats:
-            out["mean"][start : start + rows] = (weights @ v) / weights.sum(axis=1)
+            out["mean"][start : start + rows] = (weights @ v) / np.maximum(weights.sum(axis=1), 1)
         if not wanted:
             continue
         cumulative = np.cumsum(weights, axis=1, dtype=np.int64)
@@ -288,6 +289,12 @@ def compare_samples(
                 replicates[(run, metric)] = bootstrap_stats(
                     values, sample.owners[metric], stats, resamples=resamples, rng=rng
                 )
+    # The exact figures, all statistics of a metric in one pass (``describe``: the project percentile).
+    exact: dict[tuple[str, str], Mapping[str, float | int | None]] = {}
+    for metric in {name.partition(".")[0] for name in metrics if name.partition(".")[0] in LATENCY}:
+        qs = [float(n.partition(".")[2][1:]) for n in metrics if n.startswith(f"{metric}.p")]
+        for run, sample in (("a", baseline), ("b", candidate)):
+            exact[(run, metric)] = describe(sample.latency_ms[metric], qs)
     deltas: list[MetricDelta] = []
     for name in metrics:
         if name in ("throughput_rps", "output_tokens_per_s"):
@@ -296,7 +303,7 @@ def compare_samples(
         elif name == "error_rate":
             deltas.append(_error_rate_delta(baseline, candidate, error_tolerance, confidence))
         else:
-            deltas.append(_latency_delta(name, baseline, candidate, tolerance, confidence, replicates))
+            deltas.append(_latency_delta(name, baseline, candidate, tolerance, confidence, replicates, exact))
     notes = []
     for s in (baseline, candidate):
         if s.window is not None and s.window.source == "whole_run":
@@ -321,9 +328,10 @@ def _latency_delta(
     tolerance: float,
     confidence: float,
     replicates: dict[tuple[str, str], dict[str, np.ndarray]],
+    exact: dict[tuple[str, str], Mapping[str, float | int | None]],
 ) -> MetricDelta:
     metric, _, stat = name.partition(".")
-    va, vb = stat_value(base.latency_ms[metric], stat), stat_value(cand.latency_ms[metric], stat)
+    va, vb = _float(exact[("a", metric)][stat]), _float(exact[("b", metric)][stat])
     if va is None or vb is None:
         return _na(name, "ms", True, va, vb)
     if stat == "max":  # a single extreme value has no useful interval: shown, never judged
@@ -404,6 +412,10 @@ def _z(confidence: float) -> float:
         else:
             hi = mid
     return (lo + hi) / 2
+
+
+def _float(value: float | int | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def _rel(delta: float, base: float) -> float | None:

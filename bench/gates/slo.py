@@ -49,9 +49,11 @@ class SloCheck:
         excess = self.measured - self.limit
         rel = f" ({excess / self.limit:+.1%})" if self.limit else ""
         word = "over by" if excess > 0 else "under by"
+        # An error-rate margin is a difference of percentages: percentage points, not per cent.
+        margin = f"{abs(excess) * 100:.2f} percentage points" if self.stat is None else self._fmt(abs(excess))
         return (
             f"{self.name}: measured {self._fmt(self.measured)}, limit {self._fmt(self.limit)}, "
-            f"{word} {self._fmt(abs(excess))}{rel}"
+            f"{word} {margin}{rel}"
         )
 
     def _fmt(self, value: float) -> str:
