@@ -119,8 +119,8 @@ def write_cdf_plots(baseline: RunSample, candidate: RunSample, out_dir: Path) ->
         runs = [
             (_plotted(values), values.size, label, color)
             for values, label, color in (
-                (baseline.latency_ms[metric], baseline.name, "#1f77b4"),
-                (candidate.latency_ms[metric], candidate.name, "#d62728"),
+                (baseline.latency_ms[metric], f"baseline {baseline.name}", "#1f77b4"),
+                (candidate.latency_ms[metric], f"candidate {candidate.name}", "#d62728"),
             )
             if values.size
         ]
@@ -137,7 +137,7 @@ def write_cdf_plots(baseline: RunSample, candidate: RunSample, out_dir: Path) ->
         top = max(float(np.quantile(drawn, 0.995)) for drawn, *_ in runs)
         ax.set_xlim(left=0, right=top * 1.05 if top > 0 else None)
         ax.set_xlabel(f"{_LABELS[metric]} (ms)")
-        ax.set_ylabel("fraction of requests at or below")
+        ax.set_ylabel("fraction at or below" if metric == "itl_ms" else "fraction of requests at or below")
         ax.set_title(f"{_LABELS[metric]}: baseline vs candidate (CDF, up to p99.5)")
         ax.legend(loc="lower right")
         path = out_dir / f"cdf_{metric}.png"
