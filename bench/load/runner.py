@@ -135,12 +135,15 @@ def run_load(
 
     overrides = dict(overrides or {})
     scenario = load_scenario(scenario_path, overrides)
+    if scenario.target.base_url is not None:  # fail before leaving an empty run directory behind
+        probe_target(scenario.target.base_url, timeout_s=scenario.target.timeouts.connect_s)
     run_dir = create_run_dir(Path(results_dir), scenario.name, run_id)
     drain_s = drain_timeout_s if drain_timeout_s is not None else scenario.target.timeouts.total_s
     with _embedded_mock(scenario, run_dir) as mock:
         base_url = mock[0] if mock else scenario.target.base_url
         assert base_url is not None
-        probe_target(base_url, timeout_s=scenario.target.timeouts.connect_s)
+        if mock:
+            probe_target(base_url, timeout_s=scenario.target.timeouts.connect_s)
         write_scenario_json(run_dir, scenario)
         command = _locust_command(
             scenario_path, overrides, run_dir, base_url, processes, web_ui, web_host, web_port, drain_s, step

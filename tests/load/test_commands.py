@@ -136,3 +136,25 @@ def test_a_broken_scenario_is_exit_2_with_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("chatbench: error: ") and proc.stderr.count("\n") == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_chatbench_run_against_nothing_says_so_and_leaves_no_directory(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "run",
+            str(QUICKSTART),
+            "--host",
+            "http://127.0.0.1:1",
+            "--results-dir",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "cannot reach http://127.0.0.1:1: connection refused" in proc.stderr
+    assert not list((tmp_path / "r").glob("*"))
