@@ -111,8 +111,9 @@ def step_from_records(
     """
     df = frame.df
     # The step starts when its first request is sent (not when Locust was launched).
-    start_s = df["start_s"].to_numpy() - (float(df["start_s"].min()) if len(df) else 0.0)
-    end_s = df["end_s"].to_numpy() - (df["start_s"].to_numpy() - start_s)
+    origin = float(df["start_s"].min()) if len(df) else 0.0
+    start_s = df["start_s"].to_numpy() - origin
+    end_s = df["end_s"].to_numpy() - origin
     last_end = float(end_s.max()) if len(df) else 0.0
     window_end = last_end if step_duration_s is None else min(warmup_s + step_duration_s, last_end)
     duration_s = max(window_end - warmup_s, 0.0)
@@ -131,7 +132,10 @@ def step_from_records(
     limits, _ = slo_limits(_slo_dict(slo))
     good = int((good_mask(frame, limits) & in_window).sum()) if limits else int(ok.sum())
     tokens = float(np.nansum(df["output_tokens"].to_numpy()[ok]))
-    per_s = (lambda x: x / duration_s) if duration_s > 0 else (lambda x: None)
+
+    def per_s(amount: float) -> float | None:
+        return amount / duration_s if duration_s > 0 else None
+
     return StepResult(
         index=index,
         level=float(level),
