@@ -75,7 +75,9 @@ def test_breach_block_names_each_failed_slo_with_its_margin(tmp_path: Path) -> N
         == "SLO gate: FAIL - 2 of 3 SLOs breached (100 requests in the whole run, 5 failed)"
     )
     assert "BREACH  ttft_ms.p95: measured 90.3 ms, limit 50.0 ms, over by 40.3 ms (+80.6%)" in block
-    assert "BREACH  error_rate: measured 5.00%, limit 1.00%, over by 4.00%" in block
+    assert (
+        "BREACH  error_rate: measured 5.00%, limit 1.00%, over by 4.00 percentage points (+400.0%)" in block
+    )
     assert "ok      itl_ms.p50" in block
 
 
