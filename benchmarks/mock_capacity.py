@@ -139,6 +139,7 @@ def main() -> int:
         default=60.0,
         help="seconds to wait for a quiet box before each case (default 60)",
     )
+    parser.add_argument("--only", default="", help="run only the cases whose name contains this text")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("needs wrk: apt-get install -y wrk", file=sys.stderr)
@@ -153,11 +154,13 @@ def main() -> int:
         Case("plain, 16 tokens, temperature 0.7 (drawn)", replace(FREE, output_tokens=16), False, 256, 0.7),
         Case("stream burst, 200 tokens", replace(FREE, output_tokens=200), True, 64, 0.7, 200),
         Case("stream paced 20 ms, 50 tokens", paced, True, 256, 0.7, 50),
+        Case("stream paced 20 ms, 50 tokens", paced, True, 512, 0.7, 50),
         Case("stream paced 20 ms, 50 tokens", paced, True, 1024, 0.7, 50),
         Case("stream paced 20 ms, 50 tokens", paced, True, 2048, 0.7, 50),
     ]
     if args.quick:
         cases = [cases[1], cases[3], cases[5]]
+    cases = [c for c in cases if args.only in c.name]
     rows = []
     for case in cases:
         quiet = wait_for_quiet(args.max_wait)
