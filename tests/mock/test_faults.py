@@ -134,3 +134,20 @@ def test_rate_one_hits_every_request_and_rates_are_reproducible():
     first = statuses()
     assert first == statuses()
     assert {200, 429, 500} == set(first)
+
+
+@pytest.mark.parametrize("kind", FAULT_KINDS)
+def test_each_fault_at_rate_one_is_drawn_and_logged(tmp_path, kind):
+    truth = tmp_path / "truth.jsonl"
+    settings = replace(
+        SETTINGS, stall_s=0.05, slow_headers_ms=10.0, truth_log=str(truth), **{f"fault_{kind}": 1.0}
+    )
+    with running_in_thread(settings) as url, httpx.Client() as client:
+        for stream in (False, True):
+            try:
+                r = client.post(url + "/v1/chat/completions", json=body(stream=stream), timeout=5)
+                r.read()
+            except httpx.TransportError:
+                pass  # the resets
+    lines = [orjson.loads(line) for line in truth.read_bytes().splitlines()]
+    assert [(line["fault"], line["stream"]) for line in lines] == [(kind, False), (kind, True)]
