@@ -133,7 +133,13 @@ class Scheduler:
         heap = self._heap
         try:
             while heap and heap[0][0] - time.monotonic() <= _EARLY_S:
-                heapq.heappop(heap)[2]()
+                callback = heapq.heappop(heap)[2]
+                try:
+                    callback()
+                except Exception as exc:  # a bug in one exchange must not stop every other stream
+                    asyncio.get_running_loop().call_exception_handler(
+                        {"message": "mock: scheduled callback failed", "exception": exc}
+                    )
         finally:
             self._firing = False
         if heap:
@@ -233,6 +239,7 @@ class Connection(asyncio.Protocol):
         self.forced_fault: str | None = None
         self.pending: deque[tuple[bytes, bytes, bytes, str | None, str | None, bool, float]] = deque()
         self.busy = False
+        self.draining = False
         self.closing = False
         self.keep_alive = True
         self.exchange: Exchange | None = None
@@ -362,8 +369,14 @@ class Connection(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
             return
-        if self.pending:
-            self._handle(*self.pending.popleft())
+        if self.pending and not self.draining:
+            # A loop, not recursion: a client may pipeline thousands of requests that answer at once.
+            self.draining = True
+            try:
+                while self.pending and not self.busy and not self.closing:
+                    self._handle(*self.pending.popleft())
+            finally:
+                self.draining = False
 
     def reset(self) -> None:
         """Drop the connection with a TCP RST (SO_LINGER 0), as a crashed server would."""

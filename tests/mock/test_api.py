@@ -179,3 +179,30 @@ def test_tokens_per_chunk_puts_several_tokens_in_each_chunk():
     content = [e["choices"][0]["delta"]["content"] for e in events[1:-3]]
     assert [count_tokens(c) for c in content] == [3, 3, 3, 1]
     assert events[-2]["usage"]["completion_tokens"] == 10
+
+
+def test_pipelined_requests_wait_for_a_slow_answer_and_are_answered_in_order():
+    import socket
+    from dataclasses import replace
+
+    from bench.mock.server import running_in_thread
+    from tests.mock.conftest import FAST
+
+    payload = b'{"messages":[{"role":"user","content":"hi"}],"temperature":0}'
+    request = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%b" % (len(payload), payload)
+    )
+    health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    n = 3000  # all queued behind the first answer, then answered at once
+    with running_in_thread(replace(FAST, prefill_base_ms=50.0)) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(request + health * n)
+            received = b""
+            while received.count(b'{"status":"ok"}') < n:
+                data = sock.recv(1 << 20)
+                assert data, "the mock closed the connection"
+                received += data
+    assert received.count(b"HTTP/1.1 200 OK") == n + 1
+    assert received.index(b'"chat.completion"') < received.index(b'{"status":"ok"}')
