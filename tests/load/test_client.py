@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import statistics
 import time
 from collections.abc import Iterator
 
@@ -45,8 +46,11 @@ def test_geventhttpclient_readline_returns_each_event_as_it_arrives(mock_url: st
     client.close()
     gaps_ms = [(b - a) * 1000 for a, b in itertools.pairwise(stamps)]
     assert len(stamps) == 6
-    # 50 ms per token on the server: each event seen on its own, about 50 ms apart (batched reads give ~0)
-    assert all(30 < gap < 150 for gap in gaps_ms), gaps_ms
+    # 50 ms per token on the server: each event seen on its own, about 50 ms apart. A reader that waits
+    # for a buffer to fill hands over several events at once: gaps near 0. (One scheduling stall of the
+    # shared machine can shorten the gap after it, so one short gap is tolerated.)
+    assert 30 < statistics.median(gaps_ms) < 150, gaps_ms
+    assert sum(gap < 5 for gap in gaps_ms) <= 1, gaps_ms
 
 
 def test_a_stream_gives_ttft_gaps_tokens_and_the_answer(mock_url: str) -> None:

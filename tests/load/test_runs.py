@@ -79,7 +79,7 @@ def test_ttft_and_gaps_match_the_mock_truth_at_one_stream(tmp_path: Path) -> Non
 
 def test_multi_token_chunks_and_role_chunk_do_not_move_ttft_and_non_streams_have_none(tmp_path: Path) -> None:
     scenario = write_scenario(
-        tmp_path, mock={"tokens_per_chunk": 4}, stream={"ratio": 0.5}, load={"users": 2, "duration_s": 4}
+        tmp_path, mock={"tokens_per_chunk": 4}, stream={"ratio": 0.5}, load={"users": 4, "duration_s": 4}
     )
     outcome = _run(scenario, tmp_path)
     records = read_records(outcome.run_dir)

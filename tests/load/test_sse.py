@@ -43,7 +43,12 @@ def test_id_retry_and_lone_blank_lines_dispatch_nothing() -> None:
 
 
 @given(
-    st.lists(st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=20), max_size=8),
+    st.lists(
+        st.text(
+            alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=20
+        ),
+        max_size=8,
+    ),
     st.booleans(),
 )
 def test_any_payloads_round_trip_with_either_line_end(payloads: list[str], crlf: bool) -> None:
