@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from bench.mock.settings import MockSettings
-from bench.tokens import count_tokens
+from bench.tokens import split_tokens
 
 __all__ = ["ApiError", "ChatRequest", "error_body", "parse_chat_request"]
 
@@ -197,7 +197,8 @@ def parse_chat_request(raw: bytes, settings: MockSettings) -> ChatRequest:
             raise ApiError("'stop' must be a string or an array of at most 4 strings", param="stop")
     prompt_tokens = 0
     for message in messages:
-        prompt_tokens += count_tokens(message["content"])
+        # len(split_tokens(...)) is count_tokens, about twice as fast on the hot path.
+        prompt_tokens += len(split_tokens(message["content"]))
     return ChatRequest(
         messages=messages,
         stream=stream,

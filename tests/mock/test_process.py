@@ -89,3 +89,13 @@ def test_bad_flag_value_is_a_one_line_error():
     )
     assert proc.returncode == 2
     assert "--batch-slots: must be at least 1" in proc.stderr
+
+
+def test_start_mock_imports_only_the_standard_library():
+    """The gevent-patched load side imports it: no asyncio, uvloop, httptools or orjson may come along."""
+    code = (
+        "import sys, bench.mock.process, bench.mock\n"
+        "print(','.join(m for m in ('asyncio', 'uvloop', 'httptools', 'orjson', 'httpx') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ""
