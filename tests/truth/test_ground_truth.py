@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 
 from bench.analysis.bottleneck import assess
-from bench.calibrate import CalibrationSettings, StepResult, run_step
+from bench.calibrate import CalibrationSettings, StepResult, run_step, wait_for_quiet
 
 LIMIT_MS = 1.0
-SETTINGS = CalibrationSettings(step_s=8.0, ramp_s=1.0, warmup_s=1.0, error_limit_ms=LIMIT_MS)
+# 2 s of warm-up: Locust starts the users of one spawn batch at the same instant, and the random think
+# time of the calibration scenario needs a few requests to spread their phases.
+SETTINGS = CalibrationSettings(step_s=8.0, ramp_s=1.0, warmup_s=2.0, error_limit_ms=LIMIT_MS)
 
 
 def explain(step: StepResult) -> str:
@@ -34,6 +36,7 @@ def explain(step: StepResult) -> str:
 @pytest.mark.slow
 @pytest.mark.parametrize("streams", [1, 64])
 def test_client_timing_error_p99_within_1ms(streams: int, tmp_path: Path) -> None:
+    wait_for_quiet(10.0)  # on a shared machine, start in a quiet moment if one comes within 10 s
     step, run_dir = run_step("stream", streams, SETTINGS, tmp_path)
     assert step.failed == 0, explain(step)
     assert step.requests >= 5 * streams, explain(step)
