@@ -77,7 +77,7 @@ def wait_for_quiet(max_wait_s: float = 60.0, busy_limit: float = 0.3) -> float:
             return busy
 
 
-def run_case(case: Case, duration_s: float) -> dict[str, object]:
+def run_case(case: Case, duration_s: float, pin: bool = True) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "post.lua"
         body = BODY.format(stream="true" if case.stream else "false", temperature=case.temperature)
@@ -85,7 +85,8 @@ def run_case(case: Case, duration_s: float) -> dict[str, object]:
         truth = Path(tmp) / "truth.jsonl" if case.chunks_per_request and case.settings.tpot_ms else None
         settings = replace(case.settings, truth_log=str(truth) if truth else None)
         with start_mock(settings) as mock:
-            os.sched_setaffinity(mock.pid, {MOCK_CPU})
+            if pin:
+                os.sched_setaffinity(mock.pid, {MOCK_CPU})
             cmd = ["taskset", "-c", str(CLIENT_CPU), "wrk", "-t1", f"-c{case.connections}"]
             cmd += [f"-d{duration_s:g}s", "--timeout", "30s", "-s", str(script)]
             cmd.append(mock.url + "/v1/chat/completions")
@@ -139,6 +140,9 @@ def main() -> int:
         default=60.0,
         help="seconds to wait for a quiet box before each case (default 60)",
     )
+    parser.add_argument(
+        "--no-pin", action="store_true", help="let the mock run on any core (wrk stays on core 1)"
+    )
     parser.add_argument("--only", default="", help="run only the cases whose name contains this text")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -164,7 +168,7 @@ def main() -> int:
     rows = []
     for case in cases:
         quiet = wait_for_quiet(args.max_wait)
-        row = run_case(case, args.duration)
+        row = run_case(case, args.duration, pin=not args.no_pin)
         row["busy before"] = round(quiet, 2)
         rows.append(row)
         print(" | ".join(f"{k}: {v}" for k, v in row.items()), flush=True)
