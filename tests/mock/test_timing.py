@@ -184,3 +184,30 @@ def test_throughput_is_flat_beyond_the_batch_slots():
     assert rps2 > 1.6 * rps1  # below the knee throughput grows with users
     assert rps6 < 1.3 * rps2  # beyond it, it does not
     assert lat6 > 2.0 * lat2  # but latency climbs (3x in theory: three requests per slot)
+
+
+def first_content_then_leave(client: httpx.Client, url: str, request_id: str) -> None:
+    with client.stream(
+        "POST",
+        url + "/v1/chat/completions",
+        json=body(PROMPT, stream=True),
+        headers={"X-Request-Id": request_id},
+    ) as r:
+        for line in r.iter_lines():
+            if line.startswith("data: {") and orjson.loads(line[6:])["choices"][0]["delta"].get("content"):
+                return
+
+
+def test_a_client_that_leaves_gives_its_batch_slot_back(tmp_path):
+    truth_path = tmp_path / "truth.jsonl"
+    # One slot; each answer would hold it for 200 * 50 ms = 10 s if nobody noticed the client leave.
+    settings = replace(TIMED, batch_slots=1, output_tokens=200, tpot_ms=50.0, truth_log=str(truth_path))
+    with start_mock(settings) as mock, httpx.Client() as client:
+        start = time.monotonic()
+        for i in range(4):
+            first_content_then_leave(client, mock.url, f"left{i}")
+        assert time.monotonic() - start < 5.0
+        truth = wait_for_lines(truth_path, 4)
+    lines = [truth[f"left{i}"] for i in range(4)]
+    assert [line["ended"] for line in lines] == ["client_closed"] * 4
+    assert all(line["admitted_mono_s"] - line["recv_mono_s"] < 1.0 for line in lines)
