@@ -1,7 +1,9 @@
-"""`chatbench run SCENARIO`: run a scenario headless and leave a results directory (the main job).
+"""`chatbench run SCENARIO`: run a scenario headless, write its report and judge its SLOs (the main job).
 
-The end of ``run`` is one place: ``outcome = run_load(...)`` then ``return finish(outcome)``; the
-report and the SLO gate hook into ``finish``.
+One way through: ``run_load`` (scenario -> Locust -> records on disk), then ``finish``: the report is
+built from the records alone (``bench.report``), the headline table is printed, and the SLO gate
+(``bench.gates``) turns the same records into the exit code: 0 pass, 3 SLO breach, 2 could not run,
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import sys
 from typing import Any
 
+from bench.gates.overrides import add_slo_arguments, slo_overrides_from_args
 from bench.scenario.cli_options import add_override_arguments, overrides_from_args
 
 
@@ -17,6 +20,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     add_override_arguments(parser)
     add_load_arguments(parser)
+    group = parser.add_argument_group("report and CI gate")
+    group.add_argument(
+        "--window",
+        metavar="START:END",
+        help="steady-state window in seconds from the run start (default: found automatically)",
+    )
+    group.add_argument(
+        "--junit", metavar="PATH", help="where to write the JUnit XML (default: RUN_DIR/junit.xml)"
+    )
+    add_slo_arguments(parser)
 
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,16 +66,34 @@ def run(args: argparse.Namespace) -> int:
         processes=args.processes,
         drain_timeout_s=args.drain_timeout,
     )
-    return finish(outcome)
+    return finish(outcome, args)
 
 
-def finish(outcome: Any) -> int:
-    """Say where the results are; the report and the SLO gate are wired in here."""
+def finish(outcome: Any, args: argparse.Namespace) -> int:
+    """Report on the records, print the headline table, then judge the SLOs on the same records."""
+    from bench.errors import ResultsError
+    from bench.gates.gate import gate_run
+    from bench.report import build_report, headline_table
+
     print(
         f"chatbench: {outcome.records} requests recorded ({outcome.errors} failed) in {outcome.run_dir}",
         flush=True,
     )
+    if outcome.records == 0:
+        # Nothing was measured: there is no report to build and nothing for a gate to judge.
+        raise ResultsError(f"the run recorded no request; see {outcome.run_dir}/locust for what Locust said")
+    result = build_report(outcome.run_dir, window=args.window)
+    print(headline_table(result.summary, html_path=result.html_path), flush=True)
     if outcome.interrupted:
-        print("chatbench: the run was interrupted; what was recorded is kept", file=sys.stderr)
+        print("chatbench: the run was interrupted; the report covers what was recorded", file=sys.stderr)
         return 130
-    return 0 if outcome.exit_code == 0 else outcome.exit_code
+    if outcome.exit_code != 0:
+        print(f"chatbench: Locust exited with code {outcome.exit_code}", file=sys.stderr)
+        return 2
+    return gate_run(
+        outcome.run_dir,
+        outcome.scenario.slo,
+        slo_overrides_from_args(args),
+        junit_path=args.junit,
+        window=args.window or "steady",
+    )

@@ -37,7 +37,7 @@ from typing import Any
 import gevent
 import orjson
 from geventhttpclient import HTTPClient
-from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
+from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError, HTTPSocketPoolResponse
 from geventhttpclient.url import URL
 
 from bench.records import ErrorKind, TokenSource
@@ -235,8 +235,8 @@ class ChatClient:
             ex.start_mono_s = _perf_counter()
             if on_sent is not None:
                 on_sent(ex)
+            response = self._post(payload, headers, ex)
             deadline = ex.start_mono_s + s.total_timeout_s
-            response = self._http.request("POST", self._uri, body=payload, headers=headers)
             ex.status = response.status_code
             sock = response._sock  # None when the whole response was already read with the headers
             if not 200 <= ex.status < 300:
@@ -283,6 +283,25 @@ class ChatClient:
                 with contextlib.suppress(OSError):
                     sock.settimeout(min(s.first_byte_timeout_s, s.total_timeout_s))
         return ex
+
+    def _post(self, payload: bytes, headers: Mapping[str, str], ex: Exchange) -> HTTPSocketPoolResponse:
+        """POST the request; once more, on a new connection, when a kept-alive one was already closed.
+
+        A server may close a kept-alive connection just as the next request is written on it (llama.cpp's
+        server closes after every stream although it answers ``Keep-Alive``, and any server closes idle
+        ones after its keep-alive timeout). The request then meets an orderly end of file before a single
+        response byte: it never reached the server's application, so it is sent again with the clock
+        restarted, as Go's HTTP client does for a closed idle connection. A reset (RST), or a close after
+        any response byte, is the server failing and is recorded as such.
+        """
+        try:
+            return self._http.request("POST", self._uri, body=payload, headers=headers)
+        except HTTPConnectionClosed as exc:
+            if exc.__context__ is not None:  # geventhttpclient turns an early RST into this too
+                raise
+            ex.started_at_s = time.time()
+            ex.start_mono_s = _perf_counter()
+            return self._http.request("POST", self._uri, body=payload, headers=headers)
 
     def _read_error_body(self, response: HTTPSocketPoolResponse) -> bytes:
         try:
