@@ -39,6 +39,11 @@ def test_chatbench_run_quickstart_leaves_a_results_directory(tmp_path: Path) -> 
     assert run_dir.name.startswith("quickstart-")
     assert (run_dir / "records.parquet").is_file()
     assert str(run_dir) in proc.stdout
+    # The main job ends with the report and the SLO verdict of the quickstart's own SLOs.
+    for name in ("report.html", "summary.json", "summary.md", "junit.xml", "slo.md"):
+        assert (run_dir / name).is_file(), name
+    assert f"{run_dir / 'report.html'}" in proc.stdout
+    assert "PASS" in proc.stdout
 
 
 def test_plain_locust_with_the_scenario_flag_works(tmp_path: Path) -> None:

@@ -1,0 +1,144 @@
+"""chatbench against a real LLM server: llama.cpp's llama-server serving the tiny stories260K model.
+
+The binary comes from ``scripts/llama-server.sh`` (built offline from the PyPI sdist and cached);
+``.ci/run`` builds it, so in CI this test always runs. The model is ``../shared/models/stories260K.gguf``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from tests.conftest import IN_CI
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = ROOT.parent / "shared" / "models" / "stories260K.gguf"
+TOKENIZER = ROOT.parent / "shared" / "models" / "stories260K-tokenizer" / "tokenizer.json"
+CACHED = Path.home() / ".cache" / "chatbench" / "llama-server-0.3.36" / "llama-server"
+
+pytestmark = pytest.mark.slow
+
+
+def _binary() -> str | None:
+    named = os.environ.get("CHATBENCH_LLAMA_SERVER")
+    for candidate in (named, str(CACHED), shutil.which("llama-server")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def llama_url() -> Iterator[str]:
+    binary = _binary()
+    if binary is None or not MODEL.is_file():
+        if IN_CI:
+            pytest.fail(
+                "llama-server or the model is missing: .ci/run builds it with scripts/llama-server.sh"
+            )
+        pytest.skip("no llama-server binary (run scripts/llama-server.sh) or no ../shared/models")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            "-m",
+            str(MODEL),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "-np",
+            "4",
+            "-c",
+            "4096",
+            "-t",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            pytest.fail("llama-server did not become healthy within 60 s")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], pd.DataFrame]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "run", *args, "--results-dir", str(tmp_path), "--no-slo"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (run_dir,) = list(tmp_path.iterdir())
+    return proc, pd.read_parquet(run_dir / "records.parquet")
+
+
+def test_openai_profile_streams_with_usage_and_no_errors(llama_url: str, tmp_path: Path) -> None:
+    scenario = str(ROOT / "scenarios" / "openai-server.yaml")
+    _, df = _run(tmp_path, scenario, "--host", llama_url, "-u", "4", "-r", "4", "-t", "6")
+    assert len(df) > 20
+    # llama-server closes the connection after every stream: no request may fail because of it.
+    assert df["error_kind"].isna().all(), df["error_message"].dropna().unique()[:5]
+    streamed = df[df["stream"]]
+    assert len(streamed) > 0
+    assert streamed["ttft_ms"].notna().all() and (streamed["ttft_ms"] < streamed["e2e_ms"]).all()
+    # It honours stream_options.include_usage: token counts come from the server, capped by max_tokens.
+    assert (df["token_source"] == "usage").all()
+    assert (df["output_tokens"] <= df["max_tokens"]).all()
+    # One gap per content chunk after the first. llama-server sends one token per chunk, but a token
+    # whose text is empty (part of a UTF-8 character) gives no content chunk: chunks <= tokens, never more.
+    gaps = streamed["itl_ms"].map(len)
+    assert (gaps == streamed["chunks"] - 1).all()
+    assert (streamed["chunks"] <= streamed["output_tokens"]).all()
+    assert streamed["chunks"].sum() >= 0.95 * streamed["output_tokens"].sum()
+
+
+def test_seed_profile_without_usage_counts_with_the_tokenizer_file(llama_url: str, tmp_path: Path) -> None:
+    """The seed profile sends only the seven documented keys, non-streaming, and no max_tokens."""
+    scenario = tmp_path / "seed-llama.yaml"
+    scenario.write_text(
+        f"""
+name: seed-llama
+target: {{profile: seed, tokenizer: {TOKENIZER}}}
+prompt_sets:
+  - name: zh
+    inline: ["请介绍一下傅利叶公司", "拜拜"]
+load: {{users: 2, spawn_rate: 2, duration_s: 4}}
+""",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    _, df = _run(out, str(scenario), "--host", llama_url)
+    assert len(df) > 0 and df["error_kind"].isna().all(), df["error_message"].dropna().unique()[:5]
+    assert (~df["stream"]).all() and df["ttft_ms"].isna().all()
+    # llama-server sends usage on non-streaming answers too: the server's count wins over the tokenizer.
+    assert (df["token_source"] == "usage").all()
