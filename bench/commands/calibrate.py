@@ -49,7 +49,7 @@ def _p99(step: Any, key: str) -> str:
 def print_steps(calibration: Any) -> None:
     """The table of every step that ran."""
     head = (
-        f"{'mode':<10}{'users':>6}{'req/s':>9}{'chunks/s':>10}{'LG CPU %':>10}"
+        f"{'mode':<10}{'level':>6}{'in flight':>10}{'req/s':>9}{'chunks/s':>10}{'LG CPU %':>10}"
         f"{'p99 |err| ms TTFT / ITL / E2E':>32}{'failed':>8}{'other load':>12}  verdict"
     )
     print(head)
@@ -58,7 +58,7 @@ def print_steps(calibration: Any) -> None:
         chunks = _fmt(s.chunks_per_s, ",.0f") if s.mode == "stream" else ""
         other = _fmt(s.foreign_cores) + " cores" if s.foreign_cores is not None else "-"
         print(
-            f"{s.mode:<10}{s.users:>6}{s.requests_per_s:>9,.0f}{chunks:>10}{_fmt(s.lg_cpu_pct, '.0f'):>10}"
+            f"{s.mode:<10}{s.users:>6}{s.in_flight:>10.1f}{s.requests_per_s:>9,.0f}{chunks:>10}{_fmt(s.lg_cpu_pct, '.0f'):>10}"
             f"{errors:>32}{s.failed:>8}{other:>12}  {'ok' if s.passed else 'over the limit'}"
         )
 
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
             else f"{step.requests_per_s:,.0f} req/s"
         )
         worst = _fmt(step.worst_p99_ms)
-        print(f"  {step.mode} {step.users} users: {what}, worst p99 error {worst} ms", flush=True)
+        print(f"  {step.mode} {step.users} in flight: {what}, worst p99 error {worst} ms", flush=True)
 
     calibration = run_calibration(settings, work_dir=args.keep, progress=progress)
     result = calibration.to_dict()

@@ -46,8 +46,9 @@ def test_calibrate_quick_writes_consistent_json(tmp_path: Path) -> None:
         if step["mode"] == "stream":
             # 32 one-token chunks per answer: chunks/s and requests/s must agree (within the edges).
             assert step["chunks_per_s"] == pytest.approx(32 * step["requests_per_s"], rel=0.25)
-            # With 100 ms + 31 x 20 ms per answer, N closed-loop streams give about N / 0.72 s req/s.
+            # Poisson arrivals at N / 0.72 s (100 ms + 31 x 20 ms per answer): about N in flight.
             assert step["requests_per_s"] == pytest.approx(step["users"] / 0.72, rel=0.3)
+            assert step["in_flight"] == pytest.approx(step["users"], rel=0.3)
     stream = result["stream"]
     passing = [s for s in steps if s["mode"] == "stream" and s["passed"]]
     if passing:  # the verdict is the highest passing step, with its own figures
