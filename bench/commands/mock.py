@@ -7,6 +7,8 @@ and exits 0 on Ctrl-C/SIGTERM. Every option is a field of ``bench.mock.settings.
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,5 +31,17 @@ def run(args: argparse.Namespace) -> int:
 
     def announce(url: str) -> None:
         print(f"{LISTENING} {url}", flush=True)
+        print(_summary(settings), file=sys.stderr, flush=True)
 
     return serve(settings, on_listening=announce)
+
+
+def _summary(s: Any) -> str:
+    """What the mock will do, for the person who started it (stderr: stdout carries only the URL)."""
+    faults = ", ".join(f"{kind} {rate:g}" for kind, rate in s.fault_rates().items()) or "none"
+    return (
+        f"model '{s.model}', {s.profile} profile{' (strict)' if s.strict else ''}; "
+        f"{s.batch_slots} batch slots; TTFT {s.prefill_base_ms:g} ms + {s.prefill_per_token_ms:g} ms/prompt token "
+        f"+ queue; {s.tpot_ms:g} ms/token (+{s.batch_slowdown:g} per extra sequence); "
+        f"output {s.output_dist} around {s.output_tokens} tokens; faults: {faults}. Ctrl-C stops."
+    )
