@@ -67,7 +67,12 @@ def _corpus(chinese: bool, k: int) -> list[str]:
     corpus = _corpora.get((chinese, k))
     if corpus is None:
         pool = _ZH_POOL if chinese else _EN_POOL
-        corpus = random.Random(k).choices(pool[:k], k=_CORPUS_PIECES)
+        rng = random.Random(k)
+        corpus = rng.choices(pool[:k], k=_CORPUS_PIECES)
+        words = [p for p in pool[:k] if p[-1].isalnum()]
+        for i in range(1, _CORPUS_PIECES):  # no ",." : a mark always follows a word
+            if not corpus[i][-1].isalnum() and not corpus[i - 1][-1].isalnum():
+                corpus[i] = rng.choice(words)
         _corpora[(chinese, k)] = corpus
     return corpus
 
