@@ -8,8 +8,9 @@ chatbench does so the comparison is of the HTTP stack and the event loop only: T
 first *non-empty* content (chatbench's rule, not vLLM's any-``choices`` rule), JSON is parsed with
 orjson (what chatbench's client uses), and E2E stops at ``[DONE]``.
 
-It runs closed loop: ``users`` tasks, each sending its next request as soon as the last one ended,
-started evenly over ``ramp_s`` (like Locust's spawn rate), for ``duration_s``; then it stops by itself.
+It runs open loop, like ``chatbench calibrate``: Poisson arrivals at the rate that keeps about N streams
+in flight, one task per request, for ``duration_s``; then it stops by itself. (Closed-loop users started
+together stay in lock-step with identical requests, and Locust starts a spawn batch at one instant.)
 Every request becomes a ``bench.records.Record`` line in ``out``, so ``bench.truth`` compares it with the
 mock's truth log exactly as it compares chatbench's own records.
 
@@ -49,7 +50,7 @@ from bench.mock import MockSettings, start_mock
 from bench.records import Record
 from bench.truth import read_records, read_truth_log
 
-THINK_MAX_S = 0.02  # both clients wait uniform(0, 20 ms) between requests: users drift out of lock-step
+THINK_MAX_S = 0.02  # closed loop: both clients pause uniform(0, 20 ms) between a user's requests
 BODY = {
     "model": "o",
     "messages": [{"role": "user", "content": "请介绍一下傅利叶公司"}],
@@ -118,11 +119,13 @@ async def one_request(session: aiohttp.ClientSession, url: str, user: int) -> Re
     )  # fmt: skip
 
 
-async def run(url: str, users: int, duration_s: float, out: Path, ramp_s: float) -> int:
-    """Closed loop for ``duration_s``; requests still in flight at the end are cancelled, not recorded."""
+async def run_closed(url: str, users: int, duration_s: float, out: Path, ramp_s: float) -> int:
+    """Closed loop: ``users`` tasks started evenly over ``ramp_s``, each sending its next request as soon
+    as the last ended, after a random 0-20 ms pause (so users drift out of lock-step, as chatbench's users
+    are given for this comparison). Requests still in flight at the end are cancelled, not recorded.
+    """
     deadline = time.perf_counter() + duration_s
     records: list[Record] = []
-    # limit=0: no pool cap, one connection per task (vLLM sets its own limit to the concurrency).
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=60)
 
@@ -130,7 +133,7 @@ async def run(url: str, users: int, duration_s: float, out: Path, ramp_s: float)
         await asyncio.sleep(ramp_s * user / max(users, 1))
         while time.perf_counter() < deadline:
             records.append(await one_request(session, url, user))
-            await asyncio.sleep(random.uniform(0.0, THINK_MAX_S))  # as chatbench's calibration users do
+            await asyncio.sleep(random.uniform(0.0, THINK_MAX_S))
 
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         (out.parent.parent / "started").touch()  # tells the driver the load has begun
@@ -139,6 +142,43 @@ async def run(url: str, users: int, duration_s: float, out: Path, ramp_s: float)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+    out.write_bytes(b"".join(r.to_json() + b"\n" for r in records))
+    return len(records)
+
+
+async def run_open(url: str, in_flight: int, duration_s: float, out: Path, answer_s: float) -> int:
+    """Open loop for ``duration_s``: Poisson arrivals at ``in_flight / answer_s`` requests/s (about
+    ``in_flight`` requests in flight, by Little's law), each in its own task; chatbench's calibration
+    and its open-loop users work the same way. Requests still in flight 5 s after the end are dropped.
+    """
+    rate = in_flight / answer_s
+    rng = random.Random(1)
+    records: list[Record] = []
+    # limit=0: no pool cap, a connection per request in flight (vLLM sets its limit to the concurrency).
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=60)
+
+    async def one(session: aiohttp.ClientSession, n: int) -> None:
+        records.append(await one_request(session, url, n))
+
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        (out.parent.parent / "started").touch()  # tells the driver the load has begun
+        tasks: set[asyncio.Task[None]] = set()
+        start = time.perf_counter()
+        next_t, n = start, 0
+        while next_t < start + duration_s:
+            delay = next_t - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(one(session, n))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            n += 1
+            next_t += rng.expovariate(rate)  # an absolute schedule: lateness does not drift
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
+        for task in list(tasks):
+            task.cancel()
     out.write_bytes(b"".join(r.to_json() + b"\n" for r in records))
     return len(records)
 
@@ -158,6 +198,11 @@ class Pacing:
     itl_ms: float = 20.0
     output_tokens: int = 32
 
+    @property
+    def answer_s(self) -> float:
+        """Time of one whole answer, s: the Little's-law factor between arrival rate and streams in flight."""
+        return (self.ttft_ms + (self.output_tokens - 1) * self.itl_ms) / 1000.0
+
     def mock_settings(self, truth_log: Path) -> MockSettings:
         return MockSettings(
             port=0,
@@ -173,18 +218,21 @@ class Pacing:
 
 
 def client_command(
-    client: str, url: str, users: int, duration_s: float, ramp_s: float, out: Path
+    client: str, url: str, users: int, duration_s: float, ramp_s: float, out: Path, loop: str = "open"
 ) -> list[str]:
     """The command line of one client run; its records end up under ``out`` (a directory)."""
     if client == "chatbench":
-        return chatbench_command(url, users, duration_s, ramp_s, out)
+        return chatbench_command(url, users, duration_s, ramp_s, out, loop)
     cmd = [sys.executable, __file__, "client", url + "/v1/chat/completions", str(users), str(duration_s)]
-    cmd += [str(out / "records" / "aiohttp.jsonl"), "--ramp-s", str(ramp_s)]
+    cmd += [str(out / "records" / "aiohttp.jsonl"), "--answer-s", str(Pacing().answer_s)]
+    cmd += ["--loop", loop, "--ramp-s", str(ramp_s)]
     return [*cmd, "--uvloop"] if client == "aiohttp-uvloop" else cmd
 
 
-def chatbench_command(url: str, users: int, duration_s: float, ramp_s: float, out: Path) -> list[str]:
-    """chatbench's own load generator (``run_load``, one process): the same closed loop and prompt."""
+def chatbench_command(
+    url: str, users: int, duration_s: float, ramp_s: float, out: Path, loop: str = "open"
+) -> list[str]:
+    """chatbench's own load generator (``run_load``, one process): the same arrivals and prompt."""
     scenario = {
         "name": "reference",
         "seed": 1,
@@ -192,12 +240,17 @@ def chatbench_command(url: str, users: int, duration_s: float, ramp_s: float, ou
         "prompt_sets": [{"name": "p", "inline": [BODY["messages"][0]["content"]]}],  # type: ignore[index]
         "sampling": {"temperature": 0.7, "stream": True},
         "load": {
+            "duration_s": duration_s,
+            "arrival": {"rate_rps": users / Pacing().answer_s, "process": "poisson"},
+        },
+    }
+    if loop == "closed":
+        scenario["load"] = {
             "users": users,
             "spawn_rate": users / ramp_s,
             "duration_s": duration_s,
             "think_time_s": {"uniform": [0.0, THINK_MAX_S]},
-        },
-    }
+        }
     path = out / "scenario.yaml"
     path.write_text(json.dumps(scenario, ensure_ascii=False))  # JSON is valid YAML
     code = (
@@ -238,7 +291,7 @@ def measure(client: str, users: int, args: argparse.Namespace, work: Path) -> St
             "taskset",
             "-c",
             str(args.client_core),
-            *client_command(client, mock.url, users, duration_s, args.ramp_s, run_dir),
+            *client_command(client, mock.url, users, duration_s, args.ramp_s, run_dir, args.loop),
         ]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=(run_dir / "client.log").open("wb"))
         try:
@@ -327,12 +380,20 @@ def main() -> None:
     client.add_argument("duration_s", type=float)
     client.add_argument("out", type=Path)
     client.add_argument("--uvloop", action="store_true")
-    client.add_argument("--ramp-s", type=float, default=1.0)
+    client.add_argument("--answer-s", type=float, default=Pacing().answer_s, help="mock's time per answer")
+    client.add_argument("--loop", choices=("open", "closed"), default="open")
+    client.add_argument("--ramp-s", type=float, default=1.0, help="closed loop: users start over this time")
     parser.add_argument("--levels", default="128,256,512", help="concurrent streams, comma-separated")
     parser.add_argument("--clients", default=",".join(CLIENTS), help=f"from {', '.join(CLIENTS)}")
     parser.add_argument("--window-s", type=float, default=10.0)
     parser.add_argument("--warmup-s", type=float, default=2.0)
     parser.add_argument("--ramp-s", type=float, default=1.0)
+    parser.add_argument(
+        "--loop",
+        choices=("open", "closed"),
+        default="open",
+        help="open: Poisson arrivals keeping N streams in flight; closed: N users, 0-20 ms pauses",
+    )
     parser.add_argument(
         "--limit-ms", type=float, default=2.0, help="p99 |timing error| a level must stay within"
     )
@@ -361,9 +422,13 @@ def main() -> None:
         if args.uvloop:
             import uvloop
 
-            uvloop.run(run(args.url, args.users, args.duration_s, args.out, args.ramp_s))
+            runner: Any = uvloop.run
         else:
-            asyncio.run(run(args.url, args.users, args.duration_s, args.out, args.ramp_s))
+            runner = asyncio.run
+        if args.loop == "open":
+            runner(run_open(args.url, args.users, args.duration_s, args.out, args.answer_s))
+        else:
+            runner(run_closed(args.url, args.users, args.duration_s, args.out, args.ramp_s))
         return
     rows: list[tuple[str, StepResult]] = []
     with tempfile.TemporaryDirectory(prefix="chatbench-ref-") as tmp:
