@@ -4,9 +4,9 @@ The load generator samples, once a second per process, its CPU use (% of one cor
 lag (how late a 100 ms gevent sleep woke up). A client that is short of CPU stamps chunks late, and the
 report would blame the server (vLLM #39963, GuideLLM #487). chatbench's own load generator, measured
 against the mock's ground truth on this 2-vCPU machine (``benchmarks/truth_sweep.py --rt``, see
-``docs/calibrate.md``): p99 timing error of TTFT, inter-chunk gaps and E2E at most 0.93 ms at 16 % of a
-core (64 streams); 2.1 / 1.1 / 10 ms at 48 % (256 streams); 9 ms at 79 % (512); 70-90 ms at 95 % (768).
-Locust itself warns only at 90 %, where the error is already near 100 ms.
+``docs/calibrate.md``): p99 timing error of TTFT, inter-chunk gaps and E2E within 0.83 ms at 24 % of a
+core (64 streams), 1.7-2.5 ms at 61 % (256 streams; 10 ms when closed-loop users run in lock-step),
+50-80 ms at 95 % (512 streams). Locust itself warns only at 90 %, where the error is already near 100 ms.
 
 The verdict, per load-generator process, over the samples after the first ``skip_first_s`` seconds:
 

@@ -56,7 +56,8 @@ def print_steps(calibration: Any) -> None:
     for s in calibration.steps:
         errors = f"{_p99(s, 'ttft')} / {_p99(s, 'itl')} / {_p99(s, 'e2e')}"
         chunks = _fmt(s.chunks_per_s, ",.0f") if s.mode == "stream" else ""
-        other = _fmt(s.foreign_cores) + " cores" if s.foreign_cores is not None else "-"
+        # Clamped at 0: CPU accounting noise makes a quiet machine read as a few hundredths below.
+        other = _fmt(max(s.foreign_cores, 0.0)) + " cores" if s.foreign_cores is not None else "-"
         print(
             f"{s.mode:<10}{s.users:>6}{s.in_flight:>10.1f}{s.requests_per_s:>9,.0f}{chunks:>10}{_fmt(s.lg_cpu_pct, '.0f'):>10}"
             f"{errors:>32}{s.failed:>8}{other:>12}  {'ok' if s.passed else 'over the limit'}"
