@@ -73,17 +73,10 @@ def finish(outcome: Any, args: argparse.Namespace) -> int:
     """Report on the records, print the headline table, then judge the SLOs on the same records."""
     from bench.errors import ResultsError
     from bench.gates.gate import gate_run
-    from bench.report import build_report, headline_table
 
-    print(
-        f"chatbench: {outcome.records} requests recorded ({outcome.errors} failed) in {outcome.run_dir}",
-        flush=True,
-    )
-    if outcome.records == 0:
+    if not report(outcome, args.window):
         # Nothing was measured: there is no report to build and nothing for a gate to judge.
         raise ResultsError(f"the run recorded no request; see {outcome.run_dir}/locust for what Locust said")
-    result = build_report(outcome.run_dir, window=args.window)
-    print(headline_table(result.summary, html_path=result.html_path), flush=True)
     if outcome.interrupted:
         print("chatbench: the run was interrupted; the report covers what was recorded", file=sys.stderr)
         return 130
@@ -97,3 +90,18 @@ def finish(outcome: Any, args: argparse.Namespace) -> int:
         junit_path=args.junit,
         window=args.window or "steady",
     )
+
+
+def report(outcome: Any, window: str | None) -> bool:
+    """Say what was recorded and, when anything was, build the report and print its headline table."""
+    from bench.report import build_report, headline_table
+
+    print(
+        f"chatbench: {outcome.records} requests recorded ({outcome.errors} failed) in {outcome.run_dir}",
+        flush=True,
+    )
+    if outcome.records == 0:
+        return False
+    result = build_report(outcome.run_dir, window=window)
+    print(headline_table(result.summary, html_path=result.html_path), flush=True)
+    return True

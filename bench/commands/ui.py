@@ -1,14 +1,14 @@
 """`chatbench ui SCENARIO`: run a scenario from Locust's web dashboard (127.0.0.1:8089 by default).
 
-Start and stop the test from the browser; Ctrl-C ends the dashboard, and the records of every test
-started from it are merged into the run directory.
+Start and stop the test from the browser; Ctrl-C ends the dashboard, the records of every test
+started from it are merged into the run directory, and the report is built from them.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from bench.commands.run import add_load_arguments, finish
+from bench.commands.run import add_load_arguments, report
 from bench.scenario.cli_options import add_override_arguments, overrides_from_args
 
 
@@ -39,4 +39,5 @@ def run(args: argparse.Namespace) -> int:
         web_port=args.web_port,
         on_ready=ready,
     )
-    return finish(outcome) if not outcome.interrupted else 0
+    report(outcome, None)  # the tests started from the dashboard, if any
+    return 0
