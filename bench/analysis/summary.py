@@ -70,8 +70,10 @@ def summarize(
     run_end_s = float(max(end_s.max(), start_s.max())) if n else 0.0
     win = auto_window(start_s, end_s) if window is None else manual_window(window[0], window[1], run_end_s)
     whole = Window(0.0, run_end_s, "whole_run")
-    everything = np.ones(n, dtype=bool)
-    in_window = (end_s >= win.start_s) & (end_s < win.end_s)
+    # A request the run itself cut off (``cancelled``) says nothing about the server: it stays in the
+    # records and is left out of every figure, as the SLO gate and ``compare`` leave it out.
+    everything = np.array(df["error_kind"] != "cancelled", dtype=bool)
+    in_window = (end_s >= win.start_s) & (end_s < win.end_s) & everything
     if win.source == "whole_run":
         in_window = everything  # the last request ends exactly at run_end_s: keep it
     raw_slo = scenario.get("slo")
@@ -160,6 +162,12 @@ def _notes(frame: RecordFrame, win: Window) -> list[str]:
         notes.append(
             f"{sources['chunks']} answer(s) counted output tokens from chunks (no usage, no tokenizer): "
             "an estimate, since a chunk can carry several tokens"
+        )
+    cancelled = int((df["error_kind"] == "cancelled").sum())
+    if cancelled:
+        notes.append(
+            f"{cancelled} request(s) were still in flight when the run ended (cancelled): "
+            "kept in the records, left out of every figure"
         )
     if win.note:
         notes.append(f"window: {win.note}")

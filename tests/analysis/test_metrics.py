@@ -226,3 +226,14 @@ def test_summary_of_one_token_answers_has_no_tpot():
     assert latency["tpot"]["count"] == 0 and latency["tpot"]["p50"] is None
     assert latency["itl"]["count"] == 0
     assert latency["ttft"]["count"] == 3
+
+
+def test_requests_cut_off_by_the_end_of_the_run_count_in_no_figure():
+    """A run cut 3 answers short: they stay in the records but are no server failures."""
+    records = [make_record(i, at_s=i * 0.1) for i in range(7)]
+    records += [make_error(7 + i, at_s=0.7, kind="cancelled", status=200) for i in range(3)]
+    summary = summarize(frame_from_records(records)).summary
+    for section in ("steady", "whole_run"):
+        assert summary[section]["requests"] == 7
+        assert summary[section]["failed"] == 0 and summary[section]["error_rate"] == 0.0
+    assert any("3 request(s) were still in flight when the run ended" in note for note in summary["notes"])
