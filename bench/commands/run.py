@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from bench.gates.overrides import add_slo_arguments, slo_overrides_from_args
+from bench.gates.overrides import add_slo_arguments, effective_slo, slo_overrides_from_args
 from bench.scenario.cli_options import add_override_arguments, overrides_from_args
 
 
@@ -74,6 +74,10 @@ def finish(outcome: Any, args: argparse.Namespace) -> int:
     from bench.errors import ResultsError
     from bench.gates.gate import gate_run
 
+    # The SLOs this run is judged by (the scenario's, with --slo/--no-slo on top) are written into the
+    # run's resolved scenario first, so the report's goodput and the gate read the same thresholds.
+    slo = effective_slo(outcome.scenario.slo, slo_overrides_from_args(args))
+    _record_slo(outcome.run_dir, slo.to_dict())
     if not report(outcome, args.window):
         # Nothing was measured: there is no report to build and nothing for a gate to judge.
         raise ResultsError(f"the run recorded no request; see {outcome.run_dir}/locust for what Locust said")
@@ -83,13 +87,22 @@ def finish(outcome: Any, args: argparse.Namespace) -> int:
     if outcome.exit_code != 0:
         print(f"chatbench: Locust exited with code {outcome.exit_code}", file=sys.stderr)
         return 2
-    return gate_run(
-        outcome.run_dir,
-        outcome.scenario.slo,
-        slo_overrides_from_args(args),
-        junit_path=args.junit,
-        window=args.window or "steady",
-    )
+    return gate_run(outcome.run_dir, slo, None, junit_path=args.junit, window=args.window or "steady")
+
+
+def _record_slo(run_dir: Any, slo: dict[str, Any]) -> None:
+    """Set the ``slo`` block of ``RUN_DIR/scenario.json`` to the SLOs the run is judged by."""
+    import json
+    from pathlib import Path
+
+    path = Path(run_dir) / "scenario.json"
+    try:
+        resolved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # the report and gate say what is missing
+    if resolved.get("slo") != slo:
+        resolved["slo"] = slo
+        path.write_text(json.dumps(resolved, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def report(outcome: Any, window: str | None) -> bool:

@@ -92,6 +92,15 @@ class EffectiveSlo:
     def empty(self) -> bool:
         return not self.thresholds and self.error_rate is None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The scenario-file / ``scenario.json`` form: ``{"ttft_ms": {"p95": 500.0}, "error_rate": 0.01}``."""
+        out: dict[str, Any] = {}
+        for t in self.thresholds:
+            out.setdefault(t.metric, {})[t.stat] = t.limit
+        if self.error_rate is not None:
+            out["error_rate"] = self.error_rate
+        return out
+
 
 def parse_slo_spec(spec: str) -> tuple[tuple[Threshold, ...], float | None]:
     """Parse one ``--slo`` value (``ttft_ms.p95=500``, ``error_rate=0.01``, or several joined by commas)."""

@@ -4,6 +4,8 @@ flags a slower mock. Short runs (a few seconds each), marked slow."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -13,6 +15,8 @@ from bench.cli import main
 from bench.gates.compare import compare_runs
 from bench.gates.gate import gate_run
 from bench.gates.overrides import overrides_from_specs
+
+QUICKSTART = Path(__file__).resolve().parents[2] / "scenarios" / "quickstart.yaml"
 
 pytestmark = pytest.mark.slow
 
@@ -109,3 +113,33 @@ def test_chatbench_run_with_a_tight_slo_exits_3(tmp_path: Path, capsys: pytest.C
     suite = ET.parse(tmp_path / "r" / "tight" / "junit.xml").getroot().find("testsuite")
     assert suite is not None and suite.get("failures") == "1"
     assert main([*args, "--run-id", "loose", "--slo", "ttft_ms.p50=5000"]) == 0
+
+
+@pytest.mark.slow
+def test_slo_given_on_the_command_line_is_the_one_the_report_and_gate_use(tmp_path: Path) -> None:
+    """--slo replaces the scenario's threshold in the run's resolved scenario: goodput and gate agree."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "run",
+            str(QUICKSTART),
+            "-t",
+            "3",
+            "--results-dir",
+            str(tmp_path),
+            "--no-slo",
+            "--slo",
+            "e2e_ms.max=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 3, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (run_dir,) = list(tmp_path.iterdir())
+    assert json.loads((run_dir / "scenario.json").read_text())["slo"] == {"e2e_ms": {"max": 1.0}}
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["whole_run"]["goodput"]["limits_ms"] == {"e2e_ms": 1.0}
+    assert summary["whole_run"]["goodput"]["good"] == 0  # no answer takes under 1 ms
