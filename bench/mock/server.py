@@ -60,6 +60,9 @@ _SSE_HEAD = (
 )
 
 
+_OK_JSON = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%b"
+
+
 def _head(status: int, content_type: bytes, length: int, *, close: bool = False, extra: bytes = b"") -> bytes:
     return b"HTTP/1.1 %d %b\r\ncontent-type: %b\r\ncontent-length: %d\r\n%b%b\r\n" % (
         status,
@@ -162,6 +165,14 @@ class MockServer:
         self.fault_rates = list(settings.fault_rates().items())
         self.fault_rng = random.Random(settings.seed)
         self.truth = TruthLog(settings.truth_log) if settings.truth_log else None
+        # No prefill, no decode time and no truth log: a plain answer with a free slot is written at
+        # once, without walking the scheduling steps (the mock's capacity case; see Exchange.start).
+        self.instant = (
+            self.truth is None
+            and settings.prefill_base_ms == 0.0
+            and settings.prefill_per_token_ms == 0.0
+            and settings.tpot_ms == 0.0
+        )
         self.connections: set[Connection] = set()
         self.request_counter = 0
         self.models_body = orjson.dumps(
@@ -357,7 +368,10 @@ class Connection(asyncio.Protocol):
         if self.transport is None or self.closing:
             return
         close = not self.keep_alive
-        self.transport.write(_head(status, content_type, len(body), close=close, extra=extra) + body)
+        if status == 200 and not close and not extra and content_type == b"application/json":
+            self.transport.write(_OK_JSON % (len(body), body))  # the common answer: one format, one write
+        else:
+            self.transport.write(_head(status, content_type, len(body), close=close, extra=extra) + body)
         self.finished(close=close)
 
     def finished(self, *, close: bool = False) -> None:
@@ -480,7 +494,10 @@ class Exchange:
         self.fault = server.draw_fault(self.fault)
         fault = self.fault
         if fault is None:
-            self._begin()
+            if server.instant and not self.req.stream and server.engine.active < server.engine.slots:
+                self._answer_at_once()
+            else:
+                self._begin()
         elif fault == "http_500":
             self._error(ApiError("mock fault: internal server error", status=500, type="server_error"))
         elif fault == "http_429":
@@ -523,6 +540,28 @@ class Exchange:
         self.status = exc.status
         self._finish_log()
         self.conn.respond(exc.status, exc.body(), extra=extra)
+
+    def _answer_at_once(self) -> None:
+        """A plain answer with a free slot and no delay to model: what ``_begin`` -> ``admit`` ->
+        ``_tick`` -> ``_complete`` do then (take a slot, answer, give it back), in one step.
+
+        Only without a truth log (which records the steps' times), so its lines stay as they are.
+        """
+        server = self.conn.server
+        req = self.req
+        assert req is not None
+        answer = server.planner.plan(req)
+        body = api.completion_body(
+            "chatcmpl-" + self.request_id,
+            int(time.time()),
+            server.settings.model,
+            "".join(answer.chunks),
+            answer.finish_reason,
+            req.prompt_tokens,
+            answer.output_tokens,
+        )
+        self.done = True
+        self.conn.respond(200, body)
 
     def _begin(self) -> None:
         self.handle = None

@@ -77,6 +77,23 @@ def _corpus(chinese: bool, k: int) -> list[str]:
     return corpus
 
 
+# (chinese, temperature, top_p) -> (the corpus, the pool's first piece): the share arithmetic once per
+# distinct sampling pair instead of once per request.
+_by_sampling: dict[tuple[bool, float, float], tuple[list[str], str]] = {}
+
+
+def _corpus_for(chinese: bool, temperature: float, top_p: float) -> tuple[list[str], str]:
+    key = (chinese, temperature, top_p)
+    found = _by_sampling.get(key)
+    if found is None:
+        pool = _ZH_POOL if chinese else _EN_POOL
+        share = min(1.0, 0.2 + 0.4 * temperature) * max(top_p, 0.05)
+        if len(_by_sampling) >= 4096:
+            _by_sampling.clear()
+        found = _by_sampling[key] = (_corpus(chinese, max(8, int(len(pool) * share))), pool[0])
+    return found
+
+
 def draw_pieces(offset: int, n: int, *, chinese: bool, temperature: float, top_p: float) -> list[str]:
     """``n`` one-token pieces; concatenated they are a text of exactly ``n`` tokens.
 
@@ -85,9 +102,7 @@ def draw_pieces(offset: int, n: int, *, chinese: bool, temperature: float, top_p
     vocabulary the corpus is drawn from grows with temperature (0..2) and top_p (0..1), like a sampler
     that reaches for less likely words.
     """
-    pool = _ZH_POOL if chinese else _EN_POOL
-    share = min(1.0, 0.2 + 0.4 * temperature) * max(top_p, 0.05)
-    corpus = _corpus(chinese, max(8, int(len(pool) * share)))
+    corpus, first_word = _corpus_for(chinese, temperature, top_p)
     start = offset % _CORPUS_PIECES
     pieces = corpus[start : start + n]
     while len(pieces) < n:
@@ -95,5 +110,8 @@ def draw_pieces(offset: int, n: int, *, chinese: bool, temperature: float, top_p
     if pieces:
         first = pieces[0]
         # An answer starts with a word, not a punctuation mark, and without the word's leading space.
-        pieces[0] = (first if first[0].isalnum() or first[0] == " " else pool[0]).lstrip(" ")
+        if first[0] == " ":
+            pieces[0] = first[1:]
+        elif not first[0].isalnum():
+            pieces[0] = first_word.lstrip(" ")
     return pieces

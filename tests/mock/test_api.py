@@ -206,3 +206,30 @@ def test_pipelined_requests_wait_for_a_slow_answer_and_are_answered_in_order():
                 received += data
     assert received.count(b"HTTP/1.1 200 OK") == n + 1
     assert received.index(b'"chat.completion"') < received.index(b'{"status":"ok"}')
+
+
+def test_a_plain_answer_is_the_same_with_or_without_the_truth_log(tmp_path):
+    # Without a truth log a zero-delay plain answer is written at once; with one it walks the
+    # scheduling steps. The client must not be able to tell which.
+    from dataclasses import replace
+
+    from bench.mock.server import running_in_thread
+    from tests.mock.conftest import FAST
+
+    def answers(settings):
+        with running_in_thread(settings) as url:
+            out = []
+            for extra in ({"temperature": 0}, {"temperature": 0.9, "top_p": 0.5}):
+                got = chat(url, body("说说批处理，好吗?", **extra)).json()
+                del got["id"], got["created"]
+                out.append(got)
+            return out
+
+    plain = answers(FAST)
+    logged = answers(replace(FAST, truth_log=str(tmp_path / "truth.jsonl")))
+    assert plain == logged
+    assert plain[0]["usage"]["completion_tokens"] == count_tokens(
+        plain[0]["choices"][0]["message"]["content"]
+    )
+    assert plain[0]["choices"][0]["message"]["content"] != plain[1]["choices"][0]["message"]["content"]
+    assert (tmp_path / "truth.jsonl").read_text().count("\n") == 2
