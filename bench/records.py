@@ -26,7 +26,9 @@ Nothing here imports locust, gevent or pandas.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 import orjson
@@ -38,6 +40,7 @@ __all__ = [
     "ErrorKind",
     "Record",
     "TokenSource",
+    "read_jsonl",
     "record_from_json",
 ]
 
@@ -123,3 +126,27 @@ def record_from_json(line: bytes | str) -> Record:
     data: dict[str, Any] = orjson.loads(line)
     data["itl_ms"] = array("d", data.get("itl_ms") or ())
     return Record(**data)
+
+
+def read_jsonl(paths: Iterable[str | Path]) -> tuple[list[dict[str, Any]], int]:
+    """The JSON objects of JSONL files (records, monitor samples, a truth log), in file order.
+
+    Also returns how many lines were skipped: a line that is not a JSON object, such as the last line
+    of a file whose writer was killed mid-write. Blank lines are ignored.
+    """
+    rows: list[dict[str, Any]] = []
+    skipped = 0
+    for path in paths:
+        for line in Path(path).read_bytes().splitlines():
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                skipped += 1
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+            else:
+                skipped += 1
+    return rows, skipped

@@ -35,7 +35,7 @@ import orjson
 
 from bench.analysis.stats import percentile
 from bench.errors import ResultsError
-from bench.records import Record, record_from_json
+from bench.records import Record, read_jsonl, record_from_json
 
 __all__ = [
     "ErrorStats",
@@ -69,13 +69,8 @@ def read_truth_log(path: str | Path) -> dict[str, ServerTiming]:
     if not p.is_file():
         raise ResultsError(f"truth log not found: {p}")
     out: dict[str, ServerTiming] = {}
-    for line in p.read_bytes().splitlines():
-        if not line.strip():
-            continue
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
+    rows, _ = read_jsonl([p])
+    for row in rows:
         request_id = row.get("request_id")
         if not request_id:
             continue

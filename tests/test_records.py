@@ -60,3 +60,14 @@ def test_failed_request_is_a_record_not_an_exception():
     assert not rec.ok
     assert record_from_json(rec.to_json()).error_kind == "http_error"
     assert "http_error" in ERROR_KINDS and "cancelled" in ERROR_KINDS
+
+
+def test_jsonl_reader_skips_a_line_cut_by_a_killed_writer(tmp_path):
+    from bench.records import read_jsonl
+
+    path = tmp_path / "local.jsonl"
+    line = make_record().to_json()
+    path.write_bytes(line + b"\n\n" + line + b"\n" + line[: len(line) // 2])
+    rows, skipped = read_jsonl([path])
+    assert len(rows) == 2 and skipped == 1
+    assert record_from_json(orjson.dumps(rows[0])) == make_record()

@@ -32,7 +32,7 @@ import orjson
 import pandas as pd
 
 from bench.errors import ResultsError
-from bench.records import Record
+from bench.records import Record, read_jsonl
 
 __all__ = [
     "RecordFrame",
@@ -128,21 +128,7 @@ def load_records(run_dir: str | Path, *, t0_s: float | None = None) -> RecordFra
     jsonl = sorted((run_dir / "records").glob("*.jsonl"))
     if not jsonl:
         raise ResultsError(f"{run_dir}: no records (neither records.parquet nor records/*.jsonl)")
-    rows: list[dict[str, Any]] = []
-    skipped = 0
-    for path in jsonl:
-        for line in path.read_bytes().splitlines():
-            if not line.strip():
-                continue
-            try:
-                row = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                skipped += 1  # a line cut by a killed process
-                continue
-            if isinstance(row, dict):
-                rows.append(row)
-            else:
-                skipped += 1
+    rows, skipped = read_jsonl(jsonl)  # a line cut by a killed process is skipped and counted
     source = f"{len(jsonl)} records/*.jsonl file(s)"
     return _from_rows(rows, t0_s, skipped=skipped, source=source)
 

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bench.records import RECORD_COLUMNS
+from bench.records import RECORD_COLUMNS, read_jsonl
 
 __all__ = ["RECORDS_SCHEMA", "MergeResult", "merge_records"]
 
@@ -57,19 +56,8 @@ class MergeResult:
 def merge_records(run_dir: str | Path) -> MergeResult:
     """Write ``run_dir/records.parquet`` from ``run_dir/records/*.jsonl``; returns the counts."""
     run_dir = Path(run_dir)
-    columns: dict[str, list[Any]] = {name: [] for name in RECORD_COLUMNS}
-    skipped = 0
-    for path in sorted((run_dir / "records").glob("*.jsonl")):
-        for line in path.read_bytes().splitlines():
-            if not line.strip():
-                continue
-            try:
-                row = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                skipped += 1
-                continue
-            for name in RECORD_COLUMNS:
-                columns[name].append(row.get(name))
+    rows, skipped = read_jsonl(sorted((run_dir / "records").glob("*.jsonl")))
+    columns: dict[str, list[Any]] = {name: [row.get(name) for row in rows] for name in RECORD_COLUMNS}
     table = pa.table(
         {name: pa.array(columns[name], type=RECORDS_SCHEMA.field(name).type) for name in RECORD_COLUMNS}
     )
