@@ -165,10 +165,12 @@ class MockServer:
         self.fault_rates = list(settings.fault_rates().items())
         self.fault_rng = random.Random(settings.seed)
         self.truth = TruthLog(settings.truth_log) if settings.truth_log else None
-        # No prefill, no decode time and no truth log: a plain answer with a free slot is written at
-        # once, without walking the scheduling steps (the mock's capacity case; see Exchange.start).
+        # No prefill, no decode time, no random faults and no truth log: a plain answer with a free
+        # slot is written at once, without an Exchange walking the scheduling steps (the capacity
+        # case; see Connection._handle). The truth log records those steps' times, so it keeps them.
         self.instant = (
             self.truth is None
+            and not self.fault_rates
             and settings.prefill_base_ms == 0.0
             and settings.prefill_per_token_ms == 0.0
             and settings.tpot_ms == 0.0
@@ -291,6 +293,8 @@ class Connection(asyncio.Protocol):
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) != 12 and len(name) != 6:  # x-request-id, x-mock-fault, expect: skip the rest cheaply
+            return
         lname = name.lower()
         if lname == b"x-request-id":
             self.request_id = value.decode("latin-1")
@@ -339,7 +343,17 @@ class Connection(asyncio.Protocol):
                 return
             server.request_counter += 1
             rid = request_id or f"mock-{server.request_counter}"
-            Exchange(self, rid, body, forced, recv).start()
+            req = None
+            if server.instant and forced is None:
+                try:
+                    req = api.parse_chat_request(body, server.settings)
+                except ApiError as exc:
+                    self.respond(exc.status, exc.body())
+                    return
+                if not req.stream and server.engine.active < server.engine.slots:
+                    self._answer_at_once(rid, req)
+                    return
+            Exchange(self, rid, body, forced, recv, req).start()
         elif path == b"/health":
             if method == b"GET":
                 self.respond(200, b'{"status":"ok"}')
@@ -360,6 +374,22 @@ class Connection(asyncio.Protocol):
                     code="not_found",
                 ),
             )
+
+    def _answer_at_once(self, request_id: str, req: ChatRequest) -> None:
+        """A plain answer with a free slot and nothing to wait for (``server.instant``): what an
+        ``Exchange`` would do then (take a slot, answer, give the slot back), in one step."""
+        server = self.server
+        answer = server.planner.plan(req)
+        body = api.completion_body(
+            "chatcmpl-" + request_id,
+            int(time.time()),
+            server.settings.model,
+            "".join(answer.chunks),
+            answer.finish_reason,
+            req.prompt_tokens,
+            answer.output_tokens,
+        )
+        self.respond(200, body)
 
     def respond(
         self, status: int, body: bytes, *, content_type: bytes = b"application/json", extra: bytes = b""
@@ -451,7 +481,13 @@ class Exchange:
     )
 
     def __init__(
-        self, conn: Connection, request_id: str, raw: bytes, forced: str | None, recv: float
+        self,
+        conn: Connection,
+        request_id: str,
+        raw: bytes,
+        forced: str | None,
+        recv: float,
+        req: ChatRequest | None = None,
     ) -> None:
         self.conn = conn
         self.request_id = request_id
@@ -465,7 +501,7 @@ class Exchange:
         self.cancelled = False
         self.holds_slot = False
         self.handle: asyncio.TimerHandle | asyncio.Handle | None = None
-        self.req: ChatRequest | None = None
+        self.req: ChatRequest | None = req  # None: parsed and validated by start()
         self.answer: Answer | None = None
         self.writer: ChunkWriter | None = None
         self.status = 0
@@ -484,20 +520,18 @@ class Exchange:
                 )
             )
             return
-        try:
-            self.req = api.parse_chat_request(self.raw, server.settings)
-        except ApiError as exc:
-            self.fault = None
-            self._error(exc)
-            return
+        if self.req is None:
+            try:
+                self.req = api.parse_chat_request(self.raw, server.settings)
+            except ApiError as exc:
+                self.fault = None
+                self._error(exc)
+                return
         self.conn.exchange = self
         self.fault = server.draw_fault(self.fault)
         fault = self.fault
         if fault is None:
-            if server.instant and not self.req.stream and server.engine.active < server.engine.slots:
-                self._answer_at_once()
-            else:
-                self._begin()
+            self._begin()
         elif fault == "http_500":
             self._error(ApiError("mock fault: internal server error", status=500, type="server_error"))
         elif fault == "http_429":
@@ -540,28 +574,6 @@ class Exchange:
         self.status = exc.status
         self._finish_log()
         self.conn.respond(exc.status, exc.body(), extra=extra)
-
-    def _answer_at_once(self) -> None:
-        """A plain answer with a free slot and no delay to model: what ``_begin`` -> ``admit`` ->
-        ``_tick`` -> ``_complete`` do then (take a slot, answer, give it back), in one step.
-
-        Only without a truth log (which records the steps' times), so its lines stay as they are.
-        """
-        server = self.conn.server
-        req = self.req
-        assert req is not None
-        answer = server.planner.plan(req)
-        body = api.completion_body(
-            "chatcmpl-" + self.request_id,
-            int(time.time()),
-            server.settings.model,
-            "".join(answer.chunks),
-            answer.finish_reason,
-            req.prompt_tokens,
-            answer.output_tokens,
-        )
-        self.done = True
-        self.conn.respond(200, body)
 
     def _begin(self) -> None:
         self.handle = None
