@@ -40,6 +40,7 @@ from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError, HTTPSocketPoolResponse
 from geventhttpclient.url import URL
 
+from bench.load.sse import SseParser
 from bench.records import ErrorKind, TokenSource
 from bench.tokens import TokenCounter
 
@@ -129,6 +130,10 @@ class _Failure(Exception):
     def __init__(self, kind: ErrorKind, message: str) -> None:
         super().__init__(message)
         self.kind: ErrorKind = kind
+
+
+class _StreamTimeout(TimeoutError):
+    """Internal: a stream's first-byte or total deadline passed while waiting for its next line."""
 
 
 class _ConnectTimeout(Exception):
@@ -338,74 +343,111 @@ class ChatClient:
     def _read_stream(
         self, response: HTTPSocketPoolResponse, ex: Exchange, sock: Any, deadline: float
     ) -> None:
-        """Read SSE lines until ``data: [DONE]``; time each event before parsing it."""
-        from bench.load.sse import SseParser
+        """Read SSE lines until ``data: [DONE]``; time each event before parsing it.
 
-        s = self.settings
+        The socket is put in blocking mode (no timeout) and one ``gevent.Timeout`` per phase stands
+        for it: until the first body line the first-byte limit, then the total deadline. A socket
+        timeout would cost a timer per read (about 5 µs per chunk); this costs two per request.
+        """
+        if sock is not None:
+            sock.settimeout(None)  # send() gives it its timeout back before it can be reused
+        self._read_events(response, ex, deadline)
+        self._finish_body(response, sock)
+
+    def _read_events(self, response: HTTPSocketPoolResponse, ex: Exchange, deadline: float) -> None:
+        """The hot loop: one ``data:`` line and one blank line per chunk, each timed as it is read.
+
+        The common event, a single ``data: ...`` line ended by ``\\n`` and then a blank line, is framed
+        here without the parser; any other line (comments, ``event:``, multi-line data, ``\\r\\n``)
+        hands the event to ``SseParser``, which then frames it by the full rules.
+        """
         parser = SseParser()
         readline = response.readline
+        loads = orjson.loads
         content: list[str] = []
         reasoning: list[str] = []
         itl = ex.itl_ms
         start = ex.start_mono_s
         last_t = 0.0
+        chunks = 0
         events = 0
         done = False
-        if sock is not None:
-            # Until the first body line: the first-byte limit (headers may come long before the answer).
-            sock.settimeout(max(min(start + s.first_byte_timeout_s, deadline) - _perf_counter(), 0.001))
-        while True:
-            line = readline(b"\n")
-            t = _perf_counter()
-            if sock is not None:
-                sock.settimeout(max(deadline - t, 0.001))  # the next read may wait only until the deadline
-            if not line:
-                event = parser.end()
-                if event is None:
-                    break
-            else:
-                event = parser.feed(line, t)
-                if event is None:
+        first_line = True
+        pending: bytes | None = None  # the fast path's one ``data:`` line (line end removed)
+        pending_t = 0.0
+        # Until the first body line: the first-byte limit (headers may come long before the answer).
+        first_byte_s = min(start + self.settings.first_byte_timeout_s, deadline) - _perf_counter()
+        timer = gevent.Timeout.start_new(max(first_byte_s, 0.001), _StreamTimeout)
+        try:
+            while True:
+                line = readline(b"\n")
+                t = _perf_counter()
+                if first_line:
+                    first_line = False
+                    timer.close()  # from now on only the total deadline applies
+                    timer = gevent.Timeout.start_new(max(deadline - t, 0.001), _StreamTimeout)
+                if line == b"\n" and pending is not None:  # the blank line after the fast path's data line
+                    data, event_t, pending = pending, pending_t, None
+                elif (
+                    pending is None
+                    and line[:6] == b"data: "
+                    and line[-1:] == b"\n"
+                    and line[-2:-1] != b"\r"
+                    and parser.idle
+                ):
+                    pending, pending_t = line[6:-1], t
                     continue
-            events += 1
-            data = event.data
-            if data == b"[DONE]":
-                ex.e2e_ms = (event.t_s - start) * 1000.0
-                done = True
-                break
-            if t > deadline:
-                raise TimeoutError
-            try:
-                obj = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                raise _Failure("bad_json", f"an SSE event is not JSON: {data[:80]!r}") from None
-            if not isinstance(obj, dict):
-                raise _Failure("bad_response", f"an SSE event is not a JSON object: {data[:80]!r}")
-            if "error" in obj:
-                raise _Failure("bad_response", f"error event in the stream: {_error_text(data)}")
-            if obj.get("usage"):
-                self._take_usage(obj, ex)
-            choices = obj.get("choices")
-            if not choices:
-                continue
-            choice = choices[0]
-            delta = choice.get("delta") or {}
-            text = delta.get("content")
-            thought = delta.get("reasoning_content") or delta.get("reasoning")
-            if text or thought:
-                if ex.chunks:
-                    itl.append((event.t_s - last_t) * 1000.0)
                 else:
-                    ex.ttft_ms = (event.t_s - start) * 1000.0
-                last_t = event.t_s
-                ex.chunks += 1
-                if text:
-                    content.append(text)
-                if thought:
-                    reasoning.append(thought)
-            finish = choice.get("finish_reason")
-            if finish:
-                ex.finish_reason = finish
+                    if pending is not None:  # not a one-line event after all: the parser takes over
+                        parser.feed_data(pending, pending_t)
+                        pending = None
+                    event = parser.feed(line, t) if line else parser.end()
+                    if event is None:
+                        if line:
+                            continue
+                        break
+                    data, event_t = event.data, event.t_s
+                events += 1
+                if data == b"[DONE]":
+                    ex.e2e_ms = (event_t - start) * 1000.0
+                    done = True
+                    break
+                if t > deadline:
+                    raise TimeoutError
+                try:
+                    obj = loads(data)
+                except orjson.JSONDecodeError:
+                    raise _Failure("bad_json", f"an SSE event is not JSON: {data[:80]!r}") from None
+                if not isinstance(obj, dict):
+                    raise _Failure("bad_response", f"an SSE event is not a JSON object: {data[:80]!r}")
+                if "error" in obj:
+                    raise _Failure("bad_response", f"error event in the stream: {_error_text(data)}")
+                if obj.get("usage"):
+                    self._take_usage(obj, ex)
+                choices = obj.get("choices")
+                if not choices:
+                    continue
+                choice = choices[0]
+                delta = choice.get("delta") or {}
+                text = delta.get("content")
+                thought = delta.get("reasoning_content") or delta.get("reasoning")
+                if text or thought:
+                    if chunks:
+                        itl.append((event_t - last_t) * 1000.0)
+                    else:
+                        ex.ttft_ms = (event_t - start) * 1000.0
+                    last_t = event_t
+                    chunks += 1
+                    if text:
+                        content.append(text)
+                    if thought:
+                        reasoning.append(thought)
+                finish = choice.get("finish_reason")
+                if finish:
+                    ex.finish_reason = finish
+        finally:
+            timer.close()
+            ex.chunks = chunks
         ex.answer = "".join(content)
         ex.reasoning = "".join(reasoning)
         if not done:
@@ -415,9 +457,8 @@ class ChatClient:
                     "bad_response", f"the answer is not an event stream (content-type {content_type!r})"
                 )
             raise _Failure("stream_incomplete", "the stream ended without 'data: [DONE]'")
-        if not ex.chunks:
+        if not chunks:
             raise _Failure("empty_answer", "the stream carried no content")
-        self._finish_body(response, sock)
 
     @staticmethod
     def _finish_body(response: HTTPSocketPoolResponse, sock: Any) -> None:

@@ -58,6 +58,17 @@ class SseParser:
         # id:, retry: and unknown fields are ignored, as the SSE specification says
         return None
 
+    @property
+    def idle(self) -> bool:
+        """True between events: no data line and no ``event:`` name taken since the last dispatch."""
+        return not self._data and self._event is None
+
+    def feed_data(self, value: bytes, t_s: float) -> None:
+        """Take the value of a ``data:`` line (prefix and line end already removed) read at ``t_s``."""
+        if not self._data:
+            self._t_s = t_s
+        self._data.append(value)
+
     def end(self) -> SseEvent | None:
         """The body ended: an event without its closing blank line still counts."""
         return self._dispatch()

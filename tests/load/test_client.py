@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import socket
 import statistics
+import threading
 import time
 from collections.abc import Iterator
 
@@ -134,3 +137,74 @@ def test_a_stream_request_answered_with_plain_text_is_bad_response(mock_url: str
     ex = client.send(BODY, stream=True, extra_headers={"X-Mock-Fault": "not_json"})
     client.close()
     assert ex.error_kind == "bad_response" and "event stream" in (ex.error_message or "")
+
+
+def _chunk(text: str) -> str:
+    return json.dumps({"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]})
+
+
+class ScriptedServer:
+    """Answers every request on 127.0.0.1 with one fixed SSE body, written in timed pieces."""
+
+    def __init__(self, pieces: list[tuple[float, bytes]]) -> None:
+        self.pieces = pieces
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(65536)
+                head, _, body = request.partition(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                while len(body) < length:
+                    body += conn.recv(65536)
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+                )
+                with contextlib.suppress(OSError):
+                    for delay_s, piece in self.pieces:
+                        time.sleep(delay_s)
+                        conn.sendall(piece)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_every_sse_framing_gives_the_same_events() -> None:
+    """The one-line ``data:`` fast path and the full parser (comments, ``event:``, multi-line data,
+    CRLF) agree: each event counted once, at the time of its first data line."""
+    body = (
+        f": keep-alive\n\ndata: {_chunk('a')}\n\n"
+        f"event: message\ndata: {_chunk('b')}\n\n"
+        f"data: {_chunk('c')}\r\n\r\n"
+        + "data: {}\ndata: {}\n\n".format(*_chunk("d").split(" ", 1))  # JSON split at a space
+        + f"data: {_chunk('e')}\n: comment inside the event\n\n"
+        + "data: [DONE]\n\n"
+    ).encode()
+    server = ScriptedServer([(0.0, body)])
+    try:
+        ex = ChatClient(ClientSettings(server.url)).send(BODY, stream=True)
+    finally:
+        server.close()
+    assert ex.ok, ex.error_message
+    assert ex.answer == "abcde" and ex.chunks == 5 and len(ex.itl_ms) == 4
+
+
+def test_headers_at_once_then_no_body_line_is_a_first_byte_timeout() -> None:
+    server = ScriptedServer([(3.0, f"data: {_chunk('late')}\n\n".encode())])
+    try:
+        settings = ClientSettings(server.url, first_byte_timeout_s=0.5, total_timeout_s=5.0)
+        ex = ChatClient(settings).send(BODY, stream=True)
+    finally:
+        server.close()
+    assert (ex.error_kind, ex.status) == ("first_byte_timeout", 200), ex.error_message
+    assert ex.e2e_ms is not None and 450 < ex.e2e_ms < 1500
