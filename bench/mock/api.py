@@ -130,18 +130,24 @@ def _messages(raw: Any) -> list[dict[str, str]]:
 
 # Per distinct message text: (its tokens by chatbench's rule, whether it holds CJK). A benchmark
 # replays a bounded set of prompts, so after the first few requests counting is one dict lookup
-# instead of a regex pass over the whole conversation.
+# instead of a regex pass over the whole conversation. Bounded by the characters it holds (long
+# unique prompts must not grow it without limit): past the bound it starts again empty.
 _text_facts: dict[str, tuple[int, bool]] = {}
-_TEXT_FACTS_MAX = 65536
+_TEXT_FACTS_MAX_CHARS = 16_000_000
+_text_facts_chars = 0
 
 
 def _facts(text: str) -> tuple[int, bool]:
+    global _text_facts_chars
     facts = _text_facts.get(text)
     if facts is None:
-        if len(_text_facts) >= _TEXT_FACTS_MAX:
-            _text_facts.clear()
         # len(split_tokens(...)) is count_tokens, about twice as fast.
-        facts = _text_facts[text] = (len(split_tokens(text)), is_chinese(text))
+        facts = (len(split_tokens(text)), is_chinese(text))
+        if _text_facts_chars + len(text) > _TEXT_FACTS_MAX_CHARS:
+            _text_facts.clear()
+            _text_facts_chars = 0
+        _text_facts[text] = facts
+        _text_facts_chars += len(text)
     return facts
 
 

@@ -233,3 +233,21 @@ def test_a_plain_answer_is_the_same_with_or_without_the_truth_log(tmp_path):
     )
     assert plain[0]["choices"][0]["message"]["content"] != plain[1]["choices"][0]["message"]["content"]
     assert (tmp_path / "truth.jsonl").read_text().count("\n") == 2
+
+
+def test_prompt_tokens_stay_exact_for_repeated_and_new_texts(fast_url, monkeypatch):
+    # The mock keeps each message text's count in a bounded table; a tiny bound makes it start again
+    # empty between requests, and the counts must not change when it does.
+    from bench.mock import api
+
+    monkeypatch.setattr(api, "_TEXT_FACTS_MAX_CHARS", 60)
+    texts = ["Tell me about batching, please.", "请介绍一下傅利叶公司", "x" * 100 + " y, z!"]
+    for _ in range(2):
+        for i, text in enumerate(texts):
+            messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}]
+            got = chat(fast_url, {"model": "o", "messages": messages, "temperature": 0.5}).json()
+            assert got["usage"]["prompt_tokens"] == count_tokens("Be brief.") + count_tokens(text)
+            content = got["choices"][0]["message"]["content"]
+            assert any("\u4e00" <= c <= "\u9fff" for c in content) == (
+                i == 1
+            )  # a Chinese prompt, a Chinese answer
