@@ -1,7 +1,9 @@
-"""Scenario files for the load tests: the embedded mock with known timings, short bounded runs."""
+"""Helpers of the load tests: scenario files for the embedded mock with known timings, short bounded
+runs, and the request reader of the tests' own tiny HTTP servers."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +56,15 @@ def write_scenario(
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
     return path
+
+
+def read_request(conn: socket.socket) -> bytes:
+    """Read one HTTP/1.1 request with a Content-Length body from ``conn``; returns its body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    while len(body) < length:
+        body += conn.recv(65536)
+    return body

@@ -17,6 +17,7 @@ from geventhttpclient import HTTPClient
 from bench.load.client import ChatClient, ClientSettings
 from bench.mock.process import start_mock
 from bench.mock.settings import MockSettings
+from tests.load.helpers import read_request
 
 BODY = {"model": "o", "messages": [{"role": "user", "content": "hello there"}], "stream": True}
 
@@ -160,13 +161,7 @@ class ScriptedServer:
             except OSError:
                 return
             with conn:
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    request += conn.recv(65536)
-                head, _, body = request.partition(b"\r\n\r\n")
-                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-                while len(body) < length:
-                    body += conn.recv(65536)
+                read_request(conn)
                 conn.sendall(
                     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
                 )

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from bench.load.client import ChatClient, ClientSettings
+from tests.load.helpers import read_request
 
 ANSWER = orjson.dumps(
     {
@@ -50,17 +51,7 @@ class ClosingServer:
                 return
             self.connections += 1
             with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += conn.recv(65536)
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = int(
-                    next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(
-                        b":"
-                    )[1]
-                )
-                while len(body) < length:
-                    body += conn.recv(65536)
+                read_request(conn)
                 self.requests_seen += 1
                 conn.sendall(RESPONSE)
                 conn.shutdown(socket.SHUT_WR)
