@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import subprocess
 import sys
@@ -45,7 +44,15 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench.calibrate import CpuMeter, StepResult, measure_step, pin, wait_for_quiet
+from bench.calibrate import (
+    CpuMeter,
+    StepResult,
+    add_priority_arguments,
+    apply_priority,
+    measure_step,
+    pin,
+    wait_for_quiet,
+)
 from bench.mock import MockSettings, start_mock
 from bench.records import Record
 from bench.truth import read_records, read_truth_log
@@ -399,25 +406,10 @@ def main() -> None:
     )
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--client-core", type=int, default=1)
-    parser.add_argument(
-        "--nice",
-        type=int,
-        default=0,
-        help="run this and every process it starts at this niceness (e.g. -10 as root: other jobs on a "
-        "shared machine then disturb the measurement less)",
-    )
-    parser.add_argument(
-        "--rt",
-        action="store_true",
-        help="run this and every process it starts at real-time priority (SCHED_FIFO 10, root only): on a "
-        "shared machine other jobs then hardly disturb the measurement; a measurement aid, not how users run",
-    )
+    add_priority_arguments(parser)
     parser.add_argument("--json", type=Path, help="also write the rows and the summary here")
     args = parser.parse_args()
-    if getattr(args, "nice", 0):
-        os.setpriority(os.PRIO_PROCESS, 0, args.nice)
-    if getattr(args, "rt", False):
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    apply_priority(args)
     if args.command == "client":
         if args.uvloop:
             import uvloop

@@ -19,13 +19,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench.analysis.bottleneck import assess
-from bench.calibrate import CalibrationSettings, run_step, wait_for_quiet
+from bench.calibrate import (
+    CalibrationSettings,
+    add_priority_arguments,
+    apply_priority,
+    run_step,
+    wait_for_quiet,
+)
 
 
 def _cell(stats: dict[str, Any]) -> str:
@@ -39,25 +44,10 @@ def main() -> None:
     parser.add_argument("--levels", default="1,64,256", help="concurrent streams, comma-separated")
     parser.add_argument("--window-s", type=float, default=10.0, help="measured window per level")
     parser.add_argument("--quiet-wait-s", type=float, default=60.0, help="longest wait for an idle machine")
-    parser.add_argument(
-        "--nice",
-        type=int,
-        default=0,
-        help="run this and every process it starts at this niceness (e.g. -10 as root: other jobs on a "
-        "shared machine then disturb the measurement less)",
-    )
-    parser.add_argument(
-        "--rt",
-        action="store_true",
-        help="run this and every process it starts at real-time priority (SCHED_FIFO 10, root only): on a "
-        "shared machine other jobs then hardly disturb the measurement; a measurement aid, not how users run",
-    )
+    add_priority_arguments(parser)
     parser.add_argument("--json", type=Path, help="also write every row here")
     args = parser.parse_args()
-    if getattr(args, "nice", 0):
-        os.setpriority(os.PRIO_PROCESS, 0, args.nice)
-    if getattr(args, "rt", False):
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    apply_priority(args)
     settings = CalibrationSettings(step_s=args.window_s, ramp_s=1.0, warmup_s=2.0, error_limit_ms=1.0)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="chatbench-truth-") as tmp:
