@@ -58,15 +58,18 @@ def run(args: argparse.Namespace) -> int:
     from bench.load.runner import run_load
 
     print(f"chatbench: running {args.scenario}", flush=True)
-    outcome = run_load(
-        args.scenario,
-        overrides_from_args(args),
-        results_dir=args.results_dir,
-        run_id=args.run_id,
-        processes=args.processes,
-        drain_timeout_s=args.drain_timeout,
-    )
+    outcome = run_load(args.scenario, overrides_from_args(args), **load_options(args))
     return finish(outcome, args)
+
+
+def load_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``run_load`` options of the flags ``add_load_arguments`` adds (shared by ``run`` and ``ui``)."""
+    return {
+        "results_dir": args.results_dir,
+        "run_id": args.run_id,
+        "processes": args.processes,
+        "drain_timeout_s": args.drain_timeout,
+    }
 
 
 def finish(outcome: Any, args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.commands.run import add_load_arguments, report
+from bench.commands.run import add_load_arguments, load_options, report
 from bench.scenario.cli_options import add_override_arguments, overrides_from_args
 
 
@@ -30,10 +30,7 @@ def run(args: argparse.Namespace) -> int:
     outcome = run_load(
         args.scenario,
         overrides_from_args(args),
-        results_dir=args.results_dir,
-        run_id=args.run_id,
-        processes=args.processes,
-        drain_timeout_s=args.drain_timeout,
+        **load_options(args),
         web_ui=True,
         web_host=args.web_host,
         web_port=args.web_port,
