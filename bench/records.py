@@ -56,6 +56,8 @@ ErrorKind = Literal[
     "bad_response",  # valid JSON, but not the shape of a chat completion
     "empty_answer",  # a well-formed answer with no content at all
     "cancelled",  # the run ended (or the user was stopped) while the request was in flight
+    "client_cancelled",  # the scenario cancelled the request on purpose (a user closing the tab)
+    "too_large",  # the answer passed the client's memory bound (a body or stream that never ends)
     "client_error",  # chatbench itself failed on this request; a bug, the message says where
 ]
 ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)
@@ -104,6 +106,21 @@ class Record:
     error_kind: ErrorKind | None
     error_message: str | None  # short, for people; never contains the API key
     lg_cpu_pct: float | None = None  # load-generator CPU % (of one core) when the request ended
+    # How the request was sent. ``attempts`` > 1 when a kept-alive connection turned out to be closed
+    # before any byte of the answer and the request was sent again on a new connection; the failure
+    # that caused the last resend is kept in ``resend_kind`` and ``resend_at_ms`` (ms after the first
+    # send). ``connect_ms``: TCP (and TLS) set-up on a new connection; None on a reused one.
+    attempts: int = 1
+    resend_kind: str | None = None
+    resend_at_ms: float | None = None
+    connect_ms: float | None = None
+    retry_after_s: float | None = None  # the Retry-After of a 429/503 answer, when the server sent one
+    # What the answer was made of (None when the server did not say).
+    ttfo_ms: float | None = None  # first *answer* token (content, not reasoning_content); see bench.metrics
+    cached_tokens: int | None = None  # usage.prompt_tokens_details.cached_tokens
+    reasoning_tokens: int | None = None  # usage.completion_tokens_details.reasoning_tokens
+    reasoning_ms: float | None = None  # first reasoning delta -> first answer delta
+    chunk_tokens: array[int] | None = None  # tokens per content chunk, when the server reports them
 
     @property
     def ok(self) -> bool:
@@ -114,6 +131,8 @@ class Record:
         """One JSONL line (without the newline). ``itl_ms`` becomes a list of floats."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["itl_ms"] = [round(x, 4) for x in self.itl_ms]
+        if self.chunk_tokens is not None:
+            data["chunk_tokens"] = list(self.chunk_tokens)
         return orjson.dumps(data)
 
 
@@ -125,6 +144,8 @@ def record_from_json(line: bytes | str) -> Record:
     """Parse one JSONL line back into a ``Record`` (the inverse of ``Record.to_json``)."""
     data: dict[str, Any] = orjson.loads(line)
     data["itl_ms"] = array("d", data.get("itl_ms") or ())
+    if data.get("chunk_tokens") is not None:
+        data["chunk_tokens"] = array("l", data["chunk_tokens"])
     return Record(**data)
 
 

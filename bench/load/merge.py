@@ -40,6 +40,15 @@ _TYPES: dict[str, pa.DataType] = {
     "chunks": pa.int32(),
     "status": pa.int32(),
     "lg_cpu_pct": pa.float64(),
+    "attempts": pa.int32(),
+    "resend_at_ms": pa.float64(),
+    "connect_ms": pa.float64(),
+    "retry_after_s": pa.float64(),
+    "ttfo_ms": pa.float64(),
+    "cached_tokens": pa.int64(),
+    "reasoning_tokens": pa.int64(),
+    "reasoning_ms": pa.float64(),
+    "chunk_tokens": pa.list_(pa.int32()),
 }
 RECORDS_SCHEMA = pa.schema([(name, _TYPES.get(name, pa.string())) for name in RECORD_COLUMNS])
 """The Parquet schema of ``records.parquet`` (strings for every column not listed in ``_TYPES``)."""
