@@ -11,7 +11,7 @@ orjson (what chatbench's client uses), and E2E stops at ``[DONE]``.
 It runs open loop, like ``chatbench calibrate``: Poisson arrivals at the rate that keeps about N streams
 in flight, one task per request, for ``duration_s``; then it stops by itself. (Closed-loop users started
 together stay in lock-step with identical requests, and Locust starts a spawn batch at one instant.)
-Every request becomes a ``bench.records.Record`` line in ``out``, so ``bench.truth`` compares it with the
+Every request becomes a ``bench.records.Record`` line in ``out``, so ``bench.instrument.truth`` compares it with the
 mock's truth log exactly as it compares chatbench's own records.
 
 The driver (``python benchmarks/aiohttp_reference.py [--levels 128,256,512]``) runs chatbench's load
@@ -44,7 +44,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench.calibrate import (
+from bench.instrument.calibrate import (
     CpuMeter,
     StepResult,
     add_priority_arguments,
@@ -53,9 +53,9 @@ from bench.calibrate import (
     pin,
     wait_for_quiet,
 )
+from bench.instrument.truth import read_records, read_truth_log
 from bench.mock import MockSettings, start_mock
 from bench.records import Record
-from bench.truth import read_records, read_truth_log
 
 THINK_MAX_S = 0.02  # closed loop: both clients pause uniform(0, 20 ms) between a user's requests
 BODY = {

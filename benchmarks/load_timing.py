@@ -21,8 +21,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.instrument.truth import compare_run
 from bench.load.runner import run_load
-from bench.truth import compare_run
 from tests.load.helpers import write_scenario
 
 

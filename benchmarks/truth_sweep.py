@@ -3,7 +3,7 @@
 For each level of concurrent streams it runs chatbench's own load generator (one process) against the
 embedded mock, paced at 100 ms to the first token and 20 ms between chunks with 32 chunks per answer,
 for a fixed window after the ramp and a warm-up. It compares every record with the mock's log
-(``bench.truth``) and prints one table row per level: chunks/s, load-generator CPU (from its monitor),
+(``bench.instrument.truth``) and prints one table row per level: chunks/s, load-generator CPU (from its monitor),
 p50 / p99 / max of the absolute error of TTFT, inter-chunk gaps and E2E, the other load measured on the
 machine, and the run's bottleneck verdict (``bench.analysis.bottleneck``). The rows also show where the
 bottleneck thresholds come from: the error against the load generator's CPU.
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.analysis.bottleneck import assess
-from bench.calibrate import (
+from bench.instrument.calibrate import (
     CalibrationSettings,
     add_priority_arguments,
     apply_priority,

@@ -1,7 +1,7 @@
 """`chatbench calibrate`: how much load one load-generator process sustains on this machine.
 
 It runs the embedded mock and chatbench's own load generator on 127.0.0.1 in short bounded steps
-(``bench.calibrate``), checks every step against the mock's ground truth, and prints the most
+(``bench.instrument.calibrate``), checks every step against the mock's ground truth, and prints the most
 concurrent streams, streamed chunks/s and non-streamed requests/s one process sustains while the p99
 timing error stays within 1 ms, and how many ``--processes`` a target load needs.
 """
@@ -65,7 +65,7 @@ def print_steps(calibration: Any) -> None:
 
 
 def print_verdict(result: dict[str, Any], args: argparse.Namespace) -> None:
-    from bench.calibrate import processes_needed
+    from bench.instrument.calibrate import processes_needed
 
     limit = result["error_limit_ms"]
     stream, nonstream = result["stream"], result["nonstream"]
@@ -114,7 +114,7 @@ def print_verdict(result: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.calibrate import CalibrationSettings, run_calibration
+    from bench.instrument.calibrate import CalibrationSettings, run_calibration
 
     for name in ("target_streams", "target_rps"):
         value = getattr(args, name)

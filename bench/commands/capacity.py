@@ -78,9 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.gates.capacity_report import format_capacity, write_capacity_report
+    from bench.capacity.sweep import analyze_steps, reanalyze, resolve_sweep, run_sweep
     from bench.gates.overrides import effective_slo
-    from bench.gates.sweep import analyze_steps, reanalyze, resolve_sweep, run_sweep
+    from bench.report.capacity_report import format_capacity, write_capacity_report
 
     overrides = slo_overrides_from_args(args)
     if args.target_users is not None and args.target_rps is not None:

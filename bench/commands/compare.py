@@ -66,9 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.gates.compare import compare_samples, load_sample, select_metrics
-    from bench.gates.compare_report import format_comparison, write_comparison
+    from bench.compare.runs import compare_samples, load_sample, select_metrics
     from bench.gates.exit_codes import EXIT_PASS, EXIT_SLO_BREACH
+    from bench.report.compare_report import format_comparison, write_comparison
 
     if not 0.5 <= args.confidence < 1.0:
         raise UsageError(f"--confidence {args.confidence}: expected a value in [0.5, 1), such as 0.99")

@@ -1,13 +1,12 @@
-"""CI gates, run comparison and capacity planning, computed from the raw records of a results directory.
+"""The SLO gate: verdicts, JUnit, exit codes, computed from the raw records of a results directory.
 
 Never from Locust's own statistics: in distributed mode the verdict comes from the merged records of
 every worker, with the one percentile definition of ``bench.analysis.stats``.
 
 Modules: ``overrides`` (``--slo``/``--no-slo``, standard library only), ``slo`` (verdicts), ``junit`` and
 ``summary`` (JUnit XML, Markdown), ``gate`` (``gate_run``, called at the end of ``chatbench run``),
-``compare`` and ``compare_report`` (``chatbench compare``), ``capacity`` (step figures, knee, highest load
-within SLOs, replicas), ``sweep`` and ``capacity_report`` (``chatbench capacity``), ``data`` (the values
-every gate reads, through ``bench.analysis``).
+``data`` (the values every gate reads, through ``bench.analysis``; ``bench.compare`` and
+``bench.capacity`` read them from here too).
 
 This package's ``__init__`` imports only the standard library (the CLI reads the exit codes from it):
 

@@ -1,1 +1,1 @@
-"""Tests of bench.gates: SLO gate, JUnit, compare, capacity."""
+"""Tests of bench.gates: SLO gate, JUnit; synthetic runs shared with the compare and capacity tests."""

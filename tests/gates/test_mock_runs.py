@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.gates.compare import compare_runs
+from bench.compare.runs import compare_runs
 from bench.gates.gate import gate_run
 from bench.gates.overrides import overrides_from_specs
 

@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from bench.instrument.truth import TruthReport, compare_run, read_records, read_truth_log
 from bench.load.runner import run_load
-from bench.truth import TruthReport, compare_run, read_records, read_truth_log
 from tests.load.helpers import write_scenario
 
 

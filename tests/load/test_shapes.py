@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.instrument.truth import read_records
 from bench.load.runner import run_load
-from bench.truth import read_records
 from tests.load.helpers import write_scenario
 
 FAST_MOCK = {"prefill_base_ms": 10, "tpot_ms": 2, "output_tokens": 10}

@@ -2,7 +2,7 @@
 
 Each run drives the embedded mock (paced: 100 ms to the first token, 20 ms between chunks, 32 chunks)
 with one load-generator process and Poisson arrivals that keep about 1 or 32 streams in flight, and compares every record with what the mock logged it wrote
-(``bench.truth``). The claim checked is the one ``docs/metrics.md`` makes: while the load generator
+(``bench.instrument.truth``). The claim checked is the one ``docs/metrics.md`` makes: while the load generator
 stays below about half a core, the p99 of the absolute error of TTFT, of every inter-chunk gap and of
 E2E is at most 1 ms. 32 streams is the concurrency CI can afford for a 1 ms bound: at 64 streams the
 worst p99 measured on a quiet machine was 0.78-1.14 ms (24 % of a core), too close to the bound for a
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bench.analysis.bottleneck import assess
-from bench.calibrate import CalibrationSettings, StepResult, run_step, wait_for_quiet
+from bench.instrument.calibrate import CalibrationSettings, StepResult, run_step, wait_for_quiet
 
 LIMIT_MS = 1.0
 SETTINGS = CalibrationSettings(step_s=8.0, ramp_s=1.0, warmup_s=1.0, error_limit_ms=LIMIT_MS)

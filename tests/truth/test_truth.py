@@ -1,4 +1,4 @@
-"""bench.truth: pairing records with the mock's truth log and measuring the client's timing error."""
+"""bench.instrument.truth: pairing records with the mock's truth log and measuring the client's timing error."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from bench.errors import ResultsError
+from bench.instrument.truth import ServerTiming, compare, compare_run, read_truth_log
 from bench.records import Record
-from bench.truth import ServerTiming, compare, compare_run, read_truth_log
 
 
 def make_record(

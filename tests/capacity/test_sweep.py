@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bench.capacity.plan import StepResult, plan_replicas
+from bench.capacity.sweep import _step_overrides, resolve_sweep
 from bench.errors import UsageError
-from bench.gates.capacity import StepResult, plan_replicas
-from bench.gates.sweep import _step_overrides, resolve_sweep
 from bench.scenario.model import Sweep
 
 

@@ -16,7 +16,7 @@ import orjson
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from bench.gates.sweep import CapacityResult, replicas_text
+from bench.capacity.sweep import CapacityResult, replicas_text
 
 __all__ = ["capacity_markdown", "format_capacity", "write_capacity_report"]
 

@@ -2,7 +2,7 @@
 
 ``chatbench calibrate`` starts the embedded mock with a truth log, drives it with chatbench's own load
 generator (one process) in short bounded steps of rising concurrency, and after each step compares the
-records with the truth log (``bench.truth``). A step *passes* when no request failed and the p99 of the
+records with the truth log (``bench.instrument.truth``). A step *passes* when no request failed and the p99 of the
 absolute timing error of TTFT, of every inter-chunk gap and of E2E is at most ``error_limit_ms`` (1 ms).
 The highest passing step gives:
 
@@ -35,8 +35,8 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 
+from bench.instrument.truth import ServerTiming, TruthReport, compare, read_records, read_truth_log
 from bench.records import Record
-from bench.truth import ServerTiming, TruthReport, compare, read_records, read_truth_log
 
 __all__ = [
     "Calibration",

@@ -8,7 +8,7 @@ import numpy as np
 import orjson
 from matplotlib.figure import Figure
 
-from bench.gates.compare import LATENCY, Comparison, MetricDelta, RunSample
+from bench.compare.runs import LATENCY, Comparison, MetricDelta, RunSample
 
 __all__ = ["comparison_markdown", "format_comparison", "write_cdf_plots", "write_comparison"]
 

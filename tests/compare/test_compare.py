@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from bench.cli import main
+from bench.compare.runs import bootstrap_stats, compare_runs, select_metrics
 from bench.errors import UsageError
-from bench.gates.compare import bootstrap_stats, compare_runs, select_metrics
 from tests.gates.synth import drawn, record, write_run
 
 

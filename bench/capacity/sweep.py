@@ -25,8 +25,7 @@ from typing import Any
 import orjson
 
 from bench.analysis.frames import load_json, load_records
-from bench.errors import ResultsError, UsageError
-from bench.gates.capacity import (
+from bench.capacity.plan import (
     CapacityLimit,
     Knee,
     Plan,
@@ -37,6 +36,7 @@ from bench.gates.capacity import (
     step_from_records,
     stop_reason,
 )
+from bench.errors import ResultsError, UsageError
 from bench.gates.overrides import EffectiveSlo, SloOverrides, Threshold, effective_slo
 from bench.scenario.model import Sweep
 

@@ -7,8 +7,7 @@ import math
 import pytest
 
 from bench.analysis.frames import frame_from_records
-from bench.errors import UsageError
-from bench.gates.capacity import (
+from bench.capacity.plan import (
     StepResult,
     find_knee,
     max_load_within_slo,
@@ -16,6 +15,7 @@ from bench.gates.capacity import (
     step_from_records,
     stop_reason,
 )
+from bench.errors import UsageError
 from bench.gates.overrides import slo_from_dict
 from bench.gates.slo import SloCheck
 from tests.gates.synth import record

@@ -1,0 +1,1 @@
+"""Tests of bench.capacity: step figures, knee, replicas, the sweep driver, the command."""
