@@ -43,16 +43,10 @@ from typing import Any
 
 import aiohttp
 import orjson
+from priority import add_priority_arguments, apply_priority, pin
 
-from bench.instrument.calibrate import (
-    CpuMeter,
-    StepResult,
-    add_priority_arguments,
-    apply_priority,
-    measure_step,
-    pin,
-    wait_for_quiet,
-)
+from bench.instrument.calibrate import StepResult, measure_step
+from bench.instrument.cpu import CpuMeter, wait_for_quiet
 from bench.instrument.truth import read_records, read_truth_log
 from bench.mock import MockSettings, start_mock
 from bench.records import Record

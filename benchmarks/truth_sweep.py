@@ -23,14 +23,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from priority import add_priority_arguments, apply_priority
+
 from bench.analysis.bottleneck import assess
-from bench.instrument.calibrate import (
-    CalibrationSettings,
-    add_priority_arguments,
-    apply_priority,
-    run_step,
-    wait_for_quiet,
-)
+from bench.instrument.calibrate import CalibrationSettings, run_step
+from bench.instrument.cpu import wait_for_quiet
 
 
 def _cell(stats: dict[str, Any]) -> str:

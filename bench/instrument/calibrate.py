@@ -14,20 +14,18 @@ The highest passing step gives:
 From these it tells how many ``--processes`` a target load needs. The search stops at the first failing
 step (the error only grows with load) and every step is bounded in time, so the whole command is too.
 
-The machine-load meter (``CpuMeter``) is also what ``benchmarks/`` use to report client CPU and the
-foreign load of a shared machine.
+The machine-load meter is ``bench.instrument.cpu``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -35,158 +33,22 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 
+from bench.instrument.cpu import busy_cpu_s, tree_cpu_s
 from bench.instrument.truth import ServerTiming, TruthReport, compare, read_records, read_truth_log
 from bench.records import Record
 
 __all__ = [
     "Calibration",
     "CalibrationSettings",
-    "CpuMeter",
-    "CpuUsage",
     "StepResult",
-    "add_priority_arguments",
-    "apply_priority",
     "chunk_times",
     "measure_step",
     "processes_needed",
     "run_calibration",
     "run_step",
-    "wait_for_quiet",
 ]
 
 Mode = Literal["stream", "nonstream"]
-
-
-# --------------------------------------------------------------------------------------------------
-# CPU of given processes and of the whole machine, from /proc (psutil)
-
-
-@dataclass(frozen=True)
-class CpuUsage:
-    """CPU use over a window, in % of one core, and what else the machine was doing."""
-
-    window_s: float
-    client_pct: float  # the measured client processes (and their children)
-    server_pct: float  # the server processes
-    busy_cores: float  # whole machine, in cores (1.0 = one core fully busy)
-    foreign_cores: float  # busy_cores - client - server: other work on a shared machine (and softirq)
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
-
-
-def _tree_cpu_s(pids: Iterable[int]) -> float:
-    """User + system CPU seconds of the processes and all their live descendants."""
-    import psutil
-
-    total = 0.0
-    seen: set[int] = set()
-    for pid in pids:
-        try:
-            root = psutil.Process(pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            continue
-        for proc in procs:
-            if proc.pid in seen:
-                continue
-            seen.add(proc.pid)
-            try:
-                t = proc.cpu_times()
-            except psutil.Error:
-                continue
-            total += t.user + t.system
-    return total
-
-
-def _busy_cpu_s() -> float:
-    """Busy CPU seconds of the whole machine since boot (all cores, idle and iowait excluded)."""
-    import psutil
-
-    t = psutil.cpu_times()
-    # guest time is already counted in user time on Linux; iowait is idle time waiting for a disk.
-    not_busy = ("idle", "iowait", "guest", "guest_nice")
-    return sum(t) - sum(getattr(t, name, 0.0) for name in not_busy)
-
-
-class CpuMeter:
-    """Measures client, server and foreign CPU between ``start()`` and ``stop()``.
-
-    Client and server are given as callables returning pids, because the load generator's worker
-    processes may only exist once the run has started. A process that exits inside the window takes
-    its CPU time with it, so keep the window inside the processes' lives.
-    """
-
-    def __init__(self, client_pids: Callable[[], Sequence[int]], server_pids: Callable[[], Sequence[int]]):
-        self._client = client_pids
-        self._server = server_pids
-        self._t0 = self._c0 = self._s0 = self._b0 = 0.0
-
-    def start(self) -> None:
-        self._t0 = time.perf_counter()
-        self._c0 = _tree_cpu_s(self._client())
-        self._s0 = _tree_cpu_s(self._server())
-        self._b0 = _busy_cpu_s()
-
-    def stop(self) -> CpuUsage:
-        window = max(time.perf_counter() - self._t0, 1e-9)
-        client = (_tree_cpu_s(self._client()) - self._c0) / window
-        server = (_tree_cpu_s(self._server()) - self._s0) / window
-        busy = (_busy_cpu_s() - self._b0) / window
-        return CpuUsage(
-            window_s=window,
-            client_pct=100.0 * client,
-            server_pct=100.0 * server,
-            busy_cores=busy,
-            foreign_cores=busy - client - server,
-        )
-
-
-def wait_for_quiet(max_wait_s: float, quiet_cores: float = 0.3) -> float:
-    """Wait (at most ``max_wait_s``) until the machine's busy cores fall below ``quiet_cores``; returns them."""
-    deadline = time.monotonic() + max_wait_s
-    while True:
-        meter = CpuMeter(lambda: (), lambda: ())
-        meter.start()
-        time.sleep(1.0)
-        busy = meter.stop().busy_cores
-        if busy < quiet_cores or time.monotonic() >= deadline:
-            return busy
-
-
-def pin(pid: int, cores: set[int]) -> bool:
-    """Pin every thread of ``pid`` to ``cores`` (what ``taskset -a -p`` does); False where unsupported."""
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            os.sched_setaffinity(int(task), cores)
-    except (OSError, AttributeError):
-        return False
-    return True
-
-
-def add_priority_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--nice`` and ``--rt``: measurement aids for the benchmark scripts on a shared machine."""
-    parser.add_argument(
-        "--nice",
-        type=int,
-        default=0,
-        help="run this and every process it starts at this niceness (e.g. -10 as root: other jobs on a "
-        "shared machine then disturb the measurement less)",
-    )
-    parser.add_argument(
-        "--rt",
-        action="store_true",
-        help="run this and every process it starts at real-time priority (SCHED_FIFO 10, root only): on a "
-        "shared machine other jobs then hardly disturb the measurement; a measurement aid, not how users run",
-    )
-
-
-def apply_priority(args: argparse.Namespace) -> None:
-    """Apply ``--nice``/``--rt`` to this process (the processes it starts inherit them)."""
-    if getattr(args, "nice", 0):
-        os.setpriority(os.PRIO_PROCESS, 0, args.nice)
-    if getattr(args, "rt", False):
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -425,7 +287,7 @@ class _MachineSampler:
     def _loop(self) -> None:
         pid = os.getpid()
         while True:
-            self.samples.append((time.monotonic(), _busy_cpu_s(), _tree_cpu_s((pid,))))
+            self.samples.append((time.monotonic(), busy_cpu_s(), tree_cpu_s((pid,))))
             if self._stop.wait(self._interval_s):
                 return
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from bench.analysis.bottleneck import assess
-from bench.instrument.calibrate import CalibrationSettings, StepResult, run_step, wait_for_quiet
+from bench.instrument.calibrate import CalibrationSettings, StepResult, run_step
+from bench.instrument.cpu import wait_for_quiet
 
 LIMIT_MS = 1.0
 SETTINGS = CalibrationSettings(step_s=8.0, ramp_s=1.0, warmup_s=1.0, error_limit_ms=LIMIT_MS)
