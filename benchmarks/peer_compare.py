@@ -48,9 +48,9 @@ from typing import Any
 
 import yaml
 
+from bench.instrument.truth import compare, read_records, read_truth_log
 from bench.mock import MockSettings, start_mock
 from bench.records import Record
-from bench.truth import compare, read_records, read_truth_log
 
 REPO = Path(__file__).resolve().parents[1]
 TOKENIZER = (REPO.parent / "shared" / "models" / "stories260K-tokenizer").resolve()
