@@ -35,6 +35,7 @@ from locust import LoadTestShape, events
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from bench.errors import ChatbenchError
+from bench.lifeline import watch_gevent
 from bench.load.context import CONTEXT, StepInfo
 from bench.load.users import ArrivalUser, ChatUser
 
@@ -92,6 +93,7 @@ def _on_init(environment: Any, runner: Any, **_kw: Any) -> None:
     from bench.scenario.loader import load_scenario
     from bench.tokens import load_tokenizer
 
+    watch_gevent(_parent_gone)  # started by chatbench: end with it, whatever signal ends it
     opts = environment.parsed_options
     if opts is None or not opts.scenario:
         _fail("give the scenario: --scenario FILE (or CHATBENCH_SCENARIO)")
@@ -145,6 +147,17 @@ def _on_init(environment: Any, runner: Any, **_kw: Any) -> None:
         log.info("chatbench: results go to %s", CONTEXT.run_dir)
     if opts.progress_interval > 0:
         gevent.spawn(_progress_loop, environment, opts.progress_interval)
+
+
+def _parent_gone() -> None:
+    """chatbench is gone (killed): keep what was recorded, send nothing more, exit now."""
+    handle = _state.get("mock")
+    try:
+        CONTEXT.close()
+        if handle is not None:
+            handle.stop(1.0)
+    finally:
+        os._exit(1)
 
 
 def _start_mock(scenario: Any) -> str:

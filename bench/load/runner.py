@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import TargetError
+from bench.lifeline import Lifeline
 from bench.load.merge import merge_records
 from bench.load.rundir import create_run_dir, finish_run_json, write_run_json, write_scenario_json
 
@@ -258,7 +259,11 @@ def _free_port() -> int:
 def _run_locust(command: Sequence[str], limit_s: float | None, progress: bool) -> tuple[int, bool]:
     """Run Locust; on Ctrl-C or SIGTERM stop it gracefully. Returns (exit code, interrupted)."""
     stdout = None if progress else subprocess.DEVNULL
-    proc = subprocess.Popen(list(command), stdout=stdout, start_new_session=True)
+    # Its own session, so a terminal's Ctrl-C reaches only chatbench, which stops Locust gracefully;
+    # the lifeline stops Locust and its forked workers if chatbench itself is killed (bench.lifeline).
+    lifeline = Lifeline()
+    proc = subprocess.Popen(list(command), stdout=stdout, start_new_session=True, **lifeline.popen_kwargs())
+    lifeline.started()
 
     def on_term(signum: int, frame: Any) -> None:
         raise _Stop
@@ -282,6 +287,7 @@ def _run_locust(command: Sequence[str], limit_s: float | None, progress: bool) -
             signal.signal(signal.SIGTERM, previous)
         if proc.poll() is None:
             _stop(proc)
+        lifeline.cut()
     code = proc.returncode
     return (130 if interrupted and code in (0, None) else code), interrupted
 

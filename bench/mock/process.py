@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from bench.errors import MockError
+from bench.lifeline import Lifeline
 from bench.mock.settings import MockSettings
 
 __all__ = ["MockHandle", "start_mock"]
@@ -31,12 +32,15 @@ _LISTENING = "chatbench mock listening on "
 class MockHandle:
     """A running mock subprocess: ``url``, ``pid``, ``stop()``; a context manager that stops it."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], url: str, settings: MockSettings) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[bytes], url: str, settings: MockSettings, lifeline: Lifeline
+    ) -> None:
         self._proc = proc
         self.url = url
         self.pid = proc.pid
         self.settings = settings
-        self._finalizer = weakref.finalize(self, _terminate, proc, 5.0)
+        self._finalizer = weakref.finalize(self, _terminate, proc, 5.0, lifeline)
+        self._lifeline = lifeline
 
     @property
     def running(self) -> bool:
@@ -45,7 +49,7 @@ class MockHandle:
     def stop(self, timeout_s: float = 5.0) -> int:
         """SIGTERM, then SIGKILL after ``timeout_s``; returns the exit code (0 after a clean stop)."""
         self._finalizer.detach()
-        return _terminate(self._proc, timeout_s)
+        return _terminate(self._proc, timeout_s, self._lifeline)
 
     def __enter__(self) -> MockHandle:
         return self
@@ -57,7 +61,7 @@ class MockHandle:
         return f"MockHandle(url={self.url!r}, pid={self.pid})"
 
 
-def _terminate(proc: subprocess.Popen[bytes], timeout_s: float) -> int:
+def _terminate(proc: subprocess.Popen[bytes], timeout_s: float, lifeline: Lifeline) -> int:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -65,6 +69,7 @@ def _terminate(proc: subprocess.Popen[bytes], timeout_s: float) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    lifeline.cut()  # after the signal: two stop requests at once could meet a loop already closing
     if proc.stdout is not None:
         proc.stdout.close()
     return proc.returncode
@@ -76,28 +81,32 @@ def start_mock(
     """Start ``python -m bench mock --port 0 ...`` and wait until it listens.
 
     The mock's stderr goes to ``log_path`` (or a temporary file); if the process dies or does not
-    listen within ``timeout_s``, raise ``MockError`` with the end of what it wrote.
+    listen within ``timeout_s``, raise ``MockError`` with the end of what it wrote. The mock holds a
+    lifeline to this process (``bench.lifeline``): it stops when this process ends, however it ends.
     """
     settings = settings or MockSettings()
     cmd = [sys.executable, "-m", "bench", "mock", *settings.to_args(), "--port", "0"]
     log: IO[bytes] = open(log_path, "ab") if log_path else tempfile.TemporaryFile()  # noqa: SIM115
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    lifeline = Lifeline()
+    spawn = lifeline.popen_kwargs(dict(os.environ, PYTHONUNBUFFERED="1"))
     try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=env)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, **spawn)
     except OSError as exc:
         log.close()
+        lifeline.cut()
         raise MockError(f"cannot start the mock ({' '.join(cmd)}): {exc}") from None
+    lifeline.started()
     try:
         url = _wait_for_url(proc, timeout_s)
     except MockError as exc:
-        _terminate(proc, 2.0)
+        _terminate(proc, 2.0, lifeline)
         if not log_path:
             log.seek(0)
         tail = _tail(log, log_path)
         log.close()
         raise MockError(f"{exc}{': ' + tail if tail else ''}") from None
     log.close()  # the child holds its own descriptor
-    return MockHandle(proc, url, settings)
+    return MockHandle(proc, url, settings, lifeline)
 
 
 def _wait_for_url(proc: subprocess.Popen[bytes], timeout_s: float) -> str:

@@ -34,6 +34,7 @@ import httptools
 import orjson
 
 from bench.errors import MockError
+from bench.lifeline import watch_asyncio
 from bench.mock import api
 from bench.mock.api import ApiError, ChatRequest, ChunkWriter
 from bench.mock.model import Answer, Engine, Planner
@@ -782,6 +783,7 @@ async def _serve(settings: MockSettings, on_listening: Callable[[str], None] | N
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    watch_asyncio(loop, stop.set)  # started by chatbench: stop when it ends, however it ends
     # Everything alive now (modules, classes, settings) lives until exit: move it out of the garbage
     # collector's sight, so a full collection under load scans only requests, not the whole program
     # (tens of milliseconds of stalled streams otherwise).
