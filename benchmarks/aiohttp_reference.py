@@ -22,6 +22,13 @@ load, the paced content chunks/s received and the p99 timing error against the m
 prints a table and the ratios: chatbench's most chunks/s at the error limit over the reference's, and
 chatbench's chunks per CPU-second over the reference's at each level.
 
+A doubling grid of levels makes any single pass/fail difference print exactly 2.0x, so the figure to
+quote comes from ``--search LO:HI``: for each client a bisection finds the highest number of streams whose
+every p99 error stays within ``--limit-ms``, ``--repeat`` times, and the ratio is printed with its spread
+(min / median / max over the repeats):
+
+    python benchmarks/aiohttp_reference.py --search 64:1024 --repeat 3 --loop closed --clients chatbench,aiohttp-uvloop
+
     python benchmarks/aiohttp_reference.py client URL USERS DURATION_S OUT.jsonl [--uvloop]   # alone
 """
 
@@ -372,6 +379,84 @@ def summarise(rows: list[tuple[str, StepResult]], limit_ms: float) -> dict[str, 
     return out
 
 
+def search(
+    client: str, lo: int, hi: int, args: argparse.Namespace, work: Path
+) -> tuple[StepResult | None, list]:
+    """Bisection on the number of streams: the highest level in [lo, hi] within the error limit.
+
+    A level passes when no request failed and every p99 |error| is within ``--limit-ms`` (``measure_step``).
+    ``hi`` is tried first (a client that passes there is limited by the range, and says so), then ``lo``,
+    then the geometric middle until hi / lo <= 1 + ``--resolution``. Returns the best passing step and
+    every step measured.
+    """
+    steps: list[tuple[str, StepResult]] = []
+
+    def step(level: int) -> StepResult:
+        busy = wait_for_quiet(20.0)
+        result = measure(client, level, args, work)
+        steps.append((client, result))
+        print(f"#   {client} @ {level}: {result.chunks_per_s or 0:,.0f} chunks/s, CPU {result.lg_cpu_pct or 0:.0f} %,"
+              f" worst p99 {result.worst_p99_ms} ms, {'pass' if result.passed else 'fail'},"
+              f" busy before {busy:.2f} cores", flush=True)  # fmt: skip
+        return result
+
+    top = step(hi)
+    if top.passed:
+        return top, steps
+    best = step(lo)
+    if not best.passed:
+        return None, steps
+    while hi / lo > 1 + args.resolution:
+        mid = round((lo * hi) ** 0.5)
+        if mid in (lo, hi):
+            break
+        result = step(mid)
+        if result.passed:
+            lo, best = mid, result
+        else:
+            hi = mid
+    return best, steps
+
+
+def run_search(args: argparse.Namespace) -> dict[str, Any]:
+    """``--search LO:HI``: per repeat, each client's highest load within the limit; the ratios' spread."""
+    lo, hi = (int(x) for x in args.search.split(":"))
+    clients = args.clients.split(",")
+    repeats: list[dict[str, Any]] = []
+    all_steps: list[tuple[str, StepResult]] = []
+    with tempfile.TemporaryDirectory(prefix="chatbench-ref-") as tmp:
+        for r in range(args.repeat):
+            best: dict[str, StepResult | None] = {}
+            for name in clients:
+                print(f"# repeat {r + 1}/{args.repeat}: {name}, streams in [{lo}, {hi}]", flush=True)
+                best[name], steps = search(name, lo, hi, args, Path(tmp) / f"r{r}")
+                all_steps += steps
+            repeats.append({c: (None if s is None else s.to_dict()) for c, s in best.items()})
+            ours = best.get("chatbench")
+            for name, step in best.items():
+                if name != "chatbench" and ours and step and ours.chunks_per_s and step.chunks_per_s:
+                    a, b = chunks_per_cpu_s(ours), chunks_per_cpu_s(step)
+                    print(f"# repeat {r + 1}: chatbench/{name} max chunks/s at the limit "
+                          f"{ours.chunks_per_s / step.chunks_per_s:.2f}x ({ours.users} vs {step.users} streams);"
+                          f" chunks per CPU-s {a / b if a and b else float('nan'):.2f}x", flush=True)  # fmt: skip
+    print()
+    print_table(all_steps)
+    summary: dict[str, Any] = {"limit_ms": args.limit_ms, "range": [lo, hi], "repeats": repeats, "ratios": {}}
+    for name in clients:
+        if name == "chatbench":
+            continue
+        pairs = [(rep.get("chatbench"), rep.get(name)) for rep in repeats]
+        load = [a["chunks_per_s"] / b["chunks_per_s"] for a, b in pairs if a and b and b["chunks_per_s"]]
+        if load:
+            load.sort()
+            summary["ratios"][f"chatbench/{name} max chunks/s at the limit"] = {
+                "min": load[0], "median": load[len(load) // 2], "max": load[-1], "n": len(load),
+            }  # fmt: skip
+    print()
+    print(json.dumps(summary["ratios"], indent=2))
+    return {"rows": [(c, s.to_dict()) for c, s in all_steps], "summary": summary}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="chatbench's streaming client against asyncio + aiohttp.")
     sub = parser.add_subparsers(dest="command")
@@ -401,9 +486,21 @@ def main() -> None:
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--client-core", type=int, default=1)
     add_priority_arguments(parser)
+    parser.add_argument(
+        "--search",
+        metavar="LO:HI",
+        help="instead of --levels: bisect each client's highest streams within the limit, e.g. 64:1024",
+    )
+    parser.add_argument("--resolution", type=float, default=0.1, help="--search stops at hi/lo <= 1 + this")
+    parser.add_argument("--repeat", type=int, default=3, help="--search: how many times (default 3)")
     parser.add_argument("--json", type=Path, help="also write the rows and the summary here")
     args = parser.parse_args()
     apply_priority(args)
+    if args.search and args.command != "client":
+        result = run_search(args)
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
+        return
     if args.command == "client":
         if args.uvloop:
             import uvloop
