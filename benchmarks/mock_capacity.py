@@ -144,6 +144,7 @@ def main() -> int:
         "--no-pin", action="store_true", help="let the mock run on any core (wrk stays on core 1)"
     )
     parser.add_argument("--only", default="", help="run only the cases whose name contains this text")
+    parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("needs wrk: apt-get install -y wrk", file=sys.stderr)
@@ -178,6 +179,8 @@ def main() -> int:
     print("|" + "---|" * len(keys))
     for row in rows:
         print("| " + " | ".join(str(row.get(k, "-")) for k in keys) + " |")
+    if args.json:
+        args.json.write_text(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
     return 0
 
 
