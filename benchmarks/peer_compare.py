@@ -48,6 +48,7 @@ from typing import Any
 
 import yaml
 
+from bench.instrument.cpu import busy_cpu_s, tree_cpu_s
 from bench.instrument.truth import compare, read_records, read_truth_log
 from bench.mock import MockSettings, start_mock
 from bench.records import Record
@@ -59,10 +60,15 @@ PACE = {"ttft_ms": 100.0, "itl_ms": 20.0, "output_tokens": 32}
 
 @dataclass
 class TreeCpu:
-    """CPU seconds of a process tree over time, sampled in a thread (children come and go)."""
+    """CPU seconds of the tool's and the mock's process trees, and of the whole machine, over time.
+
+    Sampled in a thread every 0.25 s (the tool's children come and go); the machine's busy CPU minus
+    the tool's and the mock's is the other load the run shared the machine with.
+    """
 
     pid: int
-    samples: list[tuple[float, float]] = field(default_factory=list)
+    mock_pid: int
+    samples: list[tuple[float, float, float, float]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -85,20 +91,26 @@ class TreeCpu:
                     seen[proc.pid] = t.user + t.system
                 except psutil.Error:
                     pass
-            self.samples.append((time.monotonic(), sum(seen.values())))
+            self.samples.append(
+                (time.monotonic(), sum(seen.values()), tree_cpu_s([self.mock_pid]), busy_cpu_s())
+            )
             self._stop.wait(0.25)
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
 
-    def between(self, t0: float, t1: float) -> float:
-        """CPU seconds used between two monotonic times (linear between samples)."""
+    def between(self, t0: float, t1: float) -> tuple[float, float]:
+        """(the tool's CPU seconds, the other load in cores) between two monotonic times."""
         import numpy as np
 
         times = np.array([s[0] for s in self.samples])
-        cpu = np.array([s[1] for s in self.samples])
-        return float(np.interp(t1, times, cpu) - np.interp(t0, times, cpu))
+        tool, mock, busy = (np.array([s[i] for s in self.samples]) for i in (1, 2, 3))
+
+        def used(values: np.ndarray) -> float:
+            return float(np.interp(t1, times, values) - np.interp(t0, times, values))
+
+        return used(tool), (used(busy) - used(tool) - used(mock)) / max(t1 - t0, 1e-9)
 
 
 def _mock_settings(truth_log: Path) -> MockSettings:
@@ -122,7 +134,7 @@ def _pin(pin: bool, core: int) -> list[str]:
 
 
 def run_chatbench(
-    url: str, users: int, duration_s: float, work: Path, pin: bool
+    url: str, mock_pid: int, users: int, duration_s: float, work: Path, pin: bool
 ) -> tuple[list[Record], TreeCpu]:
     scenario = {
         "name": f"peer-{users}",
@@ -137,7 +149,7 @@ def run_chatbench(
     command = [*_pin(pin, 1), sys.executable, "-m", "bench", "run", str(path), "--no-slo"]
     command += ["--results-dir", str(work / "results"), "--run-id", "run"]
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    meter = TreeCpu(proc.pid)
+    meter = TreeCpu(proc.pid, mock_pid)
     proc.wait(timeout=duration_s + 300)
     meter.stop()
     return read_records(work / "results" / "run"), meter
@@ -162,14 +174,14 @@ def aiperf_command(aiperf: str, url: str, users: int, duration_s: float, artifac
 
 
 def run_aiperf(
-    aiperf: str, url: str, users: int, duration_s: float, work: Path, pin: bool
+    aiperf: str, url: str, mock_pid: int, users: int, duration_s: float, work: Path, pin: bool
 ) -> tuple[list[Record], TreeCpu]:
     artifacts = work / "aiperf"
     command = [*_pin(pin, 1), *aiperf_command(aiperf, url, users, duration_s, artifacts)]
     env = dict(os.environ)
     with (work / "aiperf.log").open("wb") as log:
         proc = subprocess.Popen(command, cwd=work, stdout=log, stderr=subprocess.STDOUT, env=env)
-        meter = TreeCpu(proc.pid)
+        meter = TreeCpu(proc.pid, mock_pid)
         proc.wait(timeout=duration_s + 600)
     meter.stop()
     if not (artifacts / "profile_export_raw.jsonl").exists():
@@ -230,7 +242,7 @@ def judge(
     ended = sum(1 for r in ok if w0 <= r.start_mono_s + r.e2e_ms / 1000 < w1)  # type: ignore[operator]
     truth = read_truth_log(truth_log)
     report = compare(inside, {r.request_id: truth[r.request_id] for r in inside if r.request_id in truth})
-    cpu_s = meter.between(w0, w1)
+    cpu_s, other_cores = meter.between(w0, w1)
     ttfts = sorted(r.ttft_ms for r in inside if r.ttft_ms is not None)
     return {
         "requests": len(inside),
@@ -241,6 +253,7 @@ def judge(
         "cpu_ms_per_request": 1000.0 * cpu_s / ended if ended else None,
         "req_per_s": ended / max(w1 - w0, 1e-9),
         "ttft_p50_ms": ttfts[len(ttfts) // 2] if ttfts else None,
+        "other_load_cores": other_cores,
     }
 
 
@@ -274,7 +287,9 @@ def main() -> None:
                         subprocess.run(["taskset", "-pc", "0", str(mock.pid)], capture_output=True)
                     runner = run_chatbench if tool == "chatbench" else run_aiperf
                     extra = () if tool == "chatbench" else (args.aiperf,)
-                    records, meter = runner(*extra, str(mock.url), users, args.duration, work, args.pin)  # type: ignore[operator]
+                    records, meter = runner(
+                        *extra, str(mock.url), mock.pid, users, args.duration, work, args.pin
+                    )  # type: ignore[operator]
                 time.sleep(0.5)  # the truth log is flushed when the mock stops
                 row = {"tool": tool, "users": users, **judge(records, truth_log, meter, args.warm, args.cool)}
                 rows.append(row)
@@ -291,7 +306,8 @@ def _line(row: dict[str, Any]) -> str:
         f"{row['tool']:<10} users {row['users']:>4}  requests {row.get('requests', 0):>5}  "
         f"p99 |err| ms TTFT {f(row.get('ttft_p99_err_ms'))} ITL {f(row.get('itl_p99_err_ms'))} "
         f"E2E {f(row.get('e2e_p99_err_ms'))}  CPU/request {f(row.get('cpu_ms_per_request'))} ms  "
-        f"req/s {f(row.get('req_per_s'))}  TTFT p50 {f(row.get('ttft_p50_ms'))} ms  unpaired {row.get('unpaired', 0)}"
+        f"req/s {f(row.get('req_per_s'))}  TTFT p50 {f(row.get('ttft_p50_ms'))} ms  unpaired {row.get('unpaired', 0)}  "
+        f"other load {f(row.get('other_load_cores'))} cores"
     )
 
 
