@@ -17,21 +17,15 @@ import orjson
 
 from bench.mock.settings import MockSettings
 from bench.mock.text import is_chinese
+from bench.scenario.profiles import SAMPLING_RANGES, get_profile
 from bench.tokens import split_tokens
 
 __all__ = ["ApiError", "ChatRequest", "error_body", "parse_chat_request"]
 
-SEED_KEYS = frozenset(
-    ("model", "messages", "stream", "temperature", "top_p", "presence_penalty", "frequency_penalty")
-)
-OPENAI_KEYS = SEED_KEYS | {"max_tokens", "max_completion_tokens", "stream_options", "seed", "stop"}
+# What each profile accepts comes from the scenario side's profile registry (one definition).
+SEED_KEYS = get_profile("seed").body_keys
 ROLES = ("system", "user", "assistant")
-_RANGES = {
-    "temperature": (0.0, 2.0),
-    "top_p": (0.0, 1.0),
-    "presence_penalty": (-2.0, 2.0),
-    "frequency_penalty": (-2.0, 2.0),
-}
+_RANGES = {key: (spec.lo, spec.hi) for key, spec in SAMPLING_RANGES.items() if not spec.integer}
 
 
 class ApiError(Exception):
@@ -159,8 +153,8 @@ def parse_chat_request(raw: bytes, settings: MockSettings) -> ChatRequest:
         raise ApiError(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise ApiError("the request body must be a JSON object")
-    openai = settings.profile == "openai"
-    allowed = OPENAI_KEYS if openai else SEED_KEYS
+    allowed = get_profile(settings.profile).body_keys
+    openai = "max_tokens" in allowed  # the profile takes the OpenAI extensions checked below
     if settings.strict and not allowed.issuperset(body):
         for key in body:
             if key not in allowed:

@@ -3,7 +3,7 @@
 ``MockSettings`` is built three ways: from ``chatbench mock`` flags (one flag per field, its help taken
 from the field's metadata), from a scenario file's ``mock:`` block (``MockSettings.from_mapping``), and
 in code. ``to_args()`` turns settings back into flags, which is how ``start_mock`` hands them to the
-subprocess. This module imports only the standard library.
+subprocess. This module imports only the standard library (and the standard-library-only profile registry).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from bench.errors import MockError, ScenarioError
+from bench.scenario.profiles import get_profile, profile_names
 
 __all__ = ["FAULT_KINDS", "OUTPUT_DISTRIBUTIONS", "PROFILES", "FaultKind", "MockSettings"]
 
-Profile = Literal["seed", "openai"]
-PROFILES: tuple[str, ...] = ("seed", "openai")
+PROFILES: tuple[str, ...] = profile_names()
 
 OutputDistribution = Literal["fixed", "uniform", "normal", "lognormal", "exponential"]
 OUTPUT_DISTRIBUTIONS: tuple[str, ...] = ("fixed", "uniform", "normal", "lognormal", "exponential")
@@ -77,11 +77,11 @@ class MockSettings:
     host: str = field(default="127.0.0.1", metadata=_opt("address to bind (stay on 127.0.0.1 unless needed)"))
     port: int = field(default=9000, metadata=_opt("TCP port; 0 picks a free one (printed)", lo=0, hi=65535))
     model: str = field(default="o", metadata=_opt("model id served (/v1/models; other ids get 404)"))
-    profile: Profile = field(
+    profile: str = field(
         default="seed",
         metadata=_opt(
-            "API profile: 'seed' = the seven documented body keys; 'openai' adds max_tokens, "
-            "max_completion_tokens, stream_options.include_usage, seed and stop",
+            "API profile (the body keys it accepts): "
+            + "; ".join(get_profile(name).help for name in PROFILES),
             choices=PROFILES,
         ),
     )

@@ -17,11 +17,11 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from bench.scenario.loader import read_words, token_counter
 from bench.scenario.model import Scenario
 from bench.scenario.plan import SAMPLING_KEYS, Conversation, Message, RequestPlan
-from bench.scenario.prompts import synthetic_conversation
 from bench.scenario.sampling import FLOAT_KEYS, Expected, SamplingSpec
+from bench.scenario.sources import Draw
+from bench.scenario.target import target_counter
 
 __all__ = ["RequestBuilder"]
 
@@ -39,24 +39,18 @@ class RequestBuilder:
         self._weights = [s.weight for s in scenario.prompt_sets]
         self._grid_step: dict[str, int] = {}
         self._grid_offset = self.seed - scenario.seed
-        self._synthetic_count = 0
-        self._counter = token_counter(scenario) if scenario.target.tokenizer is not None else None
+        self._drawn: dict[str, int] = {}  # conversations drawn per prompt set
+        self._counter = target_counter(scenario.target) if scenario.target.tokenizer is not None else None
+        self._profile = scenario.target.api
 
     def next_conversation(self) -> Conversation:
-        """A prompt set by weight, then one of its conversations (a fresh one for synthetic sets)."""
-        prompt_set = self._pick_rng.choices(self.scenario.prompt_sets, weights=self._weights)[0]
-        if prompt_set.conversations:
-            return self._pick_rng.choice(prompt_set.conversations)
-        assert prompt_set.synthetic is not None  # the loader only leaves synthetic sets without a pool
-        self._synthetic_count += 1
-        return synthetic_conversation(
-            prompt_set.synthetic,
-            self._text_rng,
-            prompt_set=prompt_set.name,
-            prompt_id=f"syn-{self.seed}-{self._synthetic_count}",
-            words=read_words(prompt_set.synthetic),
-            counter=self._counter,
-        )
+        """A prompt set by weight, then the conversation its source gives (see ``PromptSource``)."""
+        sets = self.scenario.prompt_sets
+        prompt_set = sets[0] if len(sets) == 1 else self._pick_rng.choices(sets, weights=self._weights)[0]
+        index = self._drawn.get(prompt_set.name, 0)
+        self._drawn[prompt_set.name] = index + 1
+        draw = Draw(prompt_set.name, self._pick_rng, self._text_rng, index, self.seed, self._counter)
+        return prompt_set.source.next_conversation(draw)
 
     def build(self, conversation: Conversation, turn: int, history: Sequence[Message]) -> RequestPlan:
         """The request for ``turn`` (0-based) of ``conversation``, after ``history`` (earlier turns and
@@ -72,23 +66,23 @@ class RequestBuilder:
         if isinstance(spec.params.get("max_tokens"), Expected) and expected is not None:
             values["max_tokens"] = expected
         values.update(conversation.sampling_overrides)
-        profile = self.scenario.target.profile
-        allowed = FLOAT_KEYS if profile == "seed" else SAMPLING_KEYS
+        profile = self._profile
         sent: dict[str, float | int | None] = {}
         for key in SAMPLING_KEYS:
-            value = values.get(key) if key in allowed else None
+            value = values.get(key) if key in profile.sampling_keys else None
             if value is not None:
                 value = float(value) if key in FLOAT_KEYS else int(value)
             sent[key] = value
         stream = spec.stream.draw(self._stream_rng)
         messages = [dict(m) for m in history] + [dict(m) for m in conversation.turns[turn]]
-        body: dict[str, Any] = {"model": self.scenario.target.model, "messages": messages, "stream": stream}
-        for key in SAMPLING_KEYS:
-            if sent[key] is not None:
-                body[key] = sent[key]
-        if profile == "openai" and stream:
-            # Ask for the token counts in the last chunk; servers that ignore it are handled downstream.
-            body["stream_options"] = {"include_usage": True}
+        body: dict[str, Any] = profile.body(
+            model=self.scenario.target.model,
+            messages=messages,
+            stream=stream,
+            sampling=sent,
+            options=self.scenario.target.options,
+            extra={},
+        )
         return RequestPlan(
             body=body,
             stream=stream,

@@ -12,6 +12,8 @@ import argparse
 import re
 from typing import Any
 
+from bench.scenario.profiles import get_profile, profile_names
+
 __all__ = ["add_override_arguments", "duration_seconds", "overrides_from_args", "parse_duration"]
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
@@ -70,8 +72,8 @@ def add_override_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--profile",
-        choices=("seed", "openai"),
-        help="request profile: seed sends only the seven documented keys; openai adds max_tokens, stream_options",
+        choices=profile_names(),
+        help="request profile: " + "; ".join(get_profile(name).help for name in profile_names()),
     )
     group.add_argument("-u", "--users", type=_positive_int, metavar="N", help="concurrent users")
     group.add_argument(

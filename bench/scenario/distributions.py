@@ -13,11 +13,15 @@ for ``scenario.json``). YAML forms:
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Distribution", "Empirical", "Exponential", "Fixed", "Normal", "Uniform"]
+from bench.scenario.checks import Where, join
+
+__all__ = ["Distribution", "Empirical", "Exponential", "Fixed", "Normal", "Uniform", "parse_distribution"]
 
 
 class Distribution(Protocol):
@@ -136,3 +140,62 @@ class Empirical:
     @property
     def high(self) -> float:
         return max(self.values)
+
+
+def parse_distribution(
+    where: Where,
+    value: Any,
+    key: str,
+    *,
+    integer: bool,
+    lo: float,
+    what: str,
+    hi: float | None = None,
+) -> Distribution:
+    """A number, or {uniform: [lo, hi]}, {normal: {mean, stdev, min, max}}, {exponential: {mean}},
+    {empirical: [...]}."""
+    allowed = "a number, {uniform: [lo, hi]}, {normal: {mean, stdev, min, max}}, {exponential: {mean}} or {empirical: [...]}"
+    if not isinstance(value, Mapping):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return Fixed(where.number(value, key, lo=lo, hi=hi, integer=integer))
+        raise where.error(key, f"expected {what}: {allowed}")
+    block = where.mapping(value, key)
+    where.known_keys(block, key, ("uniform", "normal", "exponential", "empirical"))
+    if len(block) != 1:
+        raise where.error(key, f"give exactly one distribution: {allowed}")
+    kind, spec = next(iter(block.items()))
+    sub = join(key, kind)
+    if kind == "uniform":
+        bounds = where.list(spec, sub)
+        if len(bounds) != 2:
+            raise where.error(sub, "expected [low, high]")
+        a = where.number(bounds[0], join(sub, 0), lo=lo, hi=hi, integer=integer)
+        b = where.number(bounds[1], join(sub, 1), lo=lo, hi=hi, integer=integer)
+        if a > b:
+            raise where.error(sub, f"low {a:g} is above high {b:g}; expected [low, high]")
+        return Uniform(a, b, integer=integer)
+    if kind == "empirical":
+        values = where.list(spec, sub)
+        return Empirical(
+            tuple(where.number(v, join(sub, i), lo=lo, hi=hi, integer=integer) for i, v in enumerate(values))
+        )
+    params = where.mapping(spec, sub)
+    if kind == "exponential":
+        where.known_keys(params, sub, ("mean",))
+        return Exponential(where.number(where.required(params, sub, "mean"), join(sub, "mean"), lo=0))
+    where.known_keys(params, sub, ("mean", "stdev", "min", "max"))
+    mean = where.number(where.required(params, sub, "mean"), join(sub, "mean"), lo=lo, hi=hi)
+    stdev = where.number(where.required(params, sub, "stdev"), join(sub, "stdev"), lo=0)
+    low = (
+        where.number(params["min"], join(sub, "min"), lo=lo, hi=hi, integer=integer)
+        if "min" in params
+        else lo
+    )
+    high = (
+        where.number(params["max"], join(sub, "max"), lo=lo, hi=hi, integer=integer)
+        if "max" in params
+        else min(mean + 4 * stdev, hi if hi is not None else math.inf)
+    )
+    if low > high:
+        raise where.error(sub, f"min {low:g} is above max {high:g}")
+    return Normal(mean, stdev, low, high, integer=integer)

@@ -1,4 +1,4 @@
-"""Prompt sources: inline lists, JSONL files, ShareGPT files and synthetic prompts, as ``Conversation``s.
+"""Message lists as ``Conversation``s, and the readers of the inline, JSONL and ShareGPT sources.
 
 A message list becomes one conversation. Played as a single request (``multi_turn: false``) it is
 sent whole and must end with a user message. Replayed (``multi_turn: true``) each user message is
@@ -9,16 +9,14 @@ messages are dropped because the load side appends the server's actual answer in
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from bench.scenario.checks import Where, join
-from bench.scenario.model import SyntheticSpec
 from bench.scenario.plan import Conversation, Message
-from bench.scenario.sampling import PARAM_RANGES, SEED_ONLY_MESSAGE, check_param_value
-from bench.scenario.words import generate_text
+from bench.scenario.profiles import ApiProfile
+from bench.scenario.sampling import PARAM_RANGES, check_param_value
 
 __all__ = [
     "conversation_from_messages",
@@ -26,7 +24,6 @@ __all__ = [
     "load_jsonl",
     "load_sharegpt",
     "parse_messages",
-    "synthetic_conversation",
 ]
 
 ROLES = ("system", "user", "assistant")
@@ -104,7 +101,14 @@ def conversation_from_messages(
 
 
 def load_inline(
-    where: Where, items: Any, key: str, *, prompt_set: str, multi_turn: bool, max_turns: int | None
+    where: Where,
+    items: Any,
+    key: str,
+    *,
+    prompt_set: str,
+    multi_turn: bool,
+    max_turns: int | None,
+    profile: ApiProfile,
 ) -> tuple[Conversation, ...]:
     """Inline items: a string (one user prompt), a message list, or ``{messages: [...]}``."""
     conversations = []
@@ -154,7 +158,7 @@ def load_jsonl(
     prompt_set: str,
     multi_turn: bool,
     max_turns: int | None,
-    profile: str,
+    profile: ApiProfile,
 ) -> tuple[Conversation, ...]:
     """One conversation per line: a string, a message list, or an object with ``prompt`` or ``messages``
     and optionally ``id``, ``sampling`` (fixed values that win over the scenario's) and
@@ -192,8 +196,8 @@ def load_jsonl(
                 block = at.mapping(item["sampling"], "sampling")
                 at.known_keys(block, "sampling", PARAM_RANGES)
                 for name, value in block.items():
-                    if name == "max_tokens" and profile == "seed":
-                        raise at.error(join("sampling", name), SEED_ONLY_MESSAGE.format(name=name))
+                    if name not in profile.sampling_keys:
+                        raise at.error(join("sampling", name), profile.refusal(name))
                     overrides[name] = check_param_value(at, value, join("sampling", name), name)
         else:
             raise at.error("", "expected a prompt string, a message list, or an object with prompt/messages")
@@ -279,35 +283,3 @@ def load_sharegpt(
     if not conversations:
         raise where.error(key, f"{path} holds no conversation with a human turn")
     return tuple(conversations)
-
-
-def synthetic_conversation(
-    spec: SyntheticSpec,
-    rng: random.Random,
-    *,
-    prompt_set: str,
-    prompt_id: str,
-    words: Sequence[str] | None,
-    counter: Callable[[str], int] | None,
-) -> Conversation:
-    """A generated conversation: ``spec.turns`` user messages, each of a drawn length in tokens."""
-    turns: list[tuple[Message, ...]] = []
-    sep = "" if spec.language == "zh" else " "
-    for t in range(spec.turns):
-        length = max(1, round(spec.prompt_tokens.sample(rng)))
-        if t == 0 and spec.prefix:
-            rest = generate_text(
-                spec.language, max(1, length - spec.prefix_tokens), rng, words=words, counter=counter
-            )
-            content = f"{spec.prefix}{sep}{rest}"
-        else:
-            content = generate_text(spec.language, length, rng, words=words, counter=counter)
-        user: Message = {"role": "user", "content": content}
-        if t == 0 and spec.system:
-            turns.append(({"role": "system", "content": spec.system}, user))
-        else:
-            turns.append((user,))
-    expected = None if spec.output_tokens is None else max(1, round(spec.output_tokens.sample(rng)))
-    return Conversation(
-        prompt_set=prompt_set, prompt_id=prompt_id, turns=tuple(turns), expected_output_tokens=expected
-    )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.scenario.checks import Where, join
+from bench.scenario.profiles import SAMPLING_RANGES, ApiProfile, RangeSpec
 
 __all__ = [
     "FLOAT_KEYS",
@@ -33,7 +34,7 @@ __all__ = [
     "ValueSpec",
 ]
 
-FLOAT_KEYS: tuple[str, ...] = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
+FLOAT_KEYS: tuple[str, ...] = tuple(key for key, spec in SAMPLING_RANGES.items() if not spec.integer)
 """Sampling keys sent as JSON floats (the seed document types them ``float``)."""
 
 # Drawn floats are rounded so records and bodies stay readable; 4 decimals is finer than any
@@ -204,42 +205,30 @@ class SamplingSpec:
 
 # -- parsing (scenario files and per-line JSONL overrides) -------------------------------------
 
-PARAM_RANGES: Mapping[str, tuple[float, float, bool]] = {
-    # key: (low, high, low bound excluded)
-    "temperature": (0.0, 2.0, False),
-    "top_p": (0.0, 1.0, True),
-    "presence_penalty": (-2.0, 2.0, False),
-    "frequency_penalty": (-2.0, 2.0, False),
-    "max_tokens": (1, 1_000_000, False),
-}
+PARAM_RANGES: Mapping[str, RangeSpec] = SAMPLING_RANGES
+"""Every sampling key and its range (which of them a profile sends: ``ApiProfile.sampling_keys``)."""
 
-SEED_DEFAULTS: Mapping[str, float] = {
-    # The values of the seed document's own request example.
-    "temperature": 0.0,
-    "top_p": 1.0,
-    "presence_penalty": 0.0,
-    "frequency_penalty": 0.0,
-}
 
-SEED_ONLY_MESSAGE = (
-    "the seed profile sends only model, messages, stream, temperature, top_p, presence_penalty and "
-    "frequency_penalty; '{name}' needs target.profile: openai"
-)
+_WORDS = {5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
 
 
 def check_param_value(where: Where, value: Any, key: str, name: str) -> float | int:
     """One sampling value, range-checked: a float for the float keys, an int for max_tokens."""
-    lo, hi, lo_open = PARAM_RANGES[name]
-    if name == "max_tokens":
-        return where.integer(value, key, lo=int(lo), hi=int(hi))
-    return where.number(value, key, lo=lo, hi=hi, lo_open=lo_open)
+    spec = PARAM_RANGES[name]
+    if spec.integer:
+        return where.integer(value, key, lo=int(spec.lo), hi=int(spec.hi))
+    return where.number(value, key, lo=spec.lo, hi=spec.hi, lo_open=spec.lo_open)
 
 
-def parse_param(where: Where, value: Any, key: str, name: str, profile: str) -> ValueSpec:
+def parse_param(where: Where, value: Any, key: str, name: str, profile: ApiProfile) -> ValueSpec:
     """A sampling key's spec from its YAML form (see the module docstring)."""
     if value is None:
-        if profile == "seed":
-            raise where.error(key, "cannot be null in the seed profile, which always sends all seven keys")
+        if profile.required:
+            raise where.error(
+                key,
+                f"cannot be null in the {profile.name} profile, which always sends all "
+                f"{_WORDS.get(len(profile.body_keys), str(len(profile.body_keys)))} keys",
+            )
         return Fixed(None)
     if not isinstance(value, Mapping):
         return Fixed(check_param_value(where, value, key, name))
@@ -300,14 +289,12 @@ def parse_stream(where: Where, value: Any, key: str) -> StreamSpec:
 
 
 def parse_sampling(
-    where: Where, raw: Any, key: str, profile: str, base: SamplingSpec | None = None
+    where: Where, raw: Any, key: str, profile: ApiProfile, base: SamplingSpec | None = None
 ) -> SamplingSpec:
     """A sampling block, on top of ``base`` (the top-level block) or of the profile's defaults."""
     if base is None:
-        params: dict[str, ValueSpec] = (
-            {name: Fixed(value) for name, value in SEED_DEFAULTS.items()} if profile == "seed" else {}
-        )
-        stream = StreamSpec(0.0 if profile == "seed" else 1.0)
+        params: dict[str, ValueSpec] = {name: Fixed(value) for name, value in profile.defaults.items()}
+        stream = StreamSpec(1.0 if profile.stream_default else 0.0)
     else:
         params, stream = dict(base.params), base.stream
     if raw is None:
@@ -317,8 +304,8 @@ def parse_sampling(
     for name in PARAM_RANGES:
         if name not in block:
             continue
-        if name == "max_tokens" and profile == "seed":
-            raise where.error(join(key, name), SEED_ONLY_MESSAGE.format(name=name))
+        if name not in profile.sampling_keys:
+            raise where.error(join(key, name), profile.refusal(name))
         params[name] = parse_param(where, block[name], join(key, name), name, profile)
     if "stream" in block:
         stream = parse_stream(where, block["stream"], join(key, "stream"))

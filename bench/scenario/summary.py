@@ -8,16 +8,13 @@ SLOs and the JSON body of one example request.
 from __future__ import annotations
 
 import json
-import random
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from bench.scenario.builder import RequestBuilder
-from bench.scenario.loader import read_words, token_counter
+from bench.scenario.loader import token_counter
 from bench.scenario.model import PromptSet, Scenario
-from bench.scenario.plan import Conversation
-from bench.scenario.prompts import synthetic_conversation
 from bench.scenario.sampling import SamplingSpec
 
 __all__ = ["describe_scenario", "prompt_token_lengths"]
@@ -29,21 +26,7 @@ _SHOWN_CHARS = 160
 
 def prompt_token_lengths(prompt_set: PromptSet, counter: Callable[[str], int], seed: int = 0) -> list[int]:
     """Tokens of each conversation's first request (all the messages of its first turn)."""
-    conversations: Sequence[Conversation] = prompt_set.conversations
-    if not conversations and prompt_set.synthetic is not None:
-        rng = random.Random(f"{seed}:summary:{prompt_set.name}")
-        words = read_words(prompt_set.synthetic)
-        conversations = [
-            synthetic_conversation(
-                prompt_set.synthetic,
-                rng,
-                prompt_set=prompt_set.name,
-                prompt_id=str(n),
-                words=words,
-                counter=counter,
-            )
-            for n in range(_SYNTHETIC_SAMPLE)
-        ]
+    conversations = prompt_set.source.sample(_SYNTHETIC_SAMPLE, seed, counter, prompt_set.name)
     return [sum(counter(m["content"]) for m in c.turns[0]) for c in conversations]
 
 
@@ -92,7 +75,7 @@ def describe_scenario(scenario: Scenario) -> str:
         )
         turns = [len(c.turns) for c in s.conversations]
         turn_note = f", {min(turns)}-{max(turns)} turns" if turns and max(turns) > 1 else ""
-        source = f"{s.source} {s.path}" if s.path else s.source
+        source = s.source.describe()
         out.append(
             f"  {s.name}: {source}, weight {s.weight:g} ({s.weight / total_weight:.0%}), {count}{turn_note}"
         )
