@@ -13,10 +13,52 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["PERCENTILES", "describe", "percentile"]
+__all__ = ["CONFIDENCE", "PERCENTILES", "describe", "min_samples", "percentile", "percentile_interval"]
 
 PERCENTILES: tuple[float, ...] = (50.0, 90.0, 95.0, 99.0, 99.9)
 """The percentiles every latency table reports."""
+
+MIN_SAMPLES = 10
+"""The fewest values any percentile is read from (a median of three is an anecdote)."""
+
+CONFIDENCE = 0.95
+"""The confidence of every interval the reports draw."""
+
+
+def min_samples(q: float) -> int:
+    """The fewest values the q-th percentile (0..100) is judged from: n >= 10 and n (1 - q/100) >= 1.
+
+    The second condition asks that at least one value lie above the percentile, so p95 needs 20 values,
+    p99 100 and p99.9 1,000; below that the "p99" is the largest value seen, whatever the tail holds.
+    The capacity sweep marks a step "not judged" for an SLO under this count, and the plots mark a time
+    bucket or a group "too few" the same way.
+    """
+    tail = 1.0 - q / 100.0
+    need = int(np.ceil(1.0 / tail - 1e-9)) if tail > 0 else 2**62
+    return max(MIN_SAMPLES, need)
+
+
+def percentile_interval(
+    sorted_values: np.ndarray, q: float, confidence: float = CONFIDENCE
+) -> tuple[float, float] | None:
+    """A distribution-free confidence interval of the q-th percentile from sorted values, or None (n < 2).
+
+    Order statistics: with n values and p = q/100, the count of values below the true percentile is
+    Binomial(n, p); its normal approximation gives ranks j, k = n p -/+ z sqrt(n p (1 - p)) (z = 1.96 at
+    95 %), rounded outwards and clipped to 1..n, and the interval is [x_(j), x_(k)] (1-based ranks).
+    Needs no assumption about the shape of the distribution, and costs two lookups in sorted data.
+    """
+    n = int(sorted_values.size)
+    if n < 2:
+        return None
+    from statistics import NormalDist
+
+    p = q / 100.0
+    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
+    half = z * float(np.sqrt(n * p * (1.0 - p)))
+    j = min(max(int(np.floor(n * p - half)), 1), n)
+    k = min(max(int(np.ceil(n * p + half)), 1), n)
+    return float(sorted_values[j - 1]), float(sorted_values[k - 1])
 
 
 def percentile(values: Sequence[float] | np.ndarray, q: float) -> float | None:
