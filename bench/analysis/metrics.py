@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis.frames import RecordFrame
-from bench.analysis.stats import describe
+from bench.analysis.stats import describe, percentile_interval
 
 __all__ = [
     "BREAKDOWN_COLUMNS",
@@ -265,7 +265,10 @@ def breakdowns(frame: RecordFrame, mask: np.ndarray) -> dict[str, list[dict[str,
 
     Each group: ``value`` (a label; ``"not sent"`` for a sampling key absent from the body),
     ``requests``, ``failed``, ``error_rate``, ``ttft_p50_ms``, ``ttft_p95_ms``, ``tpot_p50_ms``,
-    ``tpot_p95_ms``, ``e2e_p50_ms``, ``e2e_p95_ms`` (successful requests), ``output_tokens_mean``.
+    ``tpot_p95_ms``, ``e2e_p50_ms``, ``e2e_p95_ms`` (successful requests), ``output_tokens_mean``;
+    per latency also ``ttft_n`` (the values its percentiles come from) and ``ttft_p50_ci_ms``,
+    ``ttft_p95_ci_ms``: the 95 % distribution-free interval ``[lo, hi]`` of that percentile
+    (``bench.analysis.stats.percentile_interval``), None under two values.
     Numeric columns with more than ``MAX_EXACT_GROUPS`` values are cut into ``BINS`` equal-width bins.
     """
     df = frame.df.loc[mask]
@@ -310,24 +313,44 @@ def _group_key(col: pd.Series) -> pd.Series | None:
 
 
 def _group_figures(df: pd.DataFrame, key: pd.Series) -> list[dict[str, Any]]:
-    ok = df["ok"]
-    grouped = df.groupby(key, observed=True, sort=True)
-    size = grouped.size()
-    failed = (~ok).groupby(key, observed=True).sum()
-    okdf = df.loc[ok, ["ttft_ms", "tpot_ms", "e2e_ms", "output_tokens"]]
-    okkey = key[ok]
-    q = okdf[["ttft_ms", "tpot_ms", "e2e_ms"]].groupby(okkey, observed=True).quantile([0.5, 0.95])
-    tokens_mean = okdf["output_tokens"].groupby(okkey, observed=True).mean()
-    rows = []
-    for value, n in size.items():
-        row: dict[str, Any] = {"value": str(value), "requests": int(n)}
-        row["failed"] = int(failed.get(value, 0))
-        row["error_rate"] = row["failed"] / row["requests"] if row["requests"] else None
-        for col, name in (("ttft_ms", "ttft"), ("tpot_ms", "tpot"), ("e2e_ms", "e2e")):
-            for quant, label in ((0.5, "p50"), (0.95, "p95")):
-                row[f"{name}_{label}_ms"] = _num(q[col].get((value, quant), np.nan)) if len(q) else None
-        row["output_tokens_mean"] = _num(tokens_mean.get(value, np.nan))
-        rows.append(row)
+    ok = df["ok"].to_numpy()
+    codes = key.cat.codes.to_numpy() if hasattr(key, "cat") else pd.Categorical(key).codes
+    labels = list(key.cat.categories) if hasattr(key, "cat") else list(pd.Categorical(key).categories)
+    size = np.bincount(codes[codes >= 0], minlength=len(labels))
+    failed = np.bincount(codes[(codes >= 0) & ~ok], minlength=len(labels))
+    tokens = df["output_tokens"].to_numpy(dtype=np.float64)
+    rows: list[dict[str, Any]] = [
+        {"value": str(label), "requests": int(size[g]), "failed": int(failed[g])}
+        for g, label in enumerate(labels)
+        if size[g] > 0
+    ]
+    by_label = {r["value"]: r for r in rows}
+    for r in rows:
+        r["error_rate"] = r["failed"] / r["requests"] if r["requests"] else None
+    for col, name in (("ttft_ms", "ttft"), ("tpot_ms", "tpot"), ("e2e_ms", "e2e")):
+        values = df[col].to_numpy(dtype=np.float64)
+        keep = ok & np.isfinite(values) & (codes >= 0)
+        order = np.lexsort((values[keep], codes[keep]))
+        sorted_values, sorted_codes = values[keep][order], codes[keep][order]
+        bounds = np.searchsorted(sorted_codes, np.arange(len(labels) + 1))
+        for g, label in enumerate(labels):
+            row = by_label.get(str(label))
+            if row is None:
+                continue
+            group = sorted_values[bounds[g] : bounds[g + 1]]
+            row[f"{name}_n"] = int(group.size)
+            for q in (50.0, 95.0):
+                tag = f"p{q:g}"
+                row[f"{name}_{tag}_ms"] = float(np.percentile(group, q)) if group.size else None
+                interval = percentile_interval(group, q)
+                row[f"{name}_{tag}_ci_ms"] = list(interval) if interval is not None else None
+    counted = ok & np.isfinite(tokens) & (codes >= 0)
+    token_sum = np.bincount(codes[counted], weights=tokens[counted], minlength=len(labels))
+    token_n = np.bincount(codes[counted], minlength=len(labels))
+    for g, label in enumerate(labels):
+        row = by_label.get(str(label))
+        if row is not None:
+            row["output_tokens_mean"] = float(token_sum[g] / token_n[g]) if token_n[g] else None
     return rows
 
 

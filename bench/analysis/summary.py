@@ -38,6 +38,7 @@ class Analysis:
     timeseries: pd.DataFrame  # metrics.per_second over the whole run
     summary: dict[str, Any]
     in_window: np.ndarray  # boolean row mask of the requests counted in the window
+    counted: np.ndarray  # boolean row mask of the requests counted at all (the whole run's figures)
 
 
 def analyze(
@@ -94,7 +95,7 @@ def summarize(
         "notes": _notes(frame, win),
         "timeseries": {col: series[col].tolist() for col in series.columns},
     }
-    return Analysis(frame, win, series, _clean(summary), in_window)
+    return Analysis(frame, win, series, _clean(summary), in_window, everything)
 
 
 def _run_block(
