@@ -73,7 +73,7 @@ def load_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def finish(outcome: Any, args: argparse.Namespace) -> int:
-    """Report on the records, print the headline table, then judge the SLOs on the same records."""
+    """Judge the SLOs on the records, report (verdict first), print the headline table and the verdict."""
     from bench.errors import ResultsError
     from bench.gates.gate import gate_run
 
@@ -81,7 +81,9 @@ def finish(outcome: Any, args: argparse.Namespace) -> int:
     # run's resolved scenario first, so the report's goodput and the gate read the same thresholds.
     slo = effective_slo(outcome.scenario.slo, slo_overrides_from_args(args))
     _record_slo(outcome.run_dir, slo.to_dict())
-    if not report(outcome, args.window):
+    window = args.window or "steady"
+    verdict = report(outcome, window, slo)
+    if verdict is None:
         # Nothing was measured: there is no report to build and nothing for a gate to judge.
         raise ResultsError(f"the run recorded no request; see {outcome.run_dir}/locust for what Locust said")
     if outcome.interrupted:
@@ -90,7 +92,7 @@ def finish(outcome: Any, args: argparse.Namespace) -> int:
     if outcome.exit_code != 0:
         print(f"chatbench: Locust exited with code {outcome.exit_code}", file=sys.stderr)
         return 2
-    return gate_run(outcome.run_dir, slo, None, junit_path=args.junit, window=args.window or "steady")
+    return gate_run(outcome.run_dir, slo, None, junit_path=args.junit, window=window, verdict=verdict)
 
 
 def _record_slo(run_dir: Any, slo: dict[str, Any]) -> None:
@@ -108,8 +110,10 @@ def _record_slo(run_dir: Any, slo: dict[str, Any]) -> None:
         path.write_text(json.dumps(resolved, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def report(outcome: Any, window: str | None) -> bool:
-    """Say what was recorded and, when anything was, build the report and print its headline table."""
+def report(outcome: Any, window: str | None, slo: Any) -> Any:
+    """Say what was recorded; when anything was, judge ``slo`` (the gate's evaluation), build the report
+    with that verdict on top, print the headline table, and return the verdict (None: nothing recorded)."""
+    from bench.gates.slo import evaluate_slos
     from bench.report import build_report, headline_table
 
     print(
@@ -117,7 +121,9 @@ def report(outcome: Any, window: str | None) -> bool:
         flush=True,
     )
     if outcome.records == 0:
-        return False
-    result = build_report(outcome.run_dir, window=window)
+        return None
+    verdict = evaluate_slos(outcome.run_dir, slo, window=window or "steady")
+    print("chatbench: building report...", flush=True)
+    result = build_report(outcome.run_dir, window=None if window == "steady" else window, verdict=verdict)
     print(headline_table(result.summary, html_path=result.html_path), flush=True)
-    return True
+    return verdict

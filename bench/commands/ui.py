@@ -36,5 +36,7 @@ def run(args: argparse.Namespace) -> int:
         web_port=args.web_port,
         on_ready=ready,
     )
-    report(outcome, None)  # the tests started from the dashboard, if any
+    from bench.gates.overrides import effective_slo
+
+    report(outcome, None, effective_slo(outcome.scenario.slo, None))  # the tests started from the dashboard
     return 0

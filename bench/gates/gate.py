@@ -13,7 +13,7 @@ from bench.gates import data
 from bench.gates.exit_codes import EXIT_PASS, EXIT_SLO_BREACH
 from bench.gates.junit import write_junit
 from bench.gates.overrides import EffectiveSlo, SloLike, SloOverrides
-from bench.gates.slo import evaluate_slos, format_verdict
+from bench.gates.slo import SloVerdict, evaluate_slos, format_verdict
 from bench.gates.summary import verdict_markdown
 
 __all__ = ["gate_run"]
@@ -26,17 +26,20 @@ def gate_run(
     *,
     junit_path: str | Path | None = None,
     window: data.WindowSpec = "steady",
+    verdict: SloVerdict | None = None,
 ) -> int:
     """Judge a finished run from its records and report the verdict everywhere CI looks.
 
     Writes ``junit.xml`` (or ``junit_path``), ``slo.md`` and ``slo.json`` into ``run_dir``, appends ``slo.md`` to the
     file named by ``$GITHUB_STEP_SUMMARY`` when that variable is set, prints the verdict block, and returns
     ``EXIT_PASS`` (0) or ``EXIT_SLO_BREACH`` (3). ``window`` is the report's: the steady-state window by
-    default (pass the ``--window`` of ``chatbench run``/``report`` when one was given). A missing or empty results directory raises
-    ``ResultsError`` (exit 2 through the CLI).
+    default (pass the ``--window`` of ``chatbench run``/``report`` when one was given). ``verdict``: the
+    verdict already judged from these records (the report shows it), instead of judging again. A missing or
+    empty results directory raises ``ResultsError`` (exit 2 through the CLI).
     """
     run = Path(run_dir)
-    verdict = evaluate_slos(run, slo, overrides, window=window)
+    if verdict is None:
+        verdict = evaluate_slos(run, slo, overrides, window=window)
     suite = str(data.load_scenario_json(run).get("name") or run.name)
     info = load_json(run / "run.json")
     started, ended = info.get("started_at_s"), info.get("ended_at_s")

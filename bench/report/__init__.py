@@ -28,25 +28,32 @@ class ReportResult:
 
 
 def build_report(
-    run_dir: str | Path, *, window: str | tuple[float | None, float | None] | None = None
+    run_dir: str | Path,
+    *,
+    window: str | tuple[float | None, float | None] | None = None,
+    verdict: Any = None,
 ) -> ReportResult:
     """Analyse ``run_dir`` and write the report files into it.
 
     ``window``: ``"START:END"`` (seconds from the run start, either side may be empty) or a pair; None
-    finds the steady-state window automatically. Raises ``ResultsError`` for a missing directory or
-    one without records, ``UsageError`` for a malformed window.
+    finds the steady-state window automatically. ``verdict``: the SLO gate's verdict of the same
+    records and window (``bench.gates.slo.SloVerdict``, or its ``to_dict()`` form), shown first; the
+    report never judges the SLOs itself. Raises ``ResultsError`` for a missing directory or one without
+    records, ``UsageError`` for a malformed window.
     """
     import orjson
 
+    from bench.analysis.frames import load_json
     from bench.analysis.summary import analyze
     from bench.report.html import render_html
     from bench.report.markdown import render_markdown
+    from bench.report.model import Figure
     from bench.report.plots import PLOTS, write_plots
+    from bench.report.run_report import run_page
 
     run_dir = Path(run_dir)
     analysis = analyze(run_dir, window=window)
     plot_paths = write_plots(analysis, run_dir)
-    captions = {PLOTS[name][0]: path for name, path in plot_paths.items()}
     paths: dict[str, Path] = {
         "summary.json": run_dir / "summary.json",
         "summary.md": run_dir / "summary.md",
@@ -54,12 +61,13 @@ def build_report(
         **plot_paths,
     }
     summary = dict(analysis.summary)
+    summary["verdict"] = verdict.to_dict() if hasattr(verdict, "to_dict") else verdict
     summary["files"] = {name: path.name for name, path in paths.items()}
     paths["summary.json"].write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
-    paths["summary.md"].write_text(
-        render_markdown(summary, {c: p.name for c, p in captions.items()}), encoding="utf-8"
-    )
-    paths["report.html"].write_text(render_html(summary, captions), encoding="utf-8")
+    figures = [Figure(PLOTS[name][0], path) for name, path in plot_paths.items()]
+    page = run_page(summary, load_json(run_dir / "scenario.json"), load_json(run_dir / "run.json"), figures)
+    paths["summary.md"].write_text(render_markdown(page), encoding="utf-8")
+    paths["report.html"].write_text(render_html(page), encoding="utf-8")
     return ReportResult(summary, paths)
 
 
@@ -69,7 +77,7 @@ def headline_table(summary: Mapping[str, Any], html_path: str | Path | None = No
     Figures are those of the steady-state window (the whole run when there is none). ``html_path``
     defaults to the report.html named in ``summary["files"]`` (relative to the run directory).
     """
-    from bench.report.tables import DASH, fmt, pct
+    from bench.numbers import DASH, fmt, pct
 
     section = summary["steady"]
     win = summary["window"]

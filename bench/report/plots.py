@@ -1,10 +1,14 @@
-"""The report's plots, as PNG files. matplotlib on the Agg renderer, no pyplot state.
+"""The run report's plots, as PNG files. matplotlib on the Agg renderer, no pyplot state.
 
 Figures are ``matplotlib.figure.Figure`` objects made directly (not through pyplot), so nothing is
 kept in a global registry and no window can open; each is dropped after ``savefig``. Plots of a
-million requests stay fast because they draw summaries (1,001 quantiles for a CDF, at most
-``MAX_SCATTER`` sampled points for a scatter), never every point. A plot without data is still
-written, with a sentence saying why it is empty, so the report never shows a blank frame.
+million requests stay fast because they draw summaries (quantiles of sorted values, per-bucket
+figures of ``bench.analysis.series``, at most ``MAX_SCATTER`` sampled points), never every point.
+
+Rules every plot follows: a unit on every value axis (TPOT in ms/token); value axes start at zero
+(a log axis says so in its label); the percentiles marked are the summary's own (the tables' numbers);
+a figure computed from too few values says so on the plot; a plot without data is a short line of
+text, not an empty frame.
 """
 
 from __future__ import annotations
@@ -16,16 +20,25 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
+from bench.analysis import series
 from bench.analysis.metrics import latency_values
+from bench.analysis.stats import min_samples
 from bench.analysis.summary import Analysis
+from bench.report.tables import LATENCY_METRICS
 
 __all__ = ["PLOTS", "write_plots"]
 
 MAX_SCATTER = 20_000
+MAX_CDF_VALUES = 2_000_000  # more values than this (ITL of a long run): a seeded sample draws the curve
 DPI = 100
-COLORS = {"p50": "#1f77b4", "p95": "#ff7f0e", "p99": "#d62728"}
-LATENCY_LABELS = {"ttft": "TTFT", "tpot": "TPOT", "e2e": "E2E"}
+COLORS = {"p50": "#1f77b4", "p90": "#2ca02c", "p95": "#ff7f0e", "p99": "#d62728", "p99.9": "#7b1fa2"}
+GREY = "#9e9e9e"
+UNITS = {key: unit for key, _, unit in LATENCY_METRICS}
+LABELS = {key: label.split(" (")[0] for key, label, _ in LATENCY_METRICS}
+CDF_METRICS = ("ttft", "tpot", "itl", "e2e")
+TIME_METRICS = ("ttft", "tpot", "e2e")
 
 
 def write_plots(analysis: Analysis, out_dir: Path) -> dict[str, Path]:
@@ -43,26 +56,26 @@ def write_plots(analysis: Analysis, out_dir: Path) -> dict[str, Path]:
 
 
 def _figure(
-    rows: int = 1, cols: int = 1, *, width: float = 11.0, row_height: float = 3.4
+    rows: int = 1, cols: int = 1, *, width: float = 11.0, row_height: float = 3.4, **kw: Any
 ) -> tuple[Figure, list[Axes]]:
     fig = Figure(figsize=(width, 0.8 + row_height * rows), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False)
+    axes = fig.subplots(rows, cols, squeeze=False, **kw)
     return fig, [ax for row in axes for ax in row]
 
 
+def _message(title: str, text: str) -> Figure:
+    """A plot with nothing to draw: one short line saying why, no axes."""
+    fig = Figure(figsize=(11.0, 1.1), layout="constrained")
+    fig.suptitle(title)
+    ax = fig.subplots()
+    ax.axis("off")
+    ax.text(0.5, 0.45, text, ha="center", va="center", transform=ax.transAxes, fontsize=11, color="#555")
+    return fig
+
+
 def _note(ax: Axes, text: str) -> None:
-    """Say on the axes why there is nothing to draw."""
-    ax.text(
-        0.5,
-        0.5,
-        text,
-        ha="center",
-        va="center",
-        transform=ax.transAxes,
-        fontsize=11,
-        color="#555555",
-        wrap=True,
-    )
+    """Say on the axes why one panel has nothing to draw."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=10, color="#555")
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -70,156 +83,260 @@ def _note(ax: Axes, text: str) -> None:
 def _shade_window(ax: Axes, analysis: Analysis) -> None:
     win = analysis.window
     if win.source != "whole_run" and win.duration_s > 0:
-        ax.axvspan(win.start_s, win.end_s, color="#2ca02c", alpha=0.08, label="steady window")
+        ax.axvspan(win.start_s, win.end_s, color="#2ca02c", alpha=0.07, label="steady window", zorder=0)
+
+
+def _run_end(analysis: Analysis) -> float:
+    return max(float(analysis.summary["run"]["duration_s"]), 1e-9)
+
+
+def _window_label(analysis: Analysis) -> str:
+    win = analysis.window
+    if win.source == "whole_run":
+        return "whole run"
+    return f"window {win.start_s:.0f}–{win.end_s:.0f} s"
+
+
+def _axis_label(key: str) -> str:
+    return f"{LABELS[key]} ({UNITS[key]})"
 
 
 def latency_cdf(analysis: Analysis) -> Figure:
-    """Cumulative distribution of TTFT, TPOT and E2E (successful requests in the window)."""
-    values = latency_values(analysis.frame, analysis.in_window, ("ttft", "tpot", "e2e"))
-    fig, axes = _figure(1, 3, row_height=3.6)
-    fig.suptitle(f"Latency CDFs ({_window_label(analysis)}, successful requests)")
-    for ax, key in zip(axes, ("ttft", "tpot", "e2e"), strict=True):
-        data = values[key]
-        label = LATENCY_LABELS[key]
-        ax.set_title(f"{label} (n = {data.size:,})")
-        if data.size == 0:
-            _note(
-                ax,
-                f"no {label} values\n(no successful streamed request)"
-                if key != "e2e"
-                else "no successful request",
-            )
+    """CDFs of TTFT, TPOT, ITL and E2E (top), and their tails on a log scale of 1 - p (bottom)."""
+    stats = analysis.summary["steady"]["latency_ms"]
+    fig, axes = _figure(2, 4, width=13.0, row_height=3.0)
+    fig.suptitle(f"Latency distributions ({_window_label(analysis)}, successful requests)")
+    for col, key in enumerate(CDF_METRICS):
+        top, tail = axes[col], axes[4 + col]
+        data = latency_values(analysis.frame, analysis.in_window, (key,))[key]
+        n = int(data.size)
+        what = "gaps" if key == "itl" else "requests"
+        top.set_title(f"{LABELS[key]} (n = {n:,} {what})", fontsize=10)
+        if n == 0:
+            _note(top, "no successful streamed request" if key != "e2e" else "no successful request")
+            tail.axis("off")
             continue
-        qs = np.linspace(0, 100, 1001)
-        xs = np.percentile(data, qs, method="linear")
-        ax.plot(xs, qs / 100, color="#1f77b4", drawstyle="steps-post" if data.size < 50 else "default")
-        for p in ("p50", "p95", "p99"):
-            x = float(np.percentile(data, float(p[1:]), method="linear"))
-            ax.axvline(x, color=COLORS[p], linestyle=":", linewidth=1.2, label=f"{p} {x:,.1f} ms")
-        if xs[0] > 0 and xs[-1] / xs[0] > 30:
-            ax.set_xscale("log")
-        ax.set_xlabel(f"{label} (ms)")
-        ax.set_ylabel("fraction of requests ≤ x")
-        ax.set_ylim(0, 1.02)
-        ax.grid(True, alpha=0.3)
-        ax.legend(loc="lower right", fontsize=8)
+        sampled = n > MAX_CDF_VALUES
+        if sampled:
+            data = data[np.random.default_rng(0).integers(0, n, MAX_CDF_VALUES)]
+        ordered = np.sort(data)
+        m = ordered.size
+        probs = np.concatenate((np.linspace(0, 1, 1001), 1 - np.geomspace(1, 1 / m, 400)))
+        probs = np.unique(np.clip(probs, 0, 1))
+        xs = ordered[np.minimum((probs * (m - 1)).round().astype(np.int64), m - 1)]
+        top.plot(xs, probs, color="#1f77b4", lw=1.4, drawstyle="steps-post" if m < 50 else "default")
+        top.set_ylim(0, 1.02)
+        top.set_xlim(0, float(ordered[-1]) * 1.03 or 1.0)
+        top.set_ylabel("fraction ≤ x")
+        top.grid(True, alpha=0.3)
+        # The tail: 1 - p on a log axis, so p99 and p99.9 are as far apart as p50 and p90.
+        survival = 1.0 - probs
+        keep = survival > 0
+        tail.plot(xs[keep], survival[keep], color="#1f77b4", lw=1.4)
+        tail.set_yscale("log")
+        tail.set_ylim(max(0.5 / m, 1e-6), 1.0)
+        tail.set_xlim(0, float(ordered[-1]) * 1.03 or 1.0)
+        tail.set_ylabel("fraction > x (log)")
+        tail.set_xlabel(_axis_label(key))
+        tail.grid(True, which="both", alpha=0.25)
+        mine = stats.get(key) or {}
+        for p in ("p50", "p90", "p99", "p99.9"):
+            q = float(p[1:])
+            value = mine.get(p)
+            if value is None or n < min_samples(q):
+                continue
+            tail.axhline(1 - q / 100, color=COLORS[p], lw=0.8, ls=":")
+            tail.plot([value], [1 - q / 100], "o", color=COLORS[p], ms=4, label=f"{p} {value:,.1f}")
+        if tail.get_legend_handles_labels()[0]:
+            tail.legend(loc="lower left", fontsize=7, framealpha=0.9)
+        if sampled:
+            top.text(
+                0.98,
+                0.04,
+                f"curve from {MAX_CDF_VALUES:,} sampled\nmarked percentiles exact",
+                transform=top.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize=7,
+                color="#555",
+            )
     return fig
 
 
 def percentiles_over_time(analysis: Analysis) -> Figure:
-    """p50/p95/p99 of TTFT, TPOT and E2E per second of the run (by the second a request ended)."""
-    ts = analysis.timeseries
-    fig, axes = _figure(3, 1, row_height=2.6)
-    fig.suptitle("Latency percentiles over time (successful requests, per second)")
-    for ax, key in zip(axes, ("ttft", "tpot", "e2e"), strict=True):
-        label = LATENCY_LABELS[key]
-        cols = {p: ts[f"{key}_{p}_ms"].to_numpy(dtype=float) for p in ("p50", "p95", "p99")}
-        ax.set_title(label, loc="left", fontsize=10)
-        if all(np.isnan(v).all() for v in cols.values()):
-            _note(ax, f"no {label} values to plot")
+    """p50/p95/p99 of TTFT, TPOT and E2E per time bucket, with the count per bucket; sparse ones marked."""
+    run_end = _run_end(analysis)
+    data = series.latency_over_time(analysis.frame, analysis.counted, run_end)
+    width = data.width_s
+    fig, axes = _figure(3, 1, row_height=2.5, sharex=True)
+    fig.suptitle(f"Latency percentiles over time ({width:g} s buckets by end time, successful requests)")
+    centers = (data.edges_s[:-1] + data.edges_s[1:]) / 2
+    drew = False
+    for ax, key in zip(axes, TIME_METRICS, strict=True):
+        counts = data.counts[key]
+        ax.set_title(LABELS[key], loc="left", fontsize=10)
+        if not counts.any():
+            _note(ax, f"no {LABELS[key]} values")
             continue
+        drew = True
         _shade_window(ax, analysis)
-        for p, v in cols.items():
-            # A bucket holds the requests that ended in [k, k + 1): draw it at its middle.
-            ax.plot(ts["second"] + 0.5, v, color=COLORS[p], label=p, marker="." if len(ts) < 30 else None)
-        ax.set_ylabel(f"{label} (ms)")
-        ax.set_xlim(0, max(len(ts), 1))
+        twin = ax.twinx()
+        twin.bar(centers, counts, width=width * 0.9, color="#e0e0e0", zorder=0, label="requests per bucket")
+        twin.set_ylabel("requests\nper bucket", color="#777", fontsize=8)
+        twin.tick_params(axis="y", colors="#777", labelsize=8)
+        twin.set_ylim(0, max(int(counts.max()), 1) * 3.0)  # the bars stay in the lower third
+        ax.set_zorder(twin.get_zorder() + 1)
+        ax.patch.set_visible(False)
+        top = 0.0
+        for q in series.LATENCY_QUANTILES:
+            label = f"p{q:g}"
+            values, sparse = data.values[key][q], data.sparse[key][q]
+            solid = np.where(sparse, np.nan, values)
+            ax.plot(centers, solid, color=COLORS[label], lw=1.5, marker="o", ms=3, label=label)
+            ax.plot(centers[sparse], values[sparse], "o", mfc="none", color=COLORS[label], ms=5)
+            if np.isfinite(values).any():
+                top = max(top, float(np.nanmax(values)))
+        ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
+        ax.set_ylabel(_axis_label(key))
         ax.grid(True, alpha=0.3)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8)  # outside: hides no line
+        handles, names = ax.get_legend_handles_labels()
+        hollow = Line2D([], [], marker="o", mfc="none", color="#555", ls="none", ms=5)
+        ax.legend(
+            [*handles, hollow],
+            [*names, "too few requests\nfor that percentile"],
+            loc="upper left",
+            bbox_to_anchor=(1.07, 1.0),
+            fontsize=7,
+        )  # outside the axes: hides no line
+    axes[-1].set_xlim(0, data.edges_s[-1])
     axes[-1].set_xlabel("time since run start (s)")
+    if not drew:
+        return _message("Latency percentiles over time", "no successful request: no latency to plot")
     return fig
 
 
 def throughput_over_time(analysis: Analysis) -> Figure:
-    """Successful requests/s with requests in flight, and output tokens/s, per second."""
-    ts = analysis.timeseries
-    fig, (ax_req, ax_tok) = _figure(2, 1, row_height=2.8)
-    fig.suptitle("Throughput over time (per second, by completion)")
+    """Requests/s by completion with requests in flight; output tokens/s by the arrival of their chunks."""
     if not len(analysis.frame):
-        _note(ax_req, "no records")
-        _note(ax_tok, "no records")
-        return fig
+        return _message("Throughput over time", "no records")
+    ts = analysis.timeseries
+    run_end = _run_end(analysis)
+    fig, (ax_req, ax_tok) = _figure(2, 1, row_height=2.7, sharex=True)
+    fig.suptitle("Throughput over time")
     x = ts["second"].to_numpy()
     edges = np.append(x, x[-1] + 1) if x.size else np.array([0.0, 1.0])
     _shade_window(ax_req, analysis)
-    # stairs: each value covers its whole second, so a one-second run still shows a bar.
-    ax_req.stairs(ts["requests_per_s"], edges, color="#1f77b4", label="successful req/s", linewidth=1.5)
+    ax_req.stairs(ts["requests_per_s"], edges, color="#1f77b4", label="successful req/s", lw=1.5)
     ax_req.stairs(ts["requests"] - ts["requests_per_s"], edges, color="#d62728", label="failed req/s")
-    ax_req.set_ylabel("requests/s")
+    ax_req.set_ylabel("requests/s\n(by end time)")
+    ax_req.set_ylim(0, _headroom(ts["requests"]))
     ax_req.grid(True, alpha=0.3)
     twin = ax_req.twinx()
-    twin.plot(
-        x + 0.5,
-        ts["in_flight"],
-        color="#7f7f7f",
-        linestyle="--",
-        marker="." if x.size < 30 else None,
-        label="in flight (mean)",
-    )
+    twin.plot(x + 0.5, ts["in_flight"], color="#616161", ls="--", lw=1, label="in flight (mean)")
     twin.set_ylabel("requests in flight")
     twin.set_ylim(0, _headroom(ts["in_flight"]))
-    handles = ax_req.get_legend_handles_labels()
-    twin_handles = twin.get_legend_handles_labels()
-    ax_req.legend(
-        handles[0] + twin_handles[0], handles[1] + twin_handles[1], loc="upper left", fontsize=8, ncols=4
-    )
-    if not analysis.frame.df["ok"].any():
-        _note(ax_tok, "no successful request: no output tokens")
-        ax_req.set_xlim(0, max(len(ts), 1))
-        return fig
+    h1, l1 = ax_req.get_legend_handles_labels()
+    h2, l2 = twin.get_legend_handles_labels()
+    ax_req.legend(h1 + h2, l1 + l2, loc="upper left", bbox_to_anchor=(1.07, 1.0), fontsize=8)
+    width = 1.0 if run_end <= 600 else float(next(w for w in series.WIDTHS_S if run_end / w <= 600))
+    tok_edges, tok = series.tokens_over_time(analysis.frame, analysis.counted, run_end, width_s=width)
     _shade_window(ax_tok, analysis)
-    ax_tok.stairs(ts["output_tokens_per_s"], edges, color="#9467bd", linewidth=1.5)
-    ax_tok.set_ylabel("output tokens/s")
+    ax_tok.stairs(tok, tok_edges, color="#9467bd", lw=1.5, label="output tokens/s")
+    ax_tok.set_ylabel("output tokens/s\n(as chunks arrived)")
+    ax_tok.set_ylim(0, _headroom(tok))
     ax_tok.set_xlabel("time since run start (s)")
     ax_tok.grid(True, alpha=0.3)
-    ax_req.set_ylim(0, _headroom(ts["requests"]))
-    ax_tok.set_ylim(0, _headroom(ts["output_tokens_per_s"]))
-    for ax in (ax_req, ax_tok):
-        ax.set_xlim(0, max(len(ts), 1))
+    ax_tok.legend(loc="upper left", bbox_to_anchor=(1.07, 1.0), fontsize=8)
+    ax_tok.set_xlim(0, max(float(edges[-1]), float(tok_edges[-1])))
     return fig
 
 
 def _headroom(values: Any) -> float:
-    """An upper y limit 30 % above the data, so a legend in the top corner hides nothing."""
-    top = float(np.nanmax(np.asarray(values, dtype=float))) if len(values) else 0.0
-    return top * 1.3 if np.isfinite(top) and top > 0 else 1.0
+    """An upper y limit 15 % above the data."""
+    arr = np.asarray(values, dtype=float)
+    top = float(np.nanmax(arr)) if arr.size and np.isfinite(arr).any() else 0.0
+    return top * 1.15 if top > 0 else 1.0
 
 
 def errors_over_time(analysis: Analysis) -> Figure:
-    """Error rate (%) per second, and failed requests per second."""
-    ts = analysis.timeseries
-    fig, axes = _figure(1, 1, row_height=3.2)
+    """Failed requests per time bucket, stacked by error kind and HTTP status."""
+    title = "Errors over time"
+    n = len(analysis.frame)
+    if n == 0:
+        return _message(title, "no records")
+    data = series.errors_over_time(analysis.frame, analysis.counted, _run_end(analysis))
+    if not data.series:
+        return _message(title, f"no failed request: all {int(analysis.counted.sum()):,} requests succeeded")
+    fig, axes = _figure(1, 1, row_height=3.0)
     ax = axes[0]
-    fig.suptitle("Errors over time (per second, by completion)")
-    failed = int(ts["failed"].sum()) if len(ts) else 0
-    if not len(analysis.frame):
-        _note(ax, "no records")
-        return fig
-    if failed == 0:
-        _note(ax, f"no failed request ({len(analysis.frame):,} requests, all successful)")
-        return fig
-    x = ts["second"].to_numpy()
-    _shade_window(ax, analysis)
-    edges = np.append(x, x[-1] + 1)
-    ax.stairs(ts["failed"], edges, fill=True, color="#d62728", alpha=0.35, label="failed requests")
-    ax.set_ylabel("failed requests per second")
-    ax.set_xlabel("time since run start (s)")
-    twin = ax.twinx()
-    twin.plot(
-        x + 0.5,
-        ts["error_rate"] * 100,
-        color="#d62728",
-        marker="." if len(ts) < 60 else None,
-        label="error rate",
+    total = sum(int(v.sum()) for v in data.series.values())
+    fig.suptitle(
+        f"{title} ({total:,} failed, {data.width_s:g} s buckets by end time, by kind and HTTP status)"
     )
-    twin.set_ylabel("error rate (% of requests ended)")
-    peak = float(np.nanmax(ts["error_rate"].to_numpy(dtype=float))) * 100
-    twin.set_ylim(0, min(105.0, max(peak * 1.25, 1.0)))
-    ax.set_xlim(0, max(len(ts), 1))
-    ax.grid(True, alpha=0.3)
-    h1, l1 = ax.get_legend_handles_labels()
-    h2, l2 = twin.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
+    _shade_window(ax, analysis)
+    left = data.edges_s[:-1]
+    bottom = np.zeros(left.size)
+    palette = ["#d62728", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#7f7f7f", "#9467bd"]
+    for i, ((kind, status), counts) in enumerate(data.series.items()):
+        label = f"{kind}, HTTP {status}" if status else f"{kind}, no status"
+        ax.bar(
+            left,
+            counts,
+            width=data.width_s,
+            bottom=bottom,
+            align="edge",
+            color=palette[i % len(palette)],
+            label=f"{label} ({int(counts.sum()):,})",
+            edgecolor="white",
+            linewidth=0.3,
+        )
+        bottom += counts
+    ax.set_ylabel(f"failed requests per {data.width_s:g} s")
+    ax.set_xlabel("time since run start (s)")
+    ax.set_xlim(0, data.edges_s[-1])
+    ax.set_ylim(0, max(float(bottom.max()), 1.0) * 1.15)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    return fig
+
+
+def lengths(analysis: Analysis) -> Figure:
+    """Histograms of prompt length and output length (tokens), successful requests in the window."""
+    df = analysis.frame.df
+    ok = analysis.in_window & df["ok"].to_numpy()
+    fig, axes = _figure(1, 2, row_height=3.0)
+    fig.suptitle(f"Prompt and output lengths ({_window_label(analysis)}, successful requests)")
+    for ax, column, label in (
+        (axes[0], "prompt_tokens", "prompt length (tokens)"),
+        (axes[1], "output_tokens", "output length (tokens)"),
+    ):
+        values = df[column].to_numpy(dtype=np.float64)[ok]
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            _note(ax, f"no {label}")
+            continue
+        lo, hi = float(values.min()), float(values.max())
+        bins = int(min(60, max(5, np.sqrt(values.size)))) if hi > lo else 1
+        ax.hist(values, bins=bins, range=(0, hi * 1.02) if hi > 0 else None, color="#1f77b4", alpha=0.85)
+        mean, p50 = float(values.mean()), float(np.percentile(values, 50))
+        ax.axvline(p50, color=COLORS["p50"], ls=":", lw=1.2)
+        ax.set_title(f"{label}: n = {values.size:,}, median {p50:,.0f}, mean {mean:,.1f}", fontsize=9)
+        ax.set_xlabel(label)
+        ax.set_ylabel("requests")
+        ax.set_xlim(left=0)
+        ax.grid(True, axis="y", alpha=0.3)
+    token_note = analysis.summary["notes"]
+    if any("counted output tokens from chunks" in n for n in token_note):
+        axes[1].text(
+            0.98,
+            0.95,
+            "some counts are chunk estimates",
+            transform=axes[1].transAxes,
+            ha="right",
+            va="top",
+            fontsize=7,
+            color="#555",
+        )
     return fig
 
 
@@ -231,12 +348,12 @@ def ttft_vs_prompt_length(analysis: Analysis) -> Figure:
     y = df["ttft_ms"].to_numpy()[mask]
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
-    fig, axes = _figure(1, 1, row_height=3.6)
-    ax = axes[0]
-    fig.suptitle(f"TTFT against prompt length ({_window_label(analysis)})")
+    title = f"TTFT against prompt length ({_window_label(analysis)})"
     if x.size == 0:
-        _note(ax, "no successful streamed request with a prompt token count")
-        return fig
+        return _message(title, "no successful streamed request with a prompt token count")
+    fig, axes = _figure(1, 1, row_height=3.4)
+    ax = axes[0]
+    fig.suptitle(title)
     if x.size > MAX_SCATTER:
         pick = np.random.default_rng(0).choice(x.size, MAX_SCATTER, replace=False)
         sx, sy = x[pick], y[pick]
@@ -249,55 +366,137 @@ def ttft_vs_prompt_length(analysis: Analysis) -> Figure:
         centers, medians = [], []
         for b in range(edges.size - 1):
             sel = idx == b
-            if sel.any():
+            if sel.sum() >= min_samples(50):
                 centers.append(float(np.median(x[sel])))
-                medians.append(float(np.percentile(y[sel], 50, method="linear")))
-        ax.plot(centers, medians, color="#d62728", marker="o", label="median per length bin")
+                medians.append(float(np.percentile(y[sel], 50)))
+        if centers:
+            ax.plot(centers, medians, color="#d62728", marker="o", label="median per length bin (n ≥ 10)")
     ax.set_xlabel("prompt length (tokens)")
     ax.set_ylabel("TTFT (ms)")
+    ax.set_xlim(left=0)
+    ax.set_ylim(0, float(y.max()) * 1.1 if y.max() > 0 else 1.0)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    return fig
+
+
+def itl_by_position(analysis: Analysis) -> Figure:
+    """Chunk gap (ITL) p50/p95 against the gap's position in the answer: does decoding slow as it grows?"""
+    title = "ITL against position in the answer"
+    prof = series.itl_by_position(analysis.frame, analysis.in_window)
+    if prof.answers == 0:
+        return _message(title, "no successful streamed answer with two chunks or more")
+    fig, axes = _figure(1, 1, row_height=3.2)
+    ax = axes[0]
+    sample = (
+        f"{prof.answers:,} answers sampled of {prof.of_answers:,}"
+        if prof.answers < prof.of_answers
+        else f"{prof.answers:,} answers"
+    )
+    fig.suptitle(f"{title} ({_window_label(analysis)}, {sample})")
+    mid = (prof.lo + prof.hi) / 2
+    enough50 = prof.counts >= min_samples(50)
+    enough95 = prof.counts >= min_samples(95)
+    ax.plot(mid[enough50], prof.p50[enough50], "o-", color=COLORS["p50"], ms=3, label="p50")
+    ax.plot(mid[enough95], prof.p95[enough95], "o-", color=COLORS["p95"], ms=3, label="p95")
+    if (~enough95).any():
+        ax.plot(
+            mid[~enough95],
+            prof.p95[~enough95],
+            "o",
+            mfc="none",
+            color=COLORS["p95"],
+            ms=5,
+            label="p95 (too few gaps)",
+        )
+    ax.set_xlabel("position of the gap in the answer (1 = before the 2nd chunk)")
+    ax.set_ylabel("ITL (ms)")
+    ax.set_xlim(0, float(prof.hi.max()) + 1)
+    ax.set_ylim(0, float(np.nanmax(prof.p95)) * 1.15 if np.isfinite(prof.p95).any() else 1.0)
+    ax.grid(True, alpha=0.3)
+    twin = ax.twinx()
+    twin.bar(mid, prof.counts, width=np.maximum(prof.hi - prof.lo + 1, 1) * 0.9, color="#e0e0e0", zorder=0)
+    twin.set_ylabel("gaps per bin", color="#777", fontsize=8)
+    twin.tick_params(axis="y", colors="#777", labelsize=8)
+    twin.set_ylim(0, max(int(prof.counts.max()), 1) * 3.0)
+    ax.set_zorder(twin.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.07, 1.0), fontsize=8)
     return fig
 
 
 def breakdown(analysis: Analysis) -> Figure:
-    """For each dimension that varied: E2E/TTFT p50 and p95 per value, and mean output tokens per value."""
+    """Per value of each dimension that varied: latency p50/p95 with n and 95 % intervals, and output length."""
     groups: Mapping[str, list[dict[str, Any]]] = analysis.summary["breakdowns"]
     if not groups:
-        fig, axes = _figure(1, 1, row_height=2.0)
-        fig.suptitle("Breakdown by parameter")
-        _note(
-            axes[0], "nothing varied: one scenario, one prompt set, one stream mode and fixed sampling values"
+        return _message(
+            "Breakdown by parameter",
+            "nothing varied: one scenario, one prompt set, one stream mode and fixed sampling values",
         )
-        return fig
-    fig, axes = _figure(len(groups), 2, row_height=2.8)
-    fig.suptitle(f"Breakdown by parameter ({_window_label(analysis)}; successful requests)")
+    fig, axes = _figure(len(groups), 2, row_height=2.9)
+    fig.suptitle(
+        f"Breakdown by parameter ({_window_label(analysis)}; successful requests; bars: 95 % intervals; "
+        "hatched: too few requests to judge)"
+    )
     for i, (column, rows) in enumerate(groups.items()):
         ax_lat, ax_tok = axes[2 * i], axes[2 * i + 1]
-        labels = [f"{r['value']}\n({r['failed']} failed)" if r["failed"] else r["value"] for r in rows]
-        pos = np.arange(len(rows))
-        metric = "ttft" if any(r["ttft_p50_ms"] is not None for r in rows) and column != "stream" else "e2e"
-        p50 = [_nan(r[f"{metric}_p50_ms"]) for r in rows]
-        p95 = [_nan(r[f"{metric}_p95_ms"]) for r in rows]
-        if all(r["e2e_p50_ms"] is None for r in rows):
+        metric = "ttft" if any(r.get("ttft_n") for r in rows) and column != "stream" else "e2e"
+        if not any(r.get(f"{metric}_n") for r in rows):
             failed = sum(r["failed"] for r in rows)
             _note(ax_lat, f"{column}: no successful request in any group ({failed:,} failed)")
             _note(ax_tok, "no output tokens to compare")
             continue
-        ax_lat.bar(pos - 0.2, p50, width=0.4, color=COLORS["p50"], label="p50")
-        ax_lat.bar(pos + 0.2, p95, width=0.4, color=COLORS["p95"], label="p95")
+        labels = [f"{r['value']}\nn = {r.get(f'{metric}_n', 0):,}" for r in rows]
+        pos = np.arange(len(rows))
+        top = 0.0
+        for offset, p in ((-0.2, "p50"), (0.2, "p95")):
+            q = float(p[1:])
+            values = np.array([_nan(r.get(f"{metric}_{p}_ms")) for r in rows])
+            n = np.array([r.get(f"{metric}_n", 0) for r in rows])
+            judged = n >= min_samples(q)
+            ci = [r.get(f"{metric}_{p}_ci_ms") for r in rows]
+            lo = np.array([values[j] - c[0] if c and judged[j] else 0.0 for j, c in enumerate(ci)])
+            hi = np.array([c[1] - values[j] if c and judged[j] else 0.0 for j, c in enumerate(ci)])
+            if judged.any():
+                ax_lat.bar(
+                    pos[judged] + offset,
+                    values[judged],
+                    width=0.4,
+                    color=COLORS[p],
+                    label=p,
+                    yerr=np.vstack((lo[judged], hi[judged])),
+                    capsize=3,
+                    ecolor="#333",
+                )
+            if (~judged).any():
+                ax_lat.bar(
+                    pos[~judged] + offset,
+                    np.nan_to_num(values[~judged]),
+                    width=0.4,
+                    color="white",
+                    edgecolor=COLORS[p],
+                    hatch="///",
+                    label=f"{p}: too few (n < {min_samples(q)})",
+                )
+            tops = values + hi
+            if np.isfinite(tops).any():
+                top = max(top, float(np.nanmax(tops)))
         ax_lat.set_xticks(pos, labels, rotation=20 if len(rows) > 4 else 0, fontsize=8)
-        ax_lat.set_title(f"{LATENCY_LABELS[metric]} by {column}", loc="left", fontsize=10)
-        ax_lat.set_ylabel(f"{LATENCY_LABELS[metric]} (ms)")
-        top = np.nanmax([*p50, *p95])
-        if np.isfinite(top) and top > 0:
-            ax_lat.set_ylim(0, top * 1.3)  # headroom, so the legend never hides a bar
-        ax_lat.legend(fontsize=8, loc="upper right", ncols=2)
+        ax_lat.set_title(f"{LABELS[metric]} by {column}", loc="left", fontsize=10)
+        ax_lat.set_ylabel(_axis_label(metric))
+        ax_lat.set_ylim(0, top * 1.1 if top > 0 else 1.0)
+        ax_lat.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         ax_lat.grid(True, axis="y", alpha=0.3)
         ax_tok.bar(pos, [_nan(r["output_tokens_mean"]) for r in rows], width=0.6, color="#9467bd")
-        ax_tok.set_xticks(pos, labels, rotation=20 if len(rows) > 4 else 0, fontsize=8)
+        ax_tok.set_xticks(
+            pos,
+            [f"{r['value']}\nn = {r['requests'] - r['failed']:,}" for r in rows],
+            rotation=20 if len(rows) > 4 else 0,
+            fontsize=8,
+        )
         ax_tok.set_title(f"output length by {column}", loc="left", fontsize=10)
         ax_tok.set_ylabel("output tokens (mean)")
+        ax_tok.set_ylim(bottom=0)
         ax_tok.grid(True, axis="y", alpha=0.3)
     return fig
 
@@ -306,19 +505,23 @@ def _nan(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 
 
-def _window_label(analysis: Analysis) -> str:
-    win = analysis.window
-    if win.source == "whole_run":
-        return "whole run"
-    return f"window {win.start_s:.0f}–{win.end_s:.0f} s"
-
-
 PLOTS: Mapping[str, tuple[str, Callable[[Analysis], Figure]]] = {
-    "latency_cdf": ("Latency CDFs", latency_cdf),
-    "percentiles_over_time": ("Latency percentiles over time", percentiles_over_time),
-    "throughput_over_time": ("Throughput over time", throughput_over_time),
-    "errors_over_time": ("Errors over time", errors_over_time),
+    "latency_cdf": (
+        "Latency CDFs, with the tail on a log scale (p99 and p99.9 read off the lower row)",
+        latency_cdf,
+    ),
+    "percentiles_over_time": (
+        "Latency percentiles over time, with the requests per bucket",
+        percentiles_over_time,
+    ),
+    "throughput_over_time": (
+        "Throughput over time (output tokens counted as their chunks arrived)",
+        throughput_over_time,
+    ),
+    "errors_over_time": ("Errors over time, by kind and HTTP status", errors_over_time),
+    "lengths": ("Prompt-length and output-length histograms", lengths),
     "ttft_vs_prompt_length": ("TTFT against prompt length", ttft_vs_prompt_length),
-    "breakdown": ("Breakdown by parameter", breakdown),
+    "itl_by_position": ("ITL against position in the answer", itl_by_position),
+    "breakdown": ("Breakdown by parameter, with n and 95 % intervals", breakdown),
 }
 """File stem -> (caption, drawing function), in the order the report shows them."""

@@ -1,60 +1,36 @@
-"""The report's tables, built once from the summary dict and rendered as Markdown and as HTML.
+"""The run report's data tables, built once from the summary (rendered as Markdown and HTML by the page).
 
-Cells are plain text (numbers already formatted); the renderers escape them for their format. A value
-that could not be computed prints as an em dash, never as "nan" or "None".
+Cells are plain text (numbers formatted by ``bench.numbers``); the renderers escape them for their
+format. A value that could not be computed prints as an em dash, never as "nan" or "None".
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from bench.analysis.stats import PERCENTILES
+from bench.numbers import DASH, fmt, pct
+from bench.report.model import Table
 
-__all__ = ["DASH", "Table", "fmt", "pct", "report_tables"]
+__all__ = ["DASH", "LATENCY_METRICS", "Table", "fmt", "pct", "report_tables"]
 
-DASH = "—"
-LATENCY_ROWS = (
-    ("ttft", "TTFT"),
-    ("tpot", "TPOT"),
-    ("itl", "ITL (per chunk gap)"),
-    ("e2e", "E2E"),
-    ("client_lag", "client lag (open loop)"),
+LATENCY_METRICS: tuple[tuple[str, str, str], ...] = (
+    ("ttft", "TTFT", "ms"),
+    ("tpot", "TPOT", "ms/token"),
+    ("itl", "ITL (per chunk gap)", "ms"),
+    ("e2e", "E2E", "ms"),
+    ("client_lag", "client lag (open loop)", "ms"),
 )
+"""(summary key, label, unit) of every latency the report shows, in order. The one list the tables,
+the headline and the plots read (it becomes the metric registry's list when ``bench.metrics`` lands)."""
 STAT_KEYS = (*tuple(f"p{q:g}" for q in PERCENTILES), "mean", "max")
 
 
-@dataclass(frozen=True)
-class Table:
-    title: str
-    headers: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    note: str = ""
-
-
-def fmt(value: Any, digits: int = 1) -> str:
-    """A number with thousands separators, or a dash for None."""
-    if value is None:
-        return DASH
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    return str(value)
-
-
-def pct(ratio: float | None, digits: int = 2) -> str:
-    """A ratio as a percentage, or a dash."""
-    return DASH if ratio is None else f"{ratio * 100:.{digits}f} %"
-
-
 def report_tables(summary: Mapping[str, Any]) -> list[Table]:
-    """Every table of the report, in order: overview, latency, throughput, errors, goodput, breakdowns."""
+    """Every table of the report, in order: latency, throughput, errors, goodput, breakdowns, load generator."""
     steady, whole = summary["steady"], summary["whole_run"]
-    tables = [_overview(summary), _latency(steady, _where(summary))]
+    tables = [_latency(steady, _where(summary))]
     if summary["window"]["source"] != "whole_run":
         tables.append(_latency(whole, "whole run"))
     tables.append(_throughput(steady, whole))
@@ -68,39 +44,20 @@ def report_tables(summary: Mapping[str, Any]) -> list[Table]:
     return tables
 
 
-def _overview(summary: Mapping[str, Any]) -> Table:
-    run, win = summary["run"], summary["window"]
-    window_text = (
-        f"{win['start_s']:.1f} – {win['end_s']:.1f} s ({win['source']})"
-        if win["source"] != "whole_run"
-        else f"whole run ({win['note'] or 'no separate steady-state window'})"
-    )
-    rows = [
-        ("run", fmt(run["run_id"])),
-        ("scenario", fmt(run["scenario"])),
-        ("started (UTC)", fmt(run["started_at"])),
-        ("duration", f"{run['duration_s']:,.1f} s"),
-        ("records", f"{run['records']:,} from {run['source']}"),
-        ("steady-state window", window_text),
-        ("load model", "open loop (arrival rate)" if run["open_loop"] else "closed loop (users)"),
-    ]
-    return Table("Run", ("", ""), tuple(rows))
-
-
 def _latency(section: Mapping[str, Any], where: str) -> Table:
     rows = []
-    for key, label in LATENCY_ROWS:
+    for key, label, unit in LATENCY_METRICS:
         stats = section["latency_ms"].get(key)
         if stats is None:
             continue
-        rows.append((label, fmt(stats["count"]), *(fmt(stats.get(k), 1) for k in STAT_KEYS)))
+        rows.append((label, unit, fmt(stats["count"]), *(fmt(stats.get(k), 1) for k in STAT_KEYS)))
     note = (
         f"Successful requests only: {section['succeeded']:,} succeeded, {section['failed']:,} failed "
         f"({pct(section['error_rate'])}). Exact percentiles from raw values (linear interpolation)."
     )
     return Table(
-        f"Latency, ms ({where})",
-        ("metric", "count", *STAT_KEYS),
+        f"Latency ({where})",
+        ("metric", "unit", "count", *STAT_KEYS),
         tuple(rows),
         note,
     )

@@ -23,7 +23,8 @@ def _strict_json(path):
 
 
 def _visible_text(html: str) -> str:
-    """The page without its inline images (base64 can spell anything)."""
+    """The page without its inline images (base64 can spell anything) and its stylesheet (``display: none``)."""
+    html = re.sub(r"<style>.*?</style>", "", html, flags=re.DOTALL)
     return re.sub(r'src="data:image/png;base64,[^"]*"', 'src=""', html)
 
 
@@ -68,10 +69,11 @@ def test_html_is_self_contained_with_one_inline_png_per_plot(tmp_path):
 
 def test_markdown_has_tables_and_the_failed_count_beside_percentiles(tmp_path):
     md = build_report(_normal_run(tmp_path)).paths["summary.md"].read_text()
-    assert "| metric | count | p50 | p90 | p95 | p99 | p99.9 | mean | max |" in md
-    assert re.search(r"\| TTFT \| [\d,]+ \| 1\d\d\.\d \|", md)
+    assert "| metric | unit | count | p50 | p90 | p95 | p99 | p99.9 | mean | max |" in md
+    assert re.search(r"\| TTFT \| ms \| [\d,]+ \| 1\d\d\.\d \|", md)
+    assert "| TPOT | ms/token |" in md
     assert "failed" in md
-    assert "![Latency CDFs](latency_cdf.png)" in md
+    assert re.search(r"!\[Latency CDFs[^]]*\]\(latency_cdf.png\)", md)
 
 
 def test_text_from_the_server_and_the_scenario_is_escaped(tmp_path):
@@ -177,3 +179,91 @@ def test_building_a_report_imports_neither_locust_nor_gevent(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def _judged(run, window="steady"):
+    from bench.gates.overrides import slo_from_dict
+    from bench.gates.slo import evaluate_slos
+
+    slo = json.loads((run / "scenario.json").read_text())["slo"]
+    return evaluate_slos(run, slo_from_dict(slo), window=window)
+
+
+def test_report_reads_in_order_verdict_setup_headline_plots_tables(tmp_path):
+    run = _normal_run(tmp_path)
+    verdict = _judged(run)
+    result = build_report(run, verdict=verdict)
+    md = result.paths["summary.md"].read_text()
+    heads = [line for line in md.splitlines() if line.startswith("## ")]
+    assert heads == ["## Verdict", "## Setup", "## Headline figures", "## Plots", "## Tables"]
+    html = _visible_text(result.html_path.read_text())
+    order = [
+        html.index(f'<section id="{key}">') for key in ("verdict", "setup", "headline", "plots", "tables")
+    ]
+    assert order == sorted(order)
+    assert html.index('<table class="data">') > order[-1]  # no data table before the Tables section
+
+
+def test_the_verdict_is_the_gates_own_with_measured_against_limit(tmp_path):
+    run = _normal_run(tmp_path)
+    (run / "scenario.json").write_text(
+        json.dumps({"name": "demo", "slo": {"ttft_ms": {"p95": 200}, "error_rate": 0.01}})
+    )
+    verdict = _judged(run)
+    assert not verdict.passed  # 5 failures of 205 breach error_rate <= 1 %; TTFT p95 106 ms passes
+    result = build_report(run, verdict=verdict)
+    assert result.summary["verdict"] == json.loads(json.dumps(verdict.to_dict()))
+    md = result.paths["summary.md"].read_text()
+    verdict_part = md[md.index("## Verdict") : md.index("## Setup")]
+    assert "FAIL: 1 of 2 SLOs breached" in verdict_part
+    rate = next(c for c in verdict.checks if c.name == "error_rate")
+    assert f"| error_rate | {rate.measured * 100:.2f} % (n = {rate.samples}) | 1.00 % |" in verdict_part
+    assert "| FAIL |" in verdict_part and "| PASS |" in verdict_part
+    html = result.html_path.read_text()
+    assert 'class="verdict fail"' in html
+    # Without a verdict the page says so rather than inventing one.
+    plain = build_report(run).paths["summary.md"].read_text()
+    assert "No SLO verdict" in plain
+
+
+def test_setup_names_target_model_load_window_and_versions(tmp_path):
+    scenario = {
+        "name": "demo",
+        "description": "two users",
+        "target": {"base_url": None, "path": "/v1/chat/completions", "model": "m1", "profile": "seed"},
+        "load": {"users": 2, "spawn_rate": 1.0, "duration_s": 10, "think_time_s": 0.5, "stages": [{}]},
+        "sampling": {"temperature": {"choice": [0.2, 1.0]}, "stream": {"ratio": 0.5}},
+        "slo": {},
+    }
+    info = {
+        "run_id": "demo-1",
+        "started_at_s": 1_700_000_000.0,
+        "target_url": "http://127.0.0.1:1234",
+        "versions": {"chatbench": "0.1.0", "locust": "2.47.0", "python": "3.11.7"},
+    }
+    records = [make_record(i, at_s=i * 0.05) for i in range(200)]
+    run = write_run(tmp_path / "run", records, scenario=scenario, run_info=info)
+    md = build_report(run).paths["summary.md"].read_text()
+    setup = md[md.index("## Setup") : md.index("## Headline")]
+    for text in (
+        "http://127.0.0.1:1234 (the embedded mock, started for this run)/v1/chat/completions",
+        "**model**: m1",
+        "seed (only the seven documented body keys are sent)",
+        "closed loop: 2 users",
+        "temperature one of 0.2, 1",
+        "stream in 50 % of requests",
+        "chatbench 0.1.0, locust 2.47.0, python 3.11.7",
+        "**run id**: demo-1",
+        "requests ended inside it and count",
+    ):
+        assert text in setup, text
+
+
+def test_cli_report_shows_the_gates_verdict(tmp_path, capsys):
+    run = _normal_run(tmp_path)
+    assert main(["report", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "building report..." in out
+    summary = _strict_json(run / "summary.json")
+    assert summary["verdict"]["passed"] is False
+    assert summary["verdict"] == json.loads(json.dumps(_judged(run).to_dict()))
