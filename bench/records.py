@@ -13,7 +13,9 @@ when it wrote each chunk (on Linux both use CLOCK_MONOTONIC).
 
 What starts and stops each clock (the metric specification in ``docs/metrics.md`` has the rest):
 
-- the clock starts just before the request bytes are written (``start_mono_s``);
+- the clock starts just before the request bytes are written to a connected socket (``start_mono_s``):
+  a TCP connect made for the request is ``connect_ms``, apart (None on a kept-alive connection); when
+  no connection could be made, ``start_mono_s`` is when the connect began;
 - ``ttft_ms`` stops at the first SSE event whose delta carries non-empty content (not the role
   chunk, not a usage-only chunk); it is ``None`` for non-streaming requests, which have no first token;
 - ``itl_ms`` holds the gaps between consecutive content-carrying chunks (per chunk, not per token);

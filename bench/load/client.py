@@ -14,9 +14,25 @@ TTFT stops at the first event whose delta has non-empty ``content`` *or* ``reaso
 a usage-only last chunk. ``itl_ms`` holds the gaps between consecutive content-carrying events, in
 ``array('d')`` (no per-chunk Python float objects for the garbage collector to walk).
 
-Time limits (from the scenario): ``connect_s`` for the TCP connect; ``first_byte_s`` for the first
-byte of the answer, which is the status line or, for a stream whose headers came at once, its first
-body line (servers that queue a request send the headers first); ``total_s`` for the whole exchange.
+The clock (``Exchange.start_mono_s``) starts just before the request bytes are written to a connected
+socket: a TCP connect made for this request is timed apart (``connect_ms``; None on a kept-alive
+connection) and is not in TTFT or E2E. When no connection could be made, the clock is the moment the
+connect began, and E2E is the time until it failed.
+
+Time limits (from the scenario): ``connect_s`` for the TCP connect; ``first_byte_s`` until the
+response headers are complete (a server that trickles them byte by byte counts as not answering) and,
+for a stream whose headers came at once, until its first body line (servers that queue a request send
+the headers first); ``total_s`` for the whole exchange. An answer larger than
+``ClientSettings.max_answer_bytes`` (32 MiB of body by default: a body or a stream that never ends)
+is cut there and recorded as ``too_large``; nothing more of it is kept in memory.
+
+Resends (``ClientSettings.resend``, on by default, ``target.resend`` in a scenario): a request is sent
+again only when it went out on a *kept-alive* connection that turns out to be closed before a single
+byte of the answer (an orderly end of file, or a failed write): the server closed that idle
+connection as the request was written (llama.cpp's server does so after every stream), so the
+request never reached its application. It is never sent again after a reset (RST) or after any byte
+of the answer, nor when it went out on a new connection: those are the server failing, and are
+recorded as such. A resent request says so: ``attempts`` > 1, ``resend_kind`` and ``resend_at_ms``.
 
 A failure never raises: it becomes an ``Exchange`` with an ``error_kind`` (``bench.records.ErrorKind``).
 Only ``GreenletExit`` (the run is stopping this greenlet) propagates, after the exchange is marked
@@ -26,6 +42,7 @@ Only ``GreenletExit`` (the run is stopping this greenlet) propagates, after the 
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import errno
 import time
 import uuid
@@ -49,6 +66,7 @@ __all__ = ["ChatClient", "ClientSettings", "Exchange", "new_request_id"]
 _ERROR_BODY_BYTES = 2000  # how much of an error body is read for its message
 _MESSAGE_CHARS = 200  # longest error_message kept in a record
 _DRAIN_AFTER_DONE_S = 1.0  # how long to wait for the end of the body after `data: [DONE]`
+MAX_ANSWER_BYTES = 32 * 1024 * 1024  # the default memory bound of one answer's body (too_large past it)
 _perf_counter = time.perf_counter
 
 
@@ -68,6 +86,8 @@ class ClientSettings:
     first_byte_timeout_s: float = 60.0
     total_timeout_s: float = 300.0
     concurrency: int = 1  # connections kept by this client (1 for a closed-loop user)
+    resend: bool = True  # send again when a kept-alive connection was closed before any answer byte
+    max_answer_bytes: int = MAX_ANSWER_BYTES  # body bytes of one answer before it is cut (too_large)
 
 
 @dataclass(slots=True)
@@ -78,6 +98,11 @@ class Exchange:
     stream: bool
     started_at_s: float = 0.0  # wall clock at send (a label, not for latency)
     start_mono_s: float = 0.0  # perf_counter just before the request bytes were written
+    connect_ms: float | None = None  # the TCP connect made for this request; None on a reused one
+    attempts: int = 1  # > 1: sent again after a kept-alive connection was found closed
+    resend_kind: str | None = None  # the failure that caused the last resend
+    resend_at_ms: float | None = None  # when it was seen, ms after the first attempt's bytes were written
+    retry_after_s: float | None = None  # Retry-After of an error answer (429, 503), in seconds
     status: int = 0
     ttft_ms: float | None = None
     itl_ms: array[float] = field(default_factory=lambda: array("d"))
@@ -144,20 +169,40 @@ class _ConnectFailed(Exception):
     """Internal: the TCP connect failed (refused, unreachable, unknown host)."""
 
 
-def _tag_connect_errors(client: HTTPClient) -> None:
-    """Make connect failures distinguishable from read timeouts (both are OSError in geventhttpclient)."""
+def _watch_connects(client: HTTPClient, fresh: dict[Any, float]) -> None:
+    """Time every new connection (into ``fresh``: socket -> connect ms) and make connect failures
+    distinguishable from read timeouts (both are OSError in geventhttpclient)."""
     pool = client._connection_pool
     create = pool._create_socket
 
     def create_socket() -> Any:
+        t0 = _perf_counter()
         try:
-            return create()
+            sock = create()
         except TimeoutError as exc:
             raise _ConnectTimeout("connect timed out") from exc
         except OSError as exc:
             raise _ConnectFailed(_os_error_text(exc)) from exc
+        fresh[sock] = (_perf_counter() - t0) * 1000.0
+        return sock
 
     pool._create_socket = create_socket  # type: ignore[method-assign]
+
+
+def _retry_after_s(value: Any) -> float | None:
+    """Seconds in a Retry-After header: a number of seconds, or an HTTP date (RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    text = str(value).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return max(seconds, 0.0) if seconds == seconds else None
 
 
 def _os_error_text(exc: OSError) -> str:
@@ -179,6 +224,19 @@ def _error_text(body: bytes) -> str:
     except orjson.JSONDecodeError:
         pass
     return body.decode("utf-8", "replace").strip()
+
+
+def _closed_text(exc: HTTPConnectionClosed, ex: Exchange, resend: bool) -> str:
+    """Why a request whose connection closed before any answer byte was not sent again."""
+    if exc.__context__ is not None:
+        return "connection reset by the server before any answer byte"
+    if ex.connect_ms is not None:
+        how = "on a new connection: not resent" + (f" (attempt {ex.attempts})" if ex.attempts > 1 else "")
+    elif not resend:
+        how = "on a kept-alive connection: resends are off"
+    else:
+        how = "again on a kept-alive connection after a resend"
+    return f"the server closed the connection before answering, {how}"
 
 
 def _discard(response: HTTPSocketPoolResponse) -> None:
@@ -206,7 +264,8 @@ class ChatClient:
             network_timeout=min(settings.first_byte_timeout_s, settings.total_timeout_s),
             headers={"Content-Type": "application/json", **settings.headers},
         )
-        _tag_connect_errors(self._http)
+        self._fresh: dict[Any, float] = {}  # new sockets not yet handed to a request -> connect ms
+        _watch_connects(self._http, self._fresh)
 
     def close(self) -> None:
         self._http.close()
@@ -234,10 +293,11 @@ class ChatClient:
             headers.update(extra_headers)
         s = self.settings
         sock = None
+        response: HTTPSocketPoolResponse | None = None
         try:
             payload = orjson.dumps(body)
             ex.started_at_s = time.time()
-            ex.start_mono_s = _perf_counter()
+            ex.start_mono_s = _perf_counter()  # the connect's start; _post restarts it at the write
             if on_sent is not None:
                 on_sent(ex)
             response = self._post(payload, headers, ex)
@@ -245,10 +305,18 @@ class ChatClient:
             ex.status = response.status_code
             sock = response._sock  # None when the whole response was already read with the headers
             if not 200 <= ex.status < 300:
+                ex.retry_after_s = _retry_after_s(response.get("retry-after"))
                 raise _Failure(
                     "http_error", f"HTTP {ex.status}: {_error_text(self._read_error_body(response))}"
                 )
+            self._bound_body(response)
             if stream:
+                content_type = str(response.get("content-type") or "")
+                if "event-stream" not in content_type:
+                    _discard(response)
+                    raise _Failure(
+                        "bad_response", f"the answer is not an event stream (content-type {content_type!r})"
+                    )
                 self._read_stream(response, ex, sock, deadline)
             else:
                 self._read_body(response, ex, sock, deadline)
@@ -267,6 +335,8 @@ class ChatClient:
                 ex.fail("total_timeout", f"the answer took longer than {s.total_timeout_s:g} s")
             else:
                 ex.fail("first_byte_timeout", f"no answer byte within {s.first_byte_timeout_s:g} s")
+        except HTTPConnectionClosed as exc:
+            ex.fail("connection_reset", _closed_text(exc, ex, s.resend))
         except HTTPParseError as exc:
             text = str(exc)
             if "closed" in text or "Incomplete" in text:
@@ -283,6 +353,10 @@ class ChatClient:
         except Exception as exc:  # a bug in chatbench: keep the run going, say where
             ex.fail("client_error", f"{type(exc).__name__}: {exc}")
         finally:
+            if response is not None:
+                response.__dict__.pop("_on_body", None)  # _bound_body's wrapper refers to the response
+                if not response.message_complete:
+                    _discard(response)  # an answer not read to its end: its connection cannot be reused
             if sock is not None:
                 # The socket may be back in the pool: give the next request the first-byte timeout again.
                 with contextlib.suppress(OSError):
@@ -290,23 +364,102 @@ class ChatClient:
         return ex
 
     def _post(self, payload: bytes, headers: Mapping[str, str], ex: Exchange) -> HTTPSocketPoolResponse:
-        """POST the request; once more, on a new connection, when a kept-alive one was already closed.
+        """Write the request and read the response headers; resend only as the module docstring says.
 
-        A server may close a kept-alive connection just as the next request is written on it (llama.cpp's
-        server closes after every stream although it answers ``Keep-Alive``, and any server closes idle
-        ones after its keep-alive timeout). The request then meets an orderly end of file before a single
-        response byte: it never reached the server's application, so it is sent again with the clock
-        restarted, as Go's HTTP client does for a closed idle connection. A reset (RST), or a close after
-        any response byte, is the server failing and is recorded as such.
+        geventhttpclient's ``request`` is not used: it cannot tell a kept-alive connection from a new
+        one, and its clock would include the connect. The headers must be complete within the
+        first-byte limit (one ``gevent.Timeout``: a server trickling them byte by byte is caught too).
         """
-        try:
-            return self._http.request("POST", self._uri, body=payload, headers=headers)
-        except HTTPConnectionClosed as exc:
-            if exc.__context__ is not None:  # geventhttpclient turns an early RST into this too
-                raise
+        http = self._http
+        pool = http._connection_pool
+        s = self.settings
+        raw = http._build_request("POST", self._uri, body=payload, headers=headers, chunked=False)
+        request = raw.encode("latin-1") + payload
+        first_sent = 0.0
+        while True:
+            sock = pool.get_socket()
+            ex.connect_ms = self._fresh.pop(sock, None)
+            reused = ex.connect_ms is None
             ex.started_at_s = time.time()
-            ex.start_mono_s = _perf_counter()
-            return self._http.request("POST", self._uri, body=payload, headers=headers)
+            ex.start_mono_s = t = _perf_counter()
+            first_sent = first_sent or t
+            limit = min(s.first_byte_timeout_s, s.total_timeout_s)
+            timer = gevent.Timeout.start_new(limit, _StreamTimeout)
+            try:
+                try:
+                    sock.sendall(request)
+                except OSError as exc:
+                    if exc.errno not in (errno.ECONNRESET, errno.EPIPE):
+                        pool.release_socket(sock)
+                        raise
+                    # The server may have answered (413, 401) and closed before the whole request was
+                    # written: read that answer. Without one, the request did not reach the server.
+                    try:
+                        return self._response(sock)
+                    except (OSError, HTTPParseError):
+                        if not self._may_resend(reused, ex, first_sent):
+                            raise ConnectionResetError(
+                                errno.ECONNRESET, "the connection was closed while the request was written"
+                            ) from None
+                        continue
+                try:
+                    return self._response(sock)
+                except HTTPConnectionClosed as exc:
+                    # An orderly end of file before any answer byte; a reset sets __context__.
+                    if exc.__context__ is not None or not self._may_resend(reused, ex, first_sent):
+                        raise
+            finally:
+                timer.close()
+
+    def _response(self, sock: Any) -> HTTPSocketPoolResponse:
+        """Read the response headers from ``sock``; on any failure the connection is closed for good
+        (geventhttpclient may have put it back in the pool with an answer still to come)."""
+        http = self._http
+        try:
+            return HTTPSocketPoolResponse(
+                sock,
+                http._connection_pool,
+                block_size=http.block_size,
+                method="POST",
+                headers_type=http.headers_type,
+            )
+        except BaseException:
+            with contextlib.suppress(OSError):
+                sock.close()
+            raise
+
+    def _may_resend(self, reused: bool, ex: Exchange, first_sent: float) -> bool:
+        """A kept-alive connection was closed before any answer byte: send again? Marks the resend."""
+        if not (reused and self.settings.resend) or ex.attempts > self._http._connection_pool.size:
+            return False
+        ex.attempts += 1
+        ex.resend_kind = "connection_reset"
+        ex.resend_at_ms = (_perf_counter() - first_sent) * 1000.0
+        return True
+
+    def _bound_body(self, response: HTTPSocketPoolResponse) -> None:
+        """Cut the answer at ``max_answer_bytes`` of body: past it, ``too_large`` and the connection goes.
+
+        The parser's body callback is wrapped for this one response, so a line that never ends is cut
+        as surely as a stream of lines that never ends, at the cost of one addition per ``recv``.
+        """
+        limit = self.settings.max_answer_bytes
+        length = response.content_length
+        if length is not None and length > limit:
+            _discard(response)
+            raise _Failure("too_large", f"the answer announces {length} bytes, over the {limit}-byte bound")
+        buffer = response._body_buffer
+        received = len(buffer)
+
+        def on_body(data: bytearray) -> None:
+            nonlocal received
+            received += len(data)
+            if received > limit:
+                _discard(response)
+                raise _Failure("too_large", f"the answer passed the {limit}-byte bound and was cut there")
+            buffer.extend(data)
+
+        response._on_body = on_body  # type: ignore[method-assign,assignment]
 
     def _read_error_body(self, response: HTTPSocketPoolResponse) -> bytes:
         try:
@@ -451,11 +604,6 @@ class ChatClient:
         ex.answer = "".join(content)
         ex.reasoning = "".join(reasoning)
         if not done:
-            content_type = str(response.get("content-type") or "")
-            if not events and "event-stream" not in content_type:
-                raise _Failure(
-                    "bad_response", f"the answer is not an event stream (content-type {content_type!r})"
-                )
             raise _Failure("stream_incomplete", "the stream ended without 'data: [DONE]'")
         if not chunks:
             raise _Failure("empty_answer", "the stream carried no content")

@@ -105,6 +105,7 @@ class LoadContext:
             first_byte_timeout_s=t.timeouts.first_byte_s,
             total_timeout_s=t.timeouts.total_s,
             concurrency=concurrency,
+            resend=t.resend,
         )
         return ChatClient(settings, self.token_counter)
 
@@ -228,6 +229,11 @@ class LoadContext:
             error_kind=ex.error_kind,
             error_message=ex.error_message,
             lg_cpu_pct=None if self.monitor is None else self.monitor.latest_cpu_pct,
+            attempts=ex.attempts,
+            resend_kind=ex.resend_kind,
+            resend_at_ms=ex.resend_at_ms,
+            connect_ms=ex.connect_ms,
+            retry_after_s=ex.retry_after_s,
         )
         self.sink.write(record)
         self._to_locust_stats(record)

@@ -59,7 +59,7 @@ def _positive_float(text: str) -> float:
 
 
 def add_override_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add --host, --model, --profile, --users/-u, --spawn-rate/-r, --duration/-t, --rate."""
+    """Add --host, --model, --profile, --users/-u, --spawn-rate/-r, --duration/-t, --rate, --no-resend."""
     group = parser.add_argument_group("scenario overrides (win over the environment and the file)")
     group.add_argument(
         "--host",
@@ -85,6 +85,15 @@ def add_override_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--rate", type=_positive_float, metavar="RPS", help="open-loop arrival rate in requests per second"
     )
+    group.add_argument(
+        "--no-resend",
+        dest="resend",
+        action="store_const",
+        const=False,
+        default=None,
+        help="never send a request again, not even when a kept-alive connection was closed before any "
+        "answer byte (strict measurement: such a request is a failed record; target.resend)",
+    )
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -97,5 +106,6 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "spawn_rate": getattr(args, "spawn_rate", None),
         "duration_s": getattr(args, "duration", None),
         "rate_rps": getattr(args, "rate", None),
+        "resend": getattr(args, "resend", None),
     }
     return {key: value for key, value in pairs.items() if value is not None}

@@ -2,7 +2,8 @@
 
 ``load_scenario(path, overrides)`` is the one entry point. Values come from, highest first:
 
-    1. ``overrides`` (the command line: host, model, profile, users, spawn_rate, duration_s, rate_rps)
+    1. ``overrides`` (the command line: host, model, profile, users, spawn_rate, duration_s, rate_rps,
+       resend)
     2. environment variables: CHATBENCH_HOST, CHATBENCH_MODEL, CHATBENCH_PROFILE
     3. the scenario file
     4. built-in defaults
@@ -49,7 +50,7 @@ TOP_KEYS = (
     "sweep",
     "planning",
 )
-OVERRIDE_KEYS = ("host", "model", "profile", "users", "spawn_rate", "duration_s", "rate_rps")
+OVERRIDE_KEYS = ("host", "model", "profile", "users", "spawn_rate", "duration_s", "rate_rps", "resend")
 ENV_VARS = {"host": "CHATBENCH_HOST", "model": "CHATBENCH_MODEL", "profile": "CHATBENCH_PROFILE"}
 _FLAGS = {
     "host": "--host",
@@ -59,6 +60,7 @@ _FLAGS = {
     "spawn_rate": "--spawn-rate",
     "duration_s": "--duration",
     "rate_rps": "--rate",
+    "resend": "--no-resend",
 }
 
 
@@ -164,6 +166,7 @@ def scenario_from_data(
         base_url=given.get("host", target.base_url),
         model=given.get("model", target.model),
         profile=given.get("profile", target.profile),
+        resend=given.get("resend", target.resend),
     )
     check_options(where, target)
     profile = target.api
@@ -228,6 +231,8 @@ def _overrides(overrides: Mapping[str, Any] | None, environ: Mapping[str, str]) 
             checked[key] = cli.choice(value, origin, profile_names())
         elif key == "users":
             checked[key] = cli.integer(value, origin, lo=1, hi=MAX_USERS)
+        elif key == "resend":
+            checked[key] = cli.boolean(value, origin)
         elif key in ("spawn_rate", "rate_rps"):
             checked[key] = cli.number(value, origin, lo=0, lo_open=True)
         else:

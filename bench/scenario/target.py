@@ -48,13 +48,19 @@ class Target:
     timeouts: Timeouts = Timeouts()
     tokenizer: Path | None = None
     options: Mapping[str, bool] = field(default_factory=dict)  # the profile's own switches
+    # Send a request again when a kept-alive connection was closed before any answer byte (the record
+    # says so); false for strict measurement: such a request is then a failed record.
+    resend: bool = True
+    # The circuit breaker: stop the run once the target has been unreachable this long (s); None: never.
+    stop_when_unreachable_s: float | None = 30.0
 
     def __repr__(self) -> str:
         return (
             f"Target(base_url={self.base_url!r}, path={self.path!r}, model={self.model!r}, "
             f"profile={self.profile!r}, headers={_redact_headers(self.headers)!r}, "
             f"api_key_env={self.api_key_env!r}, api_key={'***' if self.api_key else None}, "
-            f"timeouts={self.timeouts!r}, tokenizer={self.tokenizer!r}, options={dict(self.options)!r})"
+            f"timeouts={self.timeouts!r}, tokenizer={self.tokenizer!r}, options={dict(self.options)!r}, "
+            f"resend={self.resend!r}, stop_when_unreachable_s={self.stop_when_unreachable_s!r})"
         )
 
     @property
@@ -89,6 +95,8 @@ class Target:
             },
             "tokenizer": None if self.tokenizer is None else str(self.tokenizer),
             "options": dict(self.options),
+            "resend": self.resend,
+            "stop_when_unreachable_s": self.stop_when_unreachable_s,
         }
 
 
@@ -185,6 +193,12 @@ def parse_target(where: Where, raw: Any, base_dir: Path, environ: Mapping[str, s
         okey = join(key, "options")
         for name, value in where.mapping(block["options"], okey).items():
             options[name] = where.boolean(value, join(okey, name))
+    resend = where.boolean(block["resend"], join(key, "resend")) if "resend" in block else Target.resend
+    stop_s = Target.stop_when_unreachable_s
+    if "stop_when_unreachable_s" in block:
+        raw_stop = block["stop_when_unreachable_s"]
+        stop_key = join(key, "stop_when_unreachable_s")
+        stop_s = None if raw_stop is None else where.duration(raw_stop, stop_key)
     return Target(
         base_url=base_url,
         path=url_path,
@@ -196,4 +210,6 @@ def parse_target(where: Where, raw: Any, base_dir: Path, environ: Mapping[str, s
         timeouts=timeouts,
         tokenizer=tokenizer,
         options=options,
+        resend=resend,
+        stop_when_unreachable_s=stop_s,
     )
