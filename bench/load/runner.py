@@ -8,7 +8,8 @@
    ground-truth log in ``mock/truth.jsonl``;
 4. probe the target with httpx (``TargetError`` when nothing answers);
 5. write ``scenario.json`` and ``run.json``;
-6. run ``python -m locust -f bench/load/locustfile.py --headless ...`` and wait (hard timeout:
+6. scrape the server's ``/metrics`` in a process of its own while Locust runs (``bench.servermetrics``);
+   run ``python -m locust -f bench/load/locustfile.py --headless ...`` and wait (hard timeout:
    duration + drain + margin); Ctrl-C stops Locust gracefully and what was recorded is kept;
 7. merge ``records/*.jsonl`` into ``records.parquet`` and finish ``run.json``.
 """
@@ -32,6 +33,7 @@ from bench.errors import TargetError
 from bench.lifeline import Lifeline
 from bench.load.merge import merge_records
 from bench.load.rundir import create_run_dir, finish_run_json, write_run_json, write_scenario_json
+from bench.servermetrics.process import scraping
 
 __all__ = ["LOCUSTFILE", "RunOutcome", "mock_settings", "probe_target", "run_load"]
 
@@ -167,7 +169,8 @@ def run_load(
         limit_s = None if web_ui else scenario.load.total_duration_s + drain_s + _MARGIN_S
         if web_ui and on_ready is not None:
             on_ready(f"http://{web_host}:{web_port}")
-        exit_code, interrupted = _run_locust(command, limit_s, progress)
+        with scraping(scenario.server_metrics, base_url, run_dir):
+            exit_code, interrupted = _run_locust(command, limit_s, progress)
     merged = merge_records(run_dir)
     finish_run_json(
         run_dir, exit_code=exit_code, records=merged.records, errors=merged.errors, interrupted=interrupted

@@ -34,6 +34,7 @@ from bench.scenario.sampling import parse_sampling
 from bench.scenario.slo import parse_slo
 from bench.scenario.sweep import parse_planning, parse_sweep
 from bench.scenario.target import check_options, parse_base_url, parse_target, target_counter
+from bench.servermetrics.spec import parse_server_metrics
 
 __all__ = ["ENV_VARS", "OVERRIDE_KEYS", "load_scenario", "scenario_from_data", "token_counter"]
 
@@ -49,6 +50,7 @@ TOP_KEYS = (
     "slo",
     "sweep",
     "planning",
+    "server_metrics",
 )
 OVERRIDE_KEYS = ("host", "model", "profile", "users", "spawn_rate", "duration_s", "rate_rps", "resend")
 ENV_VARS = {"host": "CHATBENCH_HOST", "model": "CHATBENCH_MODEL", "profile": "CHATBENCH_PROFILE"}
@@ -192,6 +194,7 @@ def scenario_from_data(
     slo = parse_slo(where, raw.get("slo"))
     sweep = parse_sweep(where, raw.get("sweep")) if raw.get("sweep") is not None else None
     planning = parse_planning(where, raw.get("planning")) if raw.get("planning") is not None else None
+    server_metrics = parse_server_metrics(where, raw.get("server_metrics"))
     return Scenario(
         name=name,
         path=None if path is None else path.resolve(),
@@ -205,6 +208,7 @@ def scenario_from_data(
         slo=slo,
         sweep=sweep,
         planning=planning,
+        server_metrics=server_metrics,
     )
 
 

@@ -14,12 +14,13 @@ Where each block lives (its dataclass, its defaults and its parser together):
     slo         bench.scenario.slo         Slo, SloThreshold
     sweep       bench.scenario.sweep       Sweep, Planning
     mock        bench.mock.settings        MockSettings (field metadata)
+    server_metrics bench.servermetrics.spec ServerMetricsSpec (scraping the server's /metrics)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from bench.scenario.slo import METRICS, STATS, Slo, SloThreshold
 from bench.scenario.sources.synthetic import SyntheticSpec
 from bench.scenario.sweep import Planning, Sweep
 from bench.scenario.target import Target, Timeouts
+from bench.servermetrics.spec import ServerMetricsSpec
 
 __all__ = [
     "METRICS",
@@ -68,6 +70,7 @@ class Scenario:
     slo: Slo
     sweep: Sweep | None = None
     planning: Planning | None = None
+    server_metrics: ServerMetricsSpec = field(default_factory=ServerMetricsSpec)
 
     def prompt_set(self, name: str) -> PromptSet | None:
         return next((s for s in self.prompt_sets if s.name == name), None)
@@ -87,4 +90,5 @@ class Scenario:
             "slo": self.slo.to_dict(),
             "sweep": None if self.sweep is None else self.sweep.to_dict(),
             "planning": None if self.planning is None else self.planning.to_dict(),
+            "server_metrics": self.server_metrics.to_dict(),
         }
