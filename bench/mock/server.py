@@ -37,6 +37,7 @@ from bench.errors import MockError
 from bench.lifeline import watch_asyncio
 from bench.mock import api
 from bench.mock.api import ApiError, ChatRequest, ChunkWriter
+from bench.mock.metrics import MockMetrics
 from bench.mock.model import Answer, Engine, Planner
 from bench.mock.settings import FAULT_KINDS, MockSettings
 
@@ -61,6 +62,7 @@ _SSE_HEAD = (
 )
 
 
+_PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
 _OK_JSON = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%b"
 
 
@@ -161,6 +163,7 @@ class MockServer:
     def __init__(self, settings: MockSettings) -> None:
         self.settings = settings
         self.engine = Engine(settings)
+        self.metrics = MockMetrics(settings.model)
         self.scheduler = Scheduler()
         self.planner = Planner(settings)
         self.fault_rates = list(settings.fault_rates().items())
@@ -355,6 +358,11 @@ class Connection(asyncio.Protocol):
                     self._answer_at_once(rid, req)
                     return
             Exchange(self, rid, body, forced, recv, req).start()
+        elif path == b"/metrics":
+            if method == b"GET":
+                self.respond(200, server.metrics.render(server.engine), content_type=_PROMETHEUS)
+            else:
+                self.respond(405, _method_error("GET"))
         elif path == b"/health":
             if method == b"GET":
                 self.respond(200, b'{"status":"ok"}')
@@ -370,7 +378,7 @@ class Connection(asyncio.Protocol):
                 404,
                 api.error_body(
                     f"no route {path.decode('latin-1')}; this server serves POST /v1/chat/completions, "
-                    "GET /v1/models and GET /health",
+                    "GET /v1/models, GET /metrics and GET /health",
                     type="invalid_request_error",
                     code="not_found",
                 ),
@@ -390,6 +398,10 @@ class Connection(asyncio.Protocol):
             req.prompt_tokens,
             answer.output_tokens,
         )
+        metrics = server.metrics
+        metrics.prompt_tokens += req.prompt_tokens
+        metrics.generation_tokens += answer.output_tokens
+        metrics.success[answer.finish_reason] += 1
         self.respond(200, body)
 
     def respond(
@@ -605,6 +617,7 @@ class Exchange:
             return
         self.holds_slot = True
         now = time.monotonic()
+        self.conn.server.metrics.prompt_tokens += self.req.prompt_tokens if self.req is not None else 0
         self.admitted = now
         assert self.req is not None
         settings = self.conn.server.settings
@@ -628,6 +641,7 @@ class Exchange:
         answer = self.answer
         assert answer is not None
         engine = self.conn.server.engine
+        metrics = self.conn.server.metrics
         n = len(answer.chunks)
         writer = self.writer
         while True:
@@ -650,7 +664,9 @@ class Exchange:
                 self._write(writer.content(answer.chunks[i]))
             elif engine.tpot_s == 0.0:
                 self.index = n  # a plain answer with no decode time: nothing to wait for
+                metrics.generation_tokens += sum(answer.chunk_tokens[i:])
                 continue
+            metrics.generation_tokens += answer.chunk_tokens[i]
             self.index = i + 1
             if self.index < n:
                 self.next_t += answer.chunk_tokens[self.index] * engine.token_s()
@@ -661,6 +677,8 @@ class Exchange:
         assert answer is not None and req is not None
         server = self.conn.server
         fault = self.fault
+        if fault is None:
+            server.metrics.success[answer.finish_reason] += 1
         if self.writer is not None:
             w = self.writer
             tail = w.finish(answer.finish_reason)
