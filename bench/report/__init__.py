@@ -50,6 +50,7 @@ def build_report(
     from bench.report.model import Figure
     from bench.report.plots import PLOTS, write_plots
     from bench.report.run_report import run_page
+    from bench.report.server_metrics import PANEL_CAPTION, server_metrics_part
 
     run_dir = Path(run_dir)
     analysis = analyze(run_dir, window=window)
@@ -62,9 +63,18 @@ def build_report(
     }
     summary = dict(analysis.summary)
     summary["verdict"] = verdict.to_dict() if hasattr(verdict, "to_dict") else verdict
+    figures = [Figure(PLOTS[name][0], path) for name, path in plot_paths.items()]
+    server = server_metrics_part(analysis, run_dir)
+    if server is not None:
+        summary["server_metrics"] = server.block
+        if server.note:
+            summary["notes"] = [*summary["notes"], server.note]
+        if server.figure is not None:
+            paths["server_metrics"] = run_dir / "server_metrics.png"
+            server.figure.savefig(paths["server_metrics"], dpi=100)
+            figures.append(Figure(PANEL_CAPTION, paths["server_metrics"]))
     summary["files"] = {name: path.name for name, path in paths.items()}
     paths["summary.json"].write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
-    figures = [Figure(PLOTS[name][0], path) for name, path in plot_paths.items()]
     page = run_page(summary, load_json(run_dir / "scenario.json"), load_json(run_dir / "run.json"), figures)
     paths["summary.md"].write_text(render_markdown(page), encoding="utf-8")
     paths["report.html"].write_text(render_html(page), encoding="utf-8")

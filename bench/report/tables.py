@@ -41,6 +41,9 @@ def report_tables(summary: Mapping[str, Any]) -> list[Table]:
     for column, rows in summary["breakdowns"].items():
         tables.append(_breakdown(column, rows))
     tables.append(_loadgen(summary))
+    from bench.report.server_metrics import server_metrics_tables
+
+    tables += server_metrics_tables(summary)
     return tables
 
 

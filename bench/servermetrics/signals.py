@@ -1,0 +1,188 @@
+"""Each server's metric names mapped to the common signals (the raw samples keep everything else).
+
+| signal | unit | vLLM | SGLang | TGI | llama.cpp |
+|---|---|---|---|---|---|
+| ``running`` | requests | ``vllm:num_requests_running`` | ``sglang:num_running_reqs`` | ``tgi_batch_current_size`` | ``llamacpp:requests_processing`` |
+| ``waiting`` | requests | ``vllm:num_requests_waiting`` | ``sglang:num_queue_reqs`` | ``tgi_queue_size`` | ``llamacpp:requests_deferred`` |
+| ``kv_usage`` | ratio 0..1 | ``vllm:kv_cache_usage_perc`` (older: ``vllm:gpu_cache_usage_perc``) | ``sglang:token_usage`` | — | ``llamacpp:kv_cache_usage_ratio`` (older builds only) |
+| ``preemptions`` | counter | ``vllm:num_preemptions_total`` | — | — | — |
+| ``prompt_tokens`` | counter | ``vllm:prompt_tokens_total`` | ``sglang:prompt_tokens_total`` | ``tgi_request_input_length_sum`` | ``llamacpp:prompt_tokens_total`` |
+| ``generated_tokens`` | counter | ``vllm:generation_tokens_total`` | ``sglang:generation_tokens_total`` | ``tgi_request_generated_tokens_sum`` | ``llamacpp:tokens_predicted_total`` |
+| ``prefix_hit_rate`` | ratio 0..1 | Δ``vllm:prefix_cache_hits_total`` / Δ``vllm:prefix_cache_queries_total`` | ``sglang:cache_hit_rate`` | — | Δcached / (Δcached + Δprompt), from ``llamacpp:prompt_tokens_cached_total`` and ``llamacpp:prompt_tokens_total`` |
+
+Which version of each server's source the names were checked against: ``docs/server-metrics.md``.
+
+Formulas (``signal_frame``), one row per successful scrape:
+
+- gauges (running, waiting): the sum over label sets (engines, models); ``kv_usage``: their mean, as
+  vLLM's own log line aggregates engines;
+- counters: the increase since the first scrape of the run, summed over label sets, a drop counted as
+  a restart (the increase after it starts from 0), a label set first seen later counted from 0, so ``generated_tokens`` at a scrape is the tokens
+  generated since the run's first scrape;
+- ``prefix_hit_rate`` from counters: the ratio of the increases between consecutive scrapes (NaN when
+  nothing was queried); from a gauge: its value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["SERVERS", "SIGNALS", "Server", "Source", "detect_server", "signal_frame"]
+
+SIGNALS: dict[str, tuple[str, str]] = {
+    "running": ("requests running", "requests"),
+    "waiting": ("requests waiting", "requests"),
+    "kv_usage": ("KV-cache usage", "ratio"),
+    "preemptions": ("preemptions", "count"),
+    "prompt_tokens": ("prompt tokens", "tokens"),
+    "generated_tokens": ("generated tokens", "tokens"),
+    "prefix_hit_rate": ("prefix-cache hit rate", "ratio"),
+}
+"""signal -> (label, unit)."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a signal comes from: the first of ``names`` that a scrape holds.
+
+    ``kind``: ``gauge`` (summed or averaged over label sets, ``how``), ``counter`` (increase since the
+    first scrape), ``counter_ratio`` (Δ``names[0]`` / Δ(sum of ``denominator``) between scrapes).
+    """
+
+    names: tuple[str, ...]
+    kind: Literal["gauge", "counter", "counter_ratio"] = "gauge"
+    how: Literal["sum", "mean"] = "sum"
+    denominator: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    prefix: str
+    signals: Mapping[str, Source]
+
+
+SERVERS: tuple[Server, ...] = (
+    Server(
+        "vLLM",
+        "vllm:",
+        {
+            "running": Source(("vllm:num_requests_running",)),
+            "waiting": Source(("vllm:num_requests_waiting",)),
+            "kv_usage": Source(("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"), how="mean"),
+            "preemptions": Source(("vllm:num_preemptions_total",), "counter"),
+            "prompt_tokens": Source(("vllm:prompt_tokens_total",), "counter"),
+            "generated_tokens": Source(("vllm:generation_tokens_total",), "counter"),
+            "prefix_hit_rate": Source(
+                ("vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total"),
+                "counter_ratio",
+                denominator=("vllm:prefix_cache_queries_total",),
+            ),
+        },
+    ),
+    Server(
+        "SGLang",
+        "sglang:",
+        {
+            "running": Source(("sglang:num_running_reqs",)),
+            "waiting": Source(("sglang:num_queue_reqs",)),
+            "kv_usage": Source(("sglang:token_usage",), how="mean"),
+            "prompt_tokens": Source(("sglang:prompt_tokens_total",), "counter"),
+            "generated_tokens": Source(("sglang:generation_tokens_total",), "counter"),
+            "prefix_hit_rate": Source(("sglang:cache_hit_rate",), how="mean"),
+        },
+    ),
+    Server(
+        "TGI",
+        "tgi_",
+        {
+            "running": Source(("tgi_batch_current_size",)),
+            "waiting": Source(("tgi_queue_size",)),
+            "prompt_tokens": Source(("tgi_request_input_length_sum",), "counter"),
+            "generated_tokens": Source(("tgi_request_generated_tokens_sum",), "counter"),
+        },
+    ),
+    Server(
+        "llama.cpp",
+        "llamacpp:",
+        {
+            "running": Source(("llamacpp:requests_processing",)),
+            "waiting": Source(("llamacpp:requests_deferred",)),
+            "kv_usage": Source(("llamacpp:kv_cache_usage_ratio",), how="mean"),
+            "prompt_tokens": Source(("llamacpp:prompt_tokens_total",), "counter"),
+            "generated_tokens": Source(("llamacpp:tokens_predicted_total",), "counter"),
+            "prefix_hit_rate": Source(
+                ("llamacpp:prompt_tokens_cached_total",),
+                "counter_ratio",
+                denominator=("llamacpp:prompt_tokens_cached_total", "llamacpp:prompt_tokens_total"),
+            ),
+        },
+    ),
+)
+
+
+def detect_server(names: set[str]) -> Server | None:
+    """The known server whose signal names the scrape holds most of (None: none of them)."""
+    best, best_hits = None, 0
+    for server in SERVERS:
+        hits = sum(1 for src in server.signals.values() if any(n in names for n in src.names))
+        if hits > best_hits:
+            best, best_hits = server, hits
+    return best
+
+
+def _wide(samples: pd.DataFrame, name: str) -> pd.DataFrame:
+    """One column per label set, one row per scrape time, of the samples named ``name``."""
+    part = samples[samples["name"] == name]
+    return part.pivot_table(index="t_s", columns="labels", values="value", aggfunc="last", observed=True)
+
+
+def _increase(wide: pd.DataFrame) -> pd.Series:
+    """Counter increase since the first scrape, summed over label sets; a drop is a restart.
+
+    A label set missing from the first scrapes did not exist yet (TGI creates its series at the first
+    request): it counts from 0.
+    """
+    values = wide.ffill().fillna(0.0).to_numpy(dtype=float)
+    steps = np.diff(values, axis=0, prepend=values[:1])
+    restarted = steps < 0
+    steps[restarted] = values[restarted]  # after a restart the counter counts from 0 again
+    return pd.Series(np.nansum(np.nancumsum(steps, axis=0), axis=1), index=wide.index)
+
+
+def signal_frame(samples: pd.DataFrame, server: Server | None) -> pd.DataFrame:
+    """The signals per scrape: index ``t_s`` (epoch s), one column per signal the server exposes.
+
+    ``samples`` has the columns of ``server_metrics.parquet`` (t_s, name, labels, value).
+    """
+    times = pd.Index(np.sort(samples["t_s"].unique()), name="t_s")
+    out = pd.DataFrame(index=times)
+    if server is None or samples.empty:
+        return out
+    present = set(samples["name"].unique())
+    for signal, src in server.signals.items():
+        name = next((n for n in src.names if n in present), None)
+        if name is None:
+            continue
+        wide = _wide(samples, name).reindex(times)
+        if src.kind == "gauge":
+            column = wide.mean(axis=1) if src.how == "mean" else wide.sum(axis=1, min_count=1)
+        elif src.kind == "counter":
+            column = _increase(wide)
+        else:
+            dens = [n for n in src.denominator if n in present]
+            if not dens:
+                continue
+            num = _increase(wide).diff()
+            den = pd.concat([_increase(_wide(samples, n).reindex(times)).diff() for n in dens], axis=1).sum(
+                axis=1, min_count=1
+            )
+            with np.errstate(invalid="ignore", divide="ignore"):
+                column = num / den.where(den > 0)
+        out[signal] = column.astype(float)
+    return out

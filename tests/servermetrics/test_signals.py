@@ -1,0 +1,93 @@
+"""Each server's names to the common signals: gauges summed or averaged, counters as increases."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from bench.servermetrics.signals import SERVERS, detect_server, signal_frame
+
+
+def _samples(rows: list[tuple[float, str, str, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["t_s", "name", "labels", "value"])
+
+
+E0, E1 = '{"engine":"0"}', '{"engine":"1"}'
+
+
+def test_vllm_gauges_sum_over_engines_and_kv_is_their_mean() -> None:
+    df = _samples(
+        [
+            (10.0, "vllm:num_requests_running", E0, 3),
+            (10.0, "vllm:num_requests_running", E1, 2),
+            (10.0, "vllm:num_requests_waiting", E0, 1),
+            (10.0, "vllm:kv_cache_usage_perc", E0, 0.5),
+            (10.0, "vllm:kv_cache_usage_perc", E1, 0.9),
+        ]
+    )
+    server = detect_server(set(df["name"]))
+    assert server is not None and server.name == "vLLM"
+    sig = signal_frame(df, server)
+    assert sig.loc[10.0, "running"] == 5 and sig.loc[10.0, "waiting"] == 1
+    assert sig.loc[10.0, "kv_usage"] == pytest.approx(0.7)
+
+
+def test_counters_are_increases_since_the_first_scrape_through_a_restart() -> None:
+    df = _samples(
+        [
+            (1.0, "vllm:generation_tokens_total", E0, 1000),
+            (2.0, "vllm:generation_tokens_total", E0, 1100),
+            (3.0, "vllm:generation_tokens_total", E0, 30),  # the server restarted: 30 new tokens
+            (4.0, "vllm:generation_tokens_total", E0, 50),
+        ]
+    )
+    sig = signal_frame(df, SERVERS[0])
+    assert list(sig["generated_tokens"]) == [0, 100, 130, 150]
+
+
+def test_a_series_created_at_the_first_request_counts_from_zero() -> None:
+    """TGI creates its histogram series when the first request finishes."""
+    df = _samples(
+        [
+            (1.0, "tgi_queue_size", "", 0),
+            (2.0, "tgi_queue_size", "", 2),
+            (2.0, "tgi_request_generated_tokens_sum", "", 40),
+            (3.0, "tgi_queue_size", "", 0),
+            (3.0, "tgi_request_generated_tokens_sum", "", 100),
+        ]
+    )
+    server = detect_server(set(df["name"]))
+    assert server is not None and server.name == "TGI"
+    sig = signal_frame(df, server)
+    assert list(sig["generated_tokens"]) == [0, 40, 100]
+    assert list(sig["waiting"]) == [0, 2, 0]
+    assert "kv_usage" not in sig  # TGI exposes none: no made-up column
+
+
+def test_llamacpp_prefix_hit_rate_from_cached_and_processed_prompt_counters() -> None:
+    df = _samples(
+        [
+            (1.0, "llamacpp:prompt_tokens_total", "", 0),
+            (1.0, "llamacpp:prompt_tokens_cached_total", "", 0),
+            (2.0, "llamacpp:prompt_tokens_total", "", 30),
+            (2.0, "llamacpp:prompt_tokens_cached_total", "", 90),
+            (3.0, "llamacpp:prompt_tokens_total", "", 30),
+            (3.0, "llamacpp:prompt_tokens_cached_total", "", 90),
+            (1.0, "llamacpp:requests_processing", "", 0),
+        ]
+    )
+    server = detect_server(set(df["name"]))
+    assert server is not None and server.name == "llama.cpp"
+    sig = signal_frame(df, server)
+    assert sig.loc[2.0, "prefix_hit_rate"] == pytest.approx(0.75)
+    assert math.isnan(sig.loc[3.0, "prefix_hit_rate"])  # nothing queried in that interval
+
+
+def test_sglang_and_unknown_servers() -> None:
+    df = _samples([(1.0, "sglang:num_queue_reqs", "", 4), (1.0, "sglang:token_usage", "", 0.97)])
+    server = detect_server(set(df["name"]))
+    assert server is not None and server.name == "SGLang"
+    assert signal_frame(df, server).loc[1.0, "kv_usage"] == pytest.approx(0.97)
+    assert detect_server({"process_cpu_seconds_total", "http_requests_total"}) is None
