@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import stat
 import sys
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["ENV_VAR", "Lifeline", "inherited_fd", "watch_asyncio", "watch_gevent"]
+__all__ = ["ENV_VAR", "Lifeline", "inherited_fd", "sleep_watching", "watch_asyncio", "watch_gevent"]
 
 ENV_VAR = "CHATBENCH_LIFELINE_FD"
 
@@ -127,4 +129,17 @@ def watch_asyncio(loop: Any, on_lost: Callable[[], None], what: str = "mock") ->
             on_lost()
 
     loop.add_reader(fd, readable)
+    return True
+
+
+def sleep_watching(fd: int | None, seconds: float) -> bool:
+    """In a plain (blocking) process: sleep ``seconds``; False at once when the lifeline ``fd`` (from
+    ``inherited_fd``, made non-blocking) ends. With no lifeline (``fd`` None) just sleep."""
+    if fd is None:
+        time.sleep(seconds)
+        return True
+    readable, _, _ = select.select([fd], [], [], seconds)
+    if readable and _ended(fd):
+        _say_gone("process")
+        return False
     return True

@@ -3,15 +3,14 @@
 ``scraping(spec, base_url, run_dir)`` is a context manager around the load: it starts
 ``python -m bench.servermetrics.scraper`` (which takes its first scrape at once, before any request),
 and on exit stops it (SIGTERM: one last scrape, after the load has stopped) and writes
-``server_metrics.parquet`` and ``server_metrics.json``. The scraper dies with chatbench: it gets
-SIGTERM when its parent dies (Linux ``PR_SET_PDEATHSIG``) and checks its parent every tick elsewhere.
+``server_metrics.parquet`` and ``server_metrics.json``. The scraper dies with chatbench: it holds a
+lifeline pipe to this process (``bench.lifeline``, as Locust and the mock do).
 A scraper that cannot start, or a store that cannot be written, is a note, never a failed run.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.lifeline import Lifeline
 from bench.servermetrics.spec import ServerMetricsSpec, metrics_url
 
 __all__ = ["ScraperHandle", "scraping", "start_scraper"]
@@ -29,8 +29,11 @@ _STOP_S = 5.0
 class ScraperHandle:
     """A running scraper process."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], url: str, interval_s: float, run_dir: Path) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[bytes], url: str, interval_s: float, run_dir: Path, lifeline: Lifeline
+    ) -> None:
         self.proc = proc
+        self.lifeline = lifeline
         self.url = url
         self.interval_s = interval_s
         self.run_dir = run_dir
@@ -39,20 +42,22 @@ class ScraperHandle:
         """SIGTERM (the scraper takes a last scrape and exits), then SIGKILL if it does not."""
         for sig in (signal.SIGTERM, signal.SIGKILL):
             if self.proc.poll() is not None:
-                return
+                break
             with contextlib.suppress(ProcessLookupError):
                 self.proc.send_signal(sig)
             try:
                 self.proc.wait(_STOP_S + 2 * self.interval_s)
-                return
+                break
             except subprocess.TimeoutExpired:
                 continue
+        self.lifeline.cut()
 
 
 def start_scraper(url: str, run_dir: Path, *, interval_s: float, timeout_s: float) -> ScraperHandle:
     from bench.servermetrics.store import JSONL
 
     log = (run_dir / "server_metrics.log").open("ab")
+    lifeline = Lifeline()
     try:
         proc = subprocess.Popen(
             [
@@ -65,16 +70,20 @@ def start_scraper(url: str, run_dir: Path, *, interval_s: float, timeout_s: floa
                 repr(interval_s),
                 "--timeout",
                 repr(timeout_s),
-                "--parent",
-                str(os.getpid()),
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
+            start_new_session=True,  # a terminal's Ctrl-C reaches chatbench only, which stops it after Locust
+            **lifeline.popen_kwargs(),
         )
+    except OSError:
+        lifeline.cut()
+        raise
     finally:
         log.close()
-    return ScraperHandle(proc, url, interval_s, run_dir)
+    lifeline.started()
+    return ScraperHandle(proc, url, interval_s, run_dir, lifeline)
 
 
 @contextlib.contextmanager

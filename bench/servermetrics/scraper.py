@@ -1,6 +1,6 @@
 """The scraper process: GET one Prometheus ``/metrics`` URL every ``interval_s``, one JSON line per scrape.
 
-    python -m bench.servermetrics.scraper URL OUT.jsonl --interval 1 --timeout 0.8 --parent PID
+    python -m bench.servermetrics.scraper URL OUT.jsonl --interval 1 --timeout 0.8
 
 It is a process of its own (started by ``bench.servermetrics.process``), so a slow, stalled or missing
 endpoint never delays a request of the load generator. Each scrape has a hard deadline (``--timeout``,
@@ -21,15 +21,14 @@ creation time) are left out. Failure kinds: ``refused``, ``timeout``, ``http_<st
 ever succeeding on a 404 or a body that is not Prometheus text, it stops asking (the server has no
 metrics) and says so in a last line ``{"ok": false, "kind": ..., "gave_up": true}``.
 
-SIGTERM (or the parent process going away) ends it after one last scrape, so counters cover the
-whole run; SIGINT is ignored (Ctrl-C reaches the whole process group; the runner stops this process
-after Locust has stopped).
+SIGTERM ends it after one last scrape, so counters cover the whole run. It holds a lifeline to the
+chatbench process that started it (``bench.lifeline``, as Locust and the mock do) and stops at once
+when that process is gone, however it ended. SIGINT is ignored: the runner stops it after Locust.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import os
 import signal
@@ -39,6 +38,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+
+from bench.lifeline import inherited_fd, sleep_watching
 
 __all__ = ["GIVE_UP", "MAX_BODY_BYTES", "Scraper", "main", "parse_text"]
 
@@ -167,16 +168,7 @@ class _Stop(Exception):
     pass
 
 
-def _die_with_parent() -> None:
-    """Linux: get SIGTERM when the process that started this one dies (even by SIGKILL)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def run(url: str, out: str, interval_s: float, timeout_s: float, parent: int | None) -> int:
+def run(url: str, out: str, interval_s: float, timeout_s: float) -> int:
     state = {"stopping": False, "sleeping": False}
 
     def on_term(signum: int, frame: Any) -> None:
@@ -186,15 +178,15 @@ def run(url: str, out: str, interval_s: float, timeout_s: float, parent: int | N
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, on_term)
-    _die_with_parent()
+    lifeline = inherited_fd()
+    if lifeline is not None:
+        os.set_blocking(lifeline, False)
     scraper = Scraper(url, timeout_s)
-    failures, ever_ok, gave_up = 0, False, False
+    failures, ever_ok, gave_up, orphaned = 0, False, False, False
     start = time.monotonic()
     tick = 0
     with open(out, "ab", buffering=0) as f:
         while not state["stopping"]:
-            if parent is not None and os.getppid() != parent:
-                break
             line = scraper.scrape()
             ever_ok = ever_ok or line["ok"]
             failures = 0 if line["ok"] else failures + 1
@@ -206,13 +198,16 @@ def run(url: str, out: str, interval_s: float, timeout_s: float, parent: int | N
             tick = max(tick + 1, int((time.monotonic() - start) / interval_s) + 1)
             try:
                 state["sleeping"] = True
-                if not state["stopping"]:
-                    time.sleep(max(0.0, start + tick * interval_s - time.monotonic()))
+                if not state["stopping"] and not sleep_watching(
+                    lifeline, max(0.0, start + tick * interval_s - time.monotonic())
+                ):
+                    orphaned = True
+                    break
             except _Stop:
                 pass
             finally:
                 state["sleeping"] = False
-        if state["stopping"] and not gave_up:
+        if state["stopping"] and not gave_up and not orphaned:
             # The last scrape after the load stopped: counters then cover every request of the run.
             f.write(orjson.dumps(scraper.scrape()) + b"\n")
     scraper.close()
@@ -225,9 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out")
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--timeout", type=float, default=0.8)
-    parser.add_argument("--parent", type=int, default=None)
     args = parser.parse_args(argv)
-    return run(args.url, args.out, args.interval, args.timeout, args.parent)
+    return run(args.url, args.out, args.interval, args.timeout)
 
 
 if __name__ == "__main__":

@@ -140,3 +140,18 @@ def test_the_process_gives_up_on_a_server_without_metrics(tmp_path: Path) -> Non
     assert len(lines) == GIVE_UP and lines[-1]["gave_up"] and lines[-1]["kind"] == "http_404"
     status = write_store(tmp_path, url=url, interval_s=0.05)
     assert status["ok"] == 0 and status["gave_up"] and status["first_error"] == "HTTP 404 Not Found"
+
+
+def test_the_scraper_stops_when_its_lifeline_to_chatbench_ends(tmp_path: Path) -> None:
+    """What happens when chatbench is killed: the kernel closes the pipe's write end (here: cut())."""
+    from bench.servermetrics.process import start_scraper
+
+    with _serving() as url:
+        handle = start_scraper(url, tmp_path, interval_s=0.1, timeout_s=0.5)
+        time.sleep(0.5)
+        assert handle.proc.poll() is None
+        handle.lifeline.cut()
+        assert handle.proc.wait(3) == 0
+    lines = (tmp_path / "server_metrics.jsonl").read_bytes().splitlines()
+    assert 2 <= len(lines) <= 10
+    assert b"is gone; stopping" in (tmp_path / "server_metrics.log").read_bytes()
