@@ -4,9 +4,14 @@ A sweep holds the server at a series of load levels (``level``: concurrent users
 offered arrival rate in req/s in an open loop), one step each. From the records of each step, after its
 warm-up, this module computes one ``StepResult`` and then answers:
 
-- **highest load within SLOs**: every SLO is checked at every step; between the last passing step and the
-  first failing one, each breached SLO's measured value is interpolated linearly in the load, and the load
-  at which it reaches its limit is found; the smallest such load is the answer, and that SLO *binds*;
+- **judged or not**: a percentile SLO is judged on a step only from ``min_samples`` values (p95: 20,
+  p99: 100; ``judged``); a step with fewer is *not judged* for it: it neither meets nor breaches it;
+- **capacity** (the headline, ``conservative_capacity``): the highest *measured* step, before the first
+  breach, that met every SLO, and never a step past the saturation knee; without an SLO, the knee;
+- **interpolated highest load within SLOs** (shown beside it, labelled): between the last step that met
+  every SLO and the first one that breached one, each breached SLO's measured value is interpolated
+  linearly in the load, and the load at which it reaches its limit is found; the smallest such load is
+  the answer, and that SLO *binds*. Past the knee latency jumps between steps, so this is optimistic;
 - **saturation knee**: the last level before throughput stops rising while latency climbs. The initial
   slope is s0 = throughput(first step) / level(first step) (req/s per load unit); step i is past the knee
   when its marginal slope (T_i - T_{i-1}) / (L_i - L_{i-1}) < ``KNEE_SLOPE_FRACTION`` * s0 and its mean
@@ -14,7 +19,7 @@ warm-up, this module computes one ``StepResult`` and then answers:
   in a closed loop mean latency = users / throughput (Little's law), so it rises as soon as requests
   queue, while the median can stay put until most requests wait;
 - **replicas** for a target load at a headroom h: replicas = ceil(target / (capacity * (1 - h))), where
-  capacity is the highest load within SLOs (or, with no SLO, the knee). The latency to expect is the
+  capacity is the headline capacity (and, beside it, the interpolated one). The latency to expect is the
   measured latency interpolated at the per-replica load target / replicas. Assumption: replicas behind a
   load balancer scale linearly, each taking an equal share.
 
@@ -32,6 +37,7 @@ import numpy as np
 
 from bench.analysis.frames import RecordFrame
 from bench.analysis.metrics import good_mask, slo_limits
+from bench.analysis.stats import min_samples
 from bench.errors import UsageError
 from bench.gates import data
 from bench.gates.overrides import EffectiveSlo
@@ -41,11 +47,14 @@ __all__ = [
     "KNEE_LATENCY_RISE",
     "KNEE_SLOPE_FRACTION",
     "LATENCY_STATS",
+    "Capacity",
     "CapacityLimit",
     "Knee",
     "Plan",
     "StepResult",
+    "conservative_capacity",
     "find_knee",
+    "judged",
     "max_load_within_slo",
     "plan_replicas",
     "step_from_records",
@@ -80,8 +89,26 @@ class StepResult:
     run_dir: str | None = None
 
     @property
+    def unjudged(self) -> tuple[SloCheck, ...]:
+        """The checks this step has too few values for (``judged``): neither met nor breached."""
+        return tuple(c for c in self.checks if not judged(c))
+
+    @property
+    def breaches(self) -> tuple[SloCheck, ...]:
+        """The checks judged and failed."""
+        return tuple(c for c in self.checks if judged(c) and not c.passed)
+
+    @property
     def meets_slo(self) -> bool:
-        return all(c.passed for c in self.checks)
+        """Every SLO judged and met (True with no SLO); a step with a check not judged has not met it."""
+        return not self.breaches and not self.unjudged
+
+    @property
+    def status(self) -> str:
+        """``met``, ``breached`` or ``not judged`` (``no SLO`` without checks)."""
+        if not self.checks:
+            return "no SLO"
+        return "breached" if self.breaches else "not judged" if self.unjudged else "met"
 
     def latency(self, metric: str, stat: str) -> float | None:
         return self.latency_ms.get(metric, {}).get(stat)
@@ -90,7 +117,22 @@ class StepResult:
         out = asdict(self)
         out["checks"] = [c.to_dict() for c in self.checks]
         out["meets_slo"] = self.meets_slo
+        out["status"] = self.status
+        out["not_judged"] = [c.name for c in self.unjudged]
         return out
+
+
+def judged(check: SloCheck) -> bool:
+    """A percentile SLO is judged on a step only with ``min_samples`` values (p95: 20, p99: 100).
+
+    Under that count the "p95" of a step is little more than its largest value, so the step is marked
+    *not judged* for that SLO: it neither passes nor breaches, and the capacity never rests on it.
+    Other statistics (mean, max, the error rate) are judged from any number of values.
+    """
+    stat = check.stat
+    if stat is None or not stat.startswith("p"):
+        return True
+    return check.samples >= min_samples(float(stat[1:]))
 
 
 def step_from_records(
@@ -256,44 +298,52 @@ def _check(step: StepResult, name: str) -> SloCheck | None:
 
 
 def max_load_within_slo(steps: Sequence[StepResult]) -> CapacityLimit | None:
-    """Interpolate the highest passing load between the last passing and first failing step.
+    """Interpolate the highest passing load between the last step that met every SLO and the first breach.
 
-    None when no SLO was checked. When the first step already fails, ``level`` is None; when every step
-    passes, ``level`` is the highest tested (a lower bound: ``exact`` is False).
+    None when no SLO was checked. Steps not judged (too few values for a percentile) neither pass nor
+    fail: the interpolation runs from the last step that *met* every SLO. When no step before the first
+    breach met them, ``level`` is None; when no step breaches, ``level`` is the highest step that met
+    every SLO (a lower bound: ``exact`` is False).
     """
     if not steps or not steps[0].checks:
         return None
-    fail = next((i for i, s in enumerate(steps) if not s.meets_slo), None)
+    fail = next((i for i, s in enumerate(steps) if s.breaches), None)
+    before = steps if fail is None else steps[:fail]
+    met = [i for i, s in enumerate(before) if s.meets_slo]
     if fail is None:
-        top = steps[-1]
+        if not met:
+            return CapacityLimit(
+                None,
+                None,
+                False,
+                "no step had enough requests to judge every SLO; run longer steps",
+            )
+        top = steps[met[-1]]
         return CapacityLimit(
             top.level,
             None,
             False,
-            f"every level met every SLO; capacity is at least {top.level:g}",
-            len(steps) - 1,
+            f"every step judged met every SLO; capacity is at least {top.level:g}",
+            met[-1],
         )
     failing = steps[fail]
-    if fail == 0:
-        names = ", ".join(c.name for c in failing.checks if not c.passed)
-        return CapacityLimit(
-            None,
-            names,
-            False,
-            f"the lowest level {failing.level:g} already breaches {names}; sweep lower",
-            None,
-            0,
+    names = ", ".join(c.name for c in failing.breaches)
+    if not met:
+        note = (
+            f"the lowest level {failing.level:g} already breaches {names}; sweep lower"
+            if fail == 0
+            else f"{failing.level:g} breaches {names} and no lower level was judged to meet every SLO "
+            "(too few requests); sweep lower or run longer steps"
         )
-    passing = steps[fail - 1]
+        return CapacityLimit(None, names, False, note, None, fail)
+    passing = steps[met[-1]]
     best: tuple[float, str] | None = None
-    for check in failing.checks:
-        if check.passed:
-            continue
-        before = _check(passing, check.name)
-        level = _crossing(passing.level, before.measured if before else None, failing.level, check)
+    for check in failing.breaches:
+        prior = _check(passing, check.name)
+        level = _crossing(passing.level, prior.measured if prior else None, failing.level, check)
         if best is None or level < best[0]:
             best = (level, check.name)
-    assert best is not None  # the failing step has at least one failed check
+    assert best is not None  # the failing step has at least one breach
     level, name = best
     return CapacityLimit(
         level,
@@ -301,8 +351,58 @@ def max_load_within_slo(steps: Sequence[StepResult]) -> CapacityLimit | None:
         True,
         f"{name} reaches its limit at about {level:.3g} (between {passing.level:g}, which meets every SLO, "
         f"and {failing.level:g}, which does not)",
-        fail - 1,
+        met[-1],
         fail,
+    )
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The headline capacity: the highest measured step that met every SLO, never one past the knee."""
+
+    level: float | None
+    index: int | None
+    basis: str  # "slo": a step that met every SLO; "knee": no SLO, the knee; "none"
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def conservative_capacity(steps: Sequence[StepResult], limit: CapacityLimit | None, knee: Knee) -> Capacity:
+    """The last step (before the first breach) that met every SLO, at or below the saturation knee.
+
+    A measured level, not an interpolation: between two steps latency can jump (past the knee requests
+    queue), so a straight line between them says nothing about the load in between. Without an SLO the
+    knee itself is the capacity.
+    """
+    if limit is None:
+        if knee.level is None:
+            return Capacity(None, None, "none", "no SLO set and no saturation knee found")
+        return Capacity(knee.level, knee.index, "knee", f"no SLO set: the saturation knee ({knee.level:g})")
+    end = limit.first_fail_index if limit.first_fail_index is not None else len(steps)
+    met = [s for s in steps[:end] if s.meets_slo]
+    if not met:
+        return Capacity(None, None, "none", limit.note)
+    best = met[-1]
+    if knee.level is not None and best.level > knee.level:
+        below = [s for s in met if s.level <= knee.level]
+        if not below:
+            return Capacity(
+                None,
+                None,
+                "none",
+                f"every step that met the SLOs lies past the saturation knee ({knee.level:g}); sweep lower",
+            )
+        return Capacity(
+            below[-1].level,
+            below[-1].index,
+            "slo",
+            f"{below[-1].level:g} met every SLO; {best.level:g} did too, but lies past the saturation knee "
+            f"({knee.level:g}), where requests queue",
+        )
+    return Capacity(
+        best.level, best.index, "slo", f"{best.level:g} is the highest level measured that met every SLO"
     )
 
 
@@ -326,7 +426,7 @@ class Plan:
     unit: Literal["users", "rps"]
     headroom: float
     capacity_per_server: float  # in ``unit``: highest load within SLOs (or the knee without SLOs)
-    capacity_source: str  # "slo" or "knee"
+    capacity_source: str  # "slo" (a step meeting every SLO), "knee", "peak" or "interpolated"
     usable_per_server: float  # capacity * (1 - headroom)
     replicas: int
     load_per_replica: float  # target / replicas, in ``unit``

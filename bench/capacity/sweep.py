@@ -25,11 +25,14 @@ from typing import Any
 import orjson
 
 from bench.analysis.frames import load_json, load_records
+from bench.analysis.stats import min_samples
 from bench.capacity.plan import (
+    Capacity,
     CapacityLimit,
     Knee,
     Plan,
     StepResult,
+    conservative_capacity,
     find_knee,
     max_load_within_slo,
     plan_replicas,
@@ -38,6 +41,7 @@ from bench.capacity.plan import (
 )
 from bench.errors import ResultsError, UsageError
 from bench.gates.overrides import EffectiveSlo, SloOverrides, Threshold, effective_slo
+from bench.numbers import pct
 from bench.scenario.model import Sweep
 
 __all__ = [
@@ -107,6 +111,8 @@ class CapacityResult:
     plan: Plan | None
     stopped_early: str | None = None
     notes: tuple[str, ...] = field(default=())
+    capacity: Capacity | None = None  # the headline: a measured step meeting every SLO, at or below the knee
+    interpolated_plan: Plan | None = None  # the plan at the interpolated limit, shown beside, labelled
 
     @property
     def unit(self) -> str:
@@ -124,6 +130,7 @@ class CapacityResult:
             },
             "steps": [s.to_dict() for s in self.steps],
             "stopped_early": self.stopped_early,
+            "capacity": self.capacity.to_dict() if self.capacity else None,
             "max_load_within_slo": asdict(self.limit) if self.limit else None,
             "knee": asdict(self.knee),
             "peak_throughput": (
@@ -136,6 +143,7 @@ class CapacityResult:
                 else None
             ),
             "plan": self.plan.to_dict() if self.plan else None,
+            "interpolated_plan": self.interpolated_plan.to_dict() if self.interpolated_plan else None,
             "notes": list(self.notes),
         }
 
@@ -156,46 +164,76 @@ def analyze_steps(
         raise ResultsError("the sweep has no completed step to analyse")
     knee = find_knee(steps)
     limit = max_load_within_slo(steps)
+    capacity = conservative_capacity(steps, limit, knee)
     rated = [s for s in steps if s.throughput_rps is not None]
     peak = max(rated, key=lambda s: s.throughput_rps or 0.0) if rated else None
     notes: list[str] = []
     if limit is not None and limit.level is not None and knee.level is not None and limit.level > knee.level:
         notes.append(
-            f"the highest load within SLOs ({limit.level:.3g}) lies past the saturation knee ({knee.level:g}): "
-            "there requests queue, and latency changes abruptly between steps, so the interpolated figure is "
-            "optimistic; sweep finer levels around it, or plan with the knee (a headroom that keeps each "
-            "replica at or below it)"
+            f"the interpolated highest load within SLOs ({limit.level:.3g}) lies past the saturation knee "
+            f"({knee.level:g}): there requests queue, and latency changes abruptly between steps, so the "
+            "interpolated figure is optimistic; the headline capacity stays at or below the knee"
         )
-    plan = None
-    if target_users is not None or target_rps is not None:
-        if limit is not None and limit.level is not None:
-            capacity, source = limit.level, "slo"
-            if not limit.exact:
-                notes.append(
-                    "every level met the SLOs: the plan uses the highest level tested (conservative)"
+    unjudged = [s for s in steps if s.unjudged]
+    if unjudged:
+        notes.append(
+            "not judged (too few requests for the percentile): "
+            + "; ".join(
+                f"step {s.index} ({s.level:g}): "
+                + ", ".join(
+                    f"{c.name} from {c.samples} values, needs {min_samples(float(c.stat[1:]))}"
+                    for c in s.unjudged
+                    if c.stat
                 )
-        elif limit is None and knee.level is not None:
-            capacity, source = knee.level, "knee"
-            notes.append("no SLO set: the plan uses the saturation knee as each server's capacity")
-        elif limit is None and peak is not None:
-            capacity, source = peak.level, "peak"
-            notes.append("no SLO set and no knee found: the plan uses the level of peak throughput")
-        else:
-            capacity, source = 0.0, "slo"
-        if capacity > 0:
-            plan = plan_replicas(
+                for s in unjudged
+            )
+        )
+    plan = interpolated_plan = None
+    if target_users is not None or target_rps is not None:
+        if capacity.level is None and limit is None and peak is not None:
+            capacity = Capacity(
+                peak.level, peak.index, "peak", "no SLO set and no knee found: peak throughput"
+            )
+        if limit is not None and limit.level is not None and not limit.exact:
+            notes.append(
+                "every level judged met the SLOs: the plan uses the highest such level (conservative)"
+            )
+
+        def planned(level: float, source: str) -> Plan:
+            return plan_replicas(
                 steps,
                 settings.mode,
-                capacity_level=capacity,
+                capacity_level=level,
                 capacity_source=source,
                 headroom=headroom,
                 target_users=target_users,
                 target_rps=target_rps,
             )
+
+        if capacity.level is not None and capacity.level > 0:
+            plan = planned(capacity.level, capacity.basis)
+            if (
+                limit is not None
+                and limit.exact
+                and limit.level is not None
+                and limit.level != capacity.level
+            ):
+                interpolated_plan = planned(limit.level, "interpolated")
         else:
-            notes.append("no replica plan: even the lowest level breaches an SLO (sweep lower levels)")
+            notes.append("no replica plan: no level of the sweep met every SLO (sweep lower levels)")
     return CapacityResult(
-        scenario, settings, slo, tuple(steps), knee, limit, peak, plan, stopped_early, tuple(notes)
+        scenario,
+        settings,
+        slo,
+        tuple(steps),
+        knee,
+        limit,
+        peak,
+        plan,
+        stopped_early,
+        tuple(notes),
+        capacity,
+        interpolated_plan,
     )
 
 
@@ -295,14 +333,12 @@ def _step_line(step: StepResult) -> str:
         f"{step.throughput_rps:.2f} req/s" if step.throughput_rps is not None else "no throughput",
         f"E2E p50 {e2e:.0f} ms" if e2e is not None else "",
         f"TTFT p95 {ttft:.0f} ms" if ttft is not None else "",
-        f"errors {step.error_rate:.1%}" if step.error_rate else "",
-        (
-            "SLOs met"
-            if step.meets_slo
-            else "SLO breached: " + ", ".join(c.name for c in step.checks if not c.passed)
-        )
-        if step.checks
-        else "",
+        f"errors {pct(step.error_rate, 1)}" if step.error_rate else "",
+        {
+            "met": "SLOs met",
+            "breached": "SLO breached: " + ", ".join(c.name for c in step.breaches),
+            "not judged": "not judged: " + ", ".join(f"{c.name} (n = {c.samples})" for c in step.unjudged),
+        }.get(step.status, ""),
     ]
     return ", ".join(p for p in parts if p)
 
@@ -384,7 +420,7 @@ def replicas_text(plan: Plan) -> str:
     unit = "users" if plan.unit == "users" else "req/s"
     basis = {"slo": "within the SLOs", "knee": "up to its saturation knee", "peak": "at peak throughput"}
     return (
-        f"{plan.replicas} replica(s) for {plan.target:g} {unit} at {plan.headroom:.0%} headroom "
+        f"{plan.replicas} replica(s) for {plan.target:g} {unit} at {pct(plan.headroom, 0)} headroom "
         f"({plan.load_per_replica:.3g} {unit} each; one server holds {plan.capacity_per_server:.3g} {unit} "
         f"{basis.get(plan.capacity_source, '')}, {plan.usable_per_server:.3g} with headroom)"
     )

@@ -9,6 +9,7 @@ import pytest
 from bench.analysis.frames import frame_from_records
 from bench.capacity.plan import (
     StepResult,
+    conservative_capacity,
     find_knee,
     max_load_within_slo,
     plan_replicas,
@@ -178,3 +179,48 @@ def test_step_from_records_excludes_warmup_and_counts_goodput() -> None:
     assert result.throughput_rps == pytest.approx((result.requests - 1) / result.duration_s)
     # The one warm-up request that ended inside the window (TTFT 300 ms) counts as an answer, not as good.
     assert result.goodput_rps == pytest.approx((result.requests - 2) / result.duration_s)
+
+
+def test_a_step_with_too_few_requests_for_its_percentile_is_not_judged() -> None:
+    def judged_step(i: int, level: float, ttft_p95: float, samples: int) -> StepResult:
+        checks = (SloCheck("ttft_ms", "p95", 200.0, ttft_p95, samples, ttft_p95 <= 200.0),)
+        return StepResult(i, level, 10, samples, 0, 0.0, level, level, level, {}, checks)
+
+    # 7 requests for a p95 (it needs 20): neither met nor breached, whatever it measured.
+    few_pass, few_fail = judged_step(0, 1, 50.0, 7), judged_step(0, 1, 900.0, 7)
+    assert few_pass.status == few_fail.status == "not judged"
+    assert not few_pass.meets_slo and not few_fail.breaches
+    steps = [
+        few_fail,
+        judged_step(1, 2, 50.0, 40),
+        judged_step(2, 4, 60.0, 80),
+        judged_step(3, 8, 400.0, 160),
+    ]
+    limit = max_load_within_slo(steps)
+    assert limit is not None and limit.last_pass_index == 2 and limit.first_fail_index == 3
+    only_few = max_load_within_slo([few_pass, judged_step(1, 2, 50.0, 9)])
+    assert only_few is not None and only_few.level is None and "enough requests" in only_few.note
+
+
+def test_the_headline_capacity_is_a_measured_step_at_or_below_the_knee() -> None:
+    # TTFT p95 crosses 300 ms between 6 (240 ms) and 8 users (440 ms); the knee is at 4 slots.
+    steps = [
+        step(
+            s.index,
+            s.level,
+            s.throughput_rps or 0,
+            s.latency("e2e_ms", "p50") or 0,
+            ttft_p95=s.latency("ttft_ms", "p95"),
+            limit=300.0,
+        )
+        for s in saturating([1, 2, 4, 6, 8], 4)
+    ]
+    knee = find_knee(steps)
+    limit = max_load_within_slo(steps)
+    assert knee.level == 4 and limit is not None and 6 < (limit.level or 0) < 8
+    cap = conservative_capacity(steps, limit, knee)
+    assert cap.level == 4 and "past the saturation knee" in cap.reason  # 6 met the SLO, but queues
+    below = conservative_capacity(steps[:3], max_load_within_slo(steps[:3]), find_knee(steps[:3]))
+    assert below.level == 4 and below.basis == "slo"
+    no_slo = conservative_capacity(saturating([1, 2, 4, 6, 8], 4), None, knee)
+    assert no_slo.level == 4 and no_slo.basis == "knee"
