@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -24,27 +25,37 @@ def test_reanalysis_finds_knee_limit_and_replicas(tmp_path: Path, capsys: pytest
     )
     assert main(["capacity", str(cap)]) == 0
     out = capsys.readouterr().out
-    assert "Saturation knee: 4 users" in out
+    assert re.search(r"saturation knee:\s+4 users", out)
     result = json.loads((cap / "capacity.json").read_text())
     assert result["knee"]["level"] == 4
     limit = result["max_load_within_slo"]
     assert limit["binding"] == "ttft_ms.p95" and limit["level"] == pytest.approx(5.0, abs=0.05)
+    # The headline capacity is the last step that met every SLO at or below the knee: 4 users, not the
+    # 5 users interpolated across the queueing cliff; replicas are given for both.
+    assert result["capacity"]["level"] == 4 and result["capacity"]["basis"] == "slo"
     plan = result["plan"]
-    assert plan["replicas"] == math.ceil(100 / (limit["level"] * 0.8)) == 25
+    assert plan["replicas"] == math.ceil(100 / (4 * 0.8)) == 32
+    assert result["interpolated_plan"]["replicas"] == math.ceil(100 / (limit["level"] * 0.8)) == 25
     assert plan["expected_latency_ms"]["ttft_ms"]["p50"] == pytest.approx(
         20.0, abs=1
     )  # 4 users each: no queue
     assert result["peak_throughput"]["throughput_rps"] == pytest.approx(20.0, rel=0.05)
-    assert [s["meets_slo"] for s in result["steps"]] == [True, True, True, False, False]
+    assert [s["status"] for s in result["steps"]] == ["met", "met", "met", "breached", "breached"]
     assert any("past the saturation knee" in n for n in result["notes"])  # 5 users > knee at 4
     md = (cap / "capacity.md").read_text()
-    assert "## Replicas" in md and "| 3 | 6 |" in md
+    assert md.index("## Capacity") < md.index("## Setup") < md.index("## Plots") < md.index("## Tables")
+    assert "**capacity per server (headline)**: 4 users" in md
+    assert "**replicas (headline)**: 32" in md and "**replicas (interpolated)**: 25" in md
+    assert "| 3 | 6 |" in md and "### Replicas" in md
     page = (cap / "capacity.html").read_text()
-    assert page.count("data:image/png;base64,") == 3 and "<table>" in page
+    assert page.count("data:image/png;base64,") == 5 and '<table class="data">' in page
+    assert "<title>chatbench capacity: synthetic</title>" in page
     assert {p.name for p in cap.glob("*.png")} == {
         "capacity_latency.png",
         "capacity_throughput.png",
         "capacity_errors.png",
+        "capacity_latency_throughput.png",
+        "capacity_pareto.png",
     }
 
 
