@@ -1,0 +1,397 @@
+"""The live figures of one test, folded from the record stream: what the LLM tab and its charts show.
+
+``LiveStats.add(record)`` is the only call on the request path: it appends the record to a list.
+``fold()`` (once a second, and before every read) sorts the pending records into one bucket per
+second (by the second the request *ended* in, as the report counts) and per group, and folds each
+bucket's latency values into mergeable sketches (``bench.live.sketch``). Groups: ``all``, each prompt
+set (``set:NAME``), ``stream`` and ``non-stream``.
+
+What is counted (the same rules as the report, ``bench.analysis.metrics``):
+
+- requests cancelled by the run itself (``cancelled``) are left out of everything and counted apart;
+- requests = all other requests; failed = those with an ``error_kind``, by kind, HTTP errors with
+  their status; *throttled* = HTTP 429, shown apart from the other failures;
+- latencies (ms) are of successful requests: TTFT (streamed), TPOT = (E2E - TTFT) / (output tokens -
+  1) (streamed, >= 2 tokens), ITL (every chunk gap, pooled), E2E; client lag (open loop) of every
+  request that carries it;
+- output tokens/s and requests/s count successful requests over the span: the last ``window_s``
+  seconds (or the test's age when younger), or the whole test since its start;
+- goodput = successful requests meeting every per-request SLO limit (for each metric the smallest limit
+  of its statistics; ITL judged by the request's largest gap), per second, and their share of requests;
+- each SLO's verdict: the sketch's statistic of the whole test so far against the limit, and the error
+  rate failed / requests.
+
+Percentiles carry the sketch's relative error (``RELATIVE_ACCURACY``); the report stays exact.
+No locust, gevent or pandas here: the class is fed and read by ``bench.live.web``.
+"""
+
+from __future__ import annotations
+
+import time
+from array import array
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.live.sketch import Sketch
+from bench.records import Record
+
+__all__ = ["GROUP_ALL", "LATENCY_METRICS", "LiveSlo", "LiveStats", "per_request_limits"]
+
+GROUP_ALL = "all"
+LATENCY_METRICS: tuple[str, ...] = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "client_lag_ms")
+"""The latencies the live view keeps a sketch of (ms); the per-request rule of each is in ``_values``."""
+_PER_REQUEST_SLO = {"ttft_ms", "tpot_ms", "e2e_ms", "itl_ms"}
+_SERIES_KEYS = (
+    "t_s",
+    "ttft_p50_ms",
+    "ttft_p95_ms",
+    "tpot_p50_ms",
+    "tpot_p95_ms",
+    "output_tokens_per_s",
+    "requests_per_s",
+    "errors_per_s",
+)
+_SETTLE_S = 3  # a second's chart point is drawn this long after it ended (records from workers arrive late)
+_MAX_POINTS = 86_400  # one point a second: a day of chart
+
+
+@dataclass(frozen=True)
+class LiveSlo:
+    """The SLOs as the live view judges them: (metric, stat, limit) thresholds and an error-rate bound."""
+
+    thresholds: tuple[tuple[str, str, float], ...] = ()
+    error_rate: float | None = None
+
+    @classmethod
+    def from_scenario(cls, slo: Any) -> LiveSlo:
+        if slo is None:
+            return cls()
+        return cls(tuple((t.metric, t.stat, float(t.limit)) for t in slo.thresholds), slo.error_rate)
+
+
+def per_request_limits(slo: LiveSlo) -> dict[str, float]:
+    """Per-request limits for goodput: for each latency metric, the smallest limit of its statistics."""
+    limits: dict[str, float] = {}
+    for metric, _stat, limit in slo.thresholds:
+        if metric in _PER_REQUEST_SLO:
+            limits[metric] = min(limit, limits.get(metric, limit))
+    return limits
+
+
+@dataclass
+class _Counts:
+    requests: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    good: int = 0
+    output_tokens: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+    def merge(self, other: _Counts) -> None:
+        self.requests += other.requests
+        self.failed += other.failed
+        self.cancelled += other.cancelled
+        self.good += other.good
+        self.output_tokens += other.output_tokens
+        for kind, n in other.by_kind.items():
+            self.by_kind[kind] = self.by_kind.get(kind, 0) + n
+
+    @property
+    def succeeded(self) -> int:
+        return self.requests - self.failed
+
+
+class _Bucket:
+    """One group's requests that ended in one second (or, merged, over a span)."""
+
+    __slots__ = ("counts", "pending", "sketches")
+
+    def __init__(self) -> None:
+        self.counts = _Counts()
+        self.sketches: dict[str, Sketch] = {}
+        self.pending: dict[str, array[float]] = {}
+
+    def value(self, metric: str, v: float) -> None:
+        buf = self.pending.get(metric)
+        if buf is None:
+            buf = self.pending[metric] = array("d")
+        buf.append(v)
+
+    def values(self, metric: str, vs: array[float]) -> None:
+        buf = self.pending.get(metric)
+        if buf is None:
+            buf = self.pending[metric] = array("d")
+        buf.extend(vs)
+
+    def flush(self) -> None:
+        for metric, buf in self.pending.items():
+            if buf:
+                self.sketches.setdefault(metric, Sketch()).add_many(buf)
+        self.pending = {}
+
+    def merge(self, other: _Bucket) -> None:
+        other.flush()
+        self.counts.merge(other.counts)
+        for metric, sk in other.sketches.items():
+            self.sketches.setdefault(metric, Sketch()).merge(sk)
+
+
+def kind_label(record: Record) -> str:
+    """How a failure is named live: the error kind, HTTP errors with their status, 429 as throttled."""
+    if record.error_kind == "http_error":
+        return "throttled" if record.status == 429 else f"http_error {record.status}"
+    return str(record.error_kind)
+
+
+class LiveStats:
+    """The live figures of one test (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        prompt_sets: Sequence[str] = (),
+        slo: LiveSlo | None = None,
+        open_loop: bool = False,
+        started_at_s: float | None = None,
+        window_s: float = 10.0,
+        clock: Callable[[], float] = time.time,
+        inflight: Callable[[], int] | None = None,
+        cpu_limit_pct: float = 50.0,
+    ) -> None:
+        self.slo = slo or LiveSlo()
+        self.limits = per_request_limits(self.slo)
+        self.open_loop = open_loop
+        self.window_s = window_s
+        self.clock = clock
+        self.started_at_s = clock() if started_at_s is None else started_at_s
+        self.inflight = inflight
+        self.cpu_limit_pct = cpu_limit_pct
+        self.groups: list[str] = [GROUP_ALL, *(f"set:{name}" for name in prompt_sets), "stream", "non-stream"]
+        self._pending: list[Record] = []
+        self._seconds: dict[int, dict[str, _Bucket]] = {}
+        self._total: dict[str, _Bucket] = {g: _Bucket() for g in self.groups}
+        self._pointed = int(self.started_at_s) - 1  # the last second with a chart point
+        self.series: dict[str, deque[float | None]] = {k: deque(maxlen=_MAX_POINTS) for k in _SERIES_KEYS}
+        self._cpu: dict[str, deque[tuple[int, float]]] = {}
+        self.records = 0
+
+    # -- the request path ------------------------------------------------------------------------
+
+    def add(self, record: Record) -> None:
+        """Take one finished record (cheap: the work is done in ``fold``)."""
+        self._pending.append(record)
+
+    # -- folding -----------------------------------------------------------------------------------
+
+    def fold(self) -> None:
+        """Sort the pending records into buckets, fold their values into sketches, draw closed seconds."""
+        pending, self._pending = self._pending, []
+        touched: dict[int, _Bucket] = {}
+        for record in pending:
+            self._fold_one(record, touched)
+        for bucket in touched.values():
+            bucket.flush()
+        self._close_seconds(self.clock())
+
+    def _fold_one(self, r: Record, touched: dict[int, _Bucket]) -> None:
+        self.records += 1
+        end_s = r.started_at_s + (r.e2e_ms or 0.0) / 1000.0
+        second = int(end_s)
+        buckets = self._seconds.get(second)
+        if buckets is None:
+            buckets = self._seconds[second] = {}
+        names = (GROUP_ALL, f"set:{r.prompt_set}", "stream" if r.stream else "non-stream")
+        targets = []
+        for name in names:
+            b = buckets.get(name)
+            if b is None:
+                b = buckets[name] = _Bucket()
+                if name not in self._total:
+                    self.groups.insert(len(self.groups) - 2, name)
+                    self._total[name] = _Bucket()
+            touched[id(b)] = b
+            targets.append(b)
+        if r.lg_cpu_pct is not None:
+            samples = self._cpu.setdefault(r.worker, deque(maxlen=64))
+            if not samples or samples[-1][0] != second:
+                samples.append((second, r.lg_cpu_pct))
+        if r.error_kind == "cancelled":
+            for b in targets:
+                b.counts.cancelled += 1
+            return
+        values = _values(r)
+        label = None if r.error_kind is None else kind_label(r)
+        good = label is None and self._good(values, r.itl_ms)
+        tokens = r.output_tokens or 0
+        for b in targets:
+            c = b.counts
+            c.requests += 1
+            if label is not None:
+                c.failed += 1
+                c.by_kind[label] = c.by_kind.get(label, 0) + 1
+            else:
+                c.output_tokens += tokens
+                c.good += good
+            for metric, v in values.items():
+                b.value(metric, v)
+            if label is None and r.itl_ms:
+                b.values("itl_ms", r.itl_ms)
+
+    def _good(self, values: Mapping[str, float], itl_ms: array[float]) -> bool:
+        for metric, limit in self.limits.items():
+            if metric == "itl_ms":
+                if itl_ms and max(itl_ms) > limit:
+                    return False
+            elif values.get(metric, 0.0) > limit:
+                return False
+        return True
+
+    def _close_seconds(self, now: float) -> None:
+        horizon = int(now) - _SETTLE_S
+        while self._pointed < horizon:
+            self._pointed += 1
+            self._point(self._pointed)
+        oldest_kept = int(now) - int(self.window_s)
+        for second in [s for s in self._seconds if s < oldest_kept]:
+            for name, bucket in self._seconds.pop(second).items():
+                self._total[name].merge(bucket)
+
+    def _point(self, second: int) -> None:
+        bucket = self._seconds.get(second, {}).get(GROUP_ALL)
+        c = bucket.counts if bucket else _Counts()
+        ttft = bucket.sketches.get("ttft_ms") if bucket else None
+        tpot = bucket.sketches.get("tpot_ms") if bucket else None
+        row: dict[str, float | None] = {
+            "t_s": float(second),
+            "ttft_p50_ms": ttft.quantile(0.5) if ttft else None,
+            "ttft_p95_ms": ttft.quantile(0.95) if ttft else None,
+            "tpot_p50_ms": tpot.quantile(0.5) if tpot else None,
+            "tpot_p95_ms": tpot.quantile(0.95) if tpot else None,
+            "output_tokens_per_s": float(c.output_tokens),
+            "requests_per_s": float(c.succeeded),
+            "errors_per_s": float(c.failed),
+        }
+        for key in _SERIES_KEYS:
+            self.series[key].append(row[key])
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def span(self, group: str, *, window: bool) -> tuple[_Bucket, float]:
+        """The merged bucket of ``group`` over the last ``window_s`` seconds (``window``) or the whole test,
+        and the span's length in seconds."""
+        now = self.clock()
+        age = max(now - self.started_at_s, 1e-9)
+        out = _Bucket()
+        if window:
+            # whole seconds [int(now) - window_s, now): window_s full seconds and the current one
+            first = int(now) - int(self.window_s)
+            for second, buckets in self._seconds.items():
+                if second >= first and group in buckets:
+                    out.merge(buckets[group])
+            return out, min(now - first, age)
+        out.merge(self._total[group])
+        for buckets in self._seconds.values():
+            if group in buckets:
+                out.merge(buckets[group])
+        return out, age
+
+    def view(self, group: str, *, window: bool) -> dict[str, Any]:
+        """The figures of one group over one span, as plain numbers (None where nothing was measured)."""
+        bucket, span_s = self.span(group, window=window)
+        c = bucket.counts
+        lat: dict[str, dict[str, float | None]] = {}
+        for metric in LATENCY_METRICS:
+            sk = bucket.sketches.get(metric)
+            lat[metric] = {
+                p: (sk.quantile(q) if sk else None) for p, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+            }
+            lat[metric]["n"] = sk.count if sk else 0
+        slo = []
+        for metric, stat, limit in self.slo.thresholds:
+            sk = bucket.sketches.get(metric)
+            measured = sk.stat(stat) if sk else None
+            slo.append(_verdict(f"{metric}.{stat}", measured, limit))
+        if self.slo.error_rate is not None:
+            rate = c.failed / c.requests if c.requests else None
+            slo.append(_verdict("error_rate", rate, self.slo.error_rate))
+        return {
+            "span_s": span_s,
+            "requests": c.requests,
+            "succeeded": c.succeeded,
+            "failed": c.failed,
+            "cancelled": c.cancelled,
+            "by_kind": dict(sorted(c.by_kind.items())),
+            "latency_ms": lat,
+            "output_tokens_per_s": c.output_tokens / span_s,
+            "requests_per_s": c.succeeded / span_s,
+            "goodput_rps": c.good / span_s if self.limits else None,
+            "good_share": (c.good / c.requests if c.requests else None) if self.limits else None,
+            "slo": slo,
+        }
+
+    def bottleneck(self) -> dict[str, Any] | None:
+        """The load generator's sustained CPU (p90 of the last ``window_s`` seconds' samples) per process,
+        and a warning when one is above the limit past which timings are inflated."""
+        now = int(self.clock())
+        worst: tuple[str, float] | None = None
+        for worker, samples in self._cpu.items():
+            recent = sorted(v for s, v in samples if s > now - self.window_s - _SETTLE_S)
+            if not recent:
+                continue
+            sustained = recent[int(0.9 * (len(recent) - 1))]
+            if worst is None or sustained > worst[1]:
+                worst = (worker, sustained)
+        if worst is None:
+            return None
+        return {
+            "worker": worst[0],
+            "cpu_pct": worst[1],
+            "limit_pct": self.cpu_limit_pct,
+            "warning": worst[1] > self.cpu_limit_pct,
+        }
+
+    def in_flight(self) -> int | None:
+        return None if self.inflight is None else int(self.inflight())
+
+    def series_since(self, index: int) -> dict[str, list[float | None]]:
+        """The chart points from ``index`` on: one per second since the test started, drawn ``_SETTLE_S``
+        after the second ended; ``t_s`` is the end of the second, in seconds since the test start."""
+        out: dict[str, list[float | None]] = {}
+        for key, values in self.series.items():
+            part = list(values)[index:]
+            if key == "t_s":  # the end of each one-second bucket, in seconds since the test start
+                part = [None if t is None else t + 1.0 - self.started_at_s for t in part]
+            out[key] = part
+        return out
+
+
+def _verdict(name: str, measured: float | None, limit: float) -> dict[str, Any]:
+    state = "none" if measured is None else ("pass" if measured <= limit else "fail")
+    return {"name": name, "measured": measured, "limit": limit, "state": state}
+
+
+def _values(r: Record) -> dict[str, float]:
+    """The per-request latencies of one record (ms); ITL gaps are added apart, as an array."""
+    out: dict[str, float] = {}
+    if r.client_lag_ms is not None:
+        out["client_lag_ms"] = r.client_lag_ms
+    if r.error_kind is not None:
+        return out
+    if r.e2e_ms is not None:
+        out["e2e_ms"] = r.e2e_ms
+    if r.stream and r.ttft_ms is not None:
+        out["ttft_ms"] = r.ttft_ms
+        tokens = r.output_tokens or 0
+        if r.e2e_ms is not None and tokens >= 2:
+            out["tpot_ms"] = (r.e2e_ms - r.ttft_ms) / (tokens - 1)
+    return out
+
+
+def fold_all(stats: LiveStats, records: Iterable[Record]) -> LiveStats:
+    """Add ``records`` and fold them (tests and the benchmark)."""
+    for r in records:
+        stats.add(r)
+    stats.fold()
+    return stats
