@@ -6,16 +6,15 @@ the run directory and the target URL and sends them, with the current load step,
 a ``chatbench_step`` message; a worker opens its record file when it first needs it.
 
 ``execute`` is the one place where a request is sent, counted in flight, turned into a ``Record``,
-written, and shown in Locust's live statistics (one request event per request with the E2E time as
-``response_time`` and output tokens as ``response_length``; TTFT logged straight into its own
-``TTFT`` entry, so it does not inflate the Aggregated row or the RPS).
+written, handed to the live subscribers (``bench.live``), and shown in Locust's live statistics (one
+request event per request: ``E2E`` rows for successful requests, ``failed`` rows for the others).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,13 +29,9 @@ from bench.scenario.model import Scenario
 from bench.scenario.plan import RequestPlan
 from bench.tokens import TokenCounter
 
-__all__ = ["CONTEXT", "LoadContext", "RequestFailed", "StepInfo"]
+__all__ = ["CONTEXT", "LoadContext", "StepInfo"]
 
 log = logging.getLogger("chatbench")
-
-
-class RequestFailed(Exception):
-    """Shown in Locust's failure table: the error kind and status, never a request id."""
 
 
 @dataclass
@@ -69,6 +64,7 @@ class LoadContext:
     max_requests: int | None = None  # this process's share of load.max_requests
     sink: RecordSink | None = None
     monitor: Monitor | None = None
+    subscribers: list[Callable[[Record], None]] = field(default_factory=list)  # live consumers of records
     _users: int = 0
 
     # -- setup ---------------------------------------------------------------------------------
@@ -236,28 +232,32 @@ class LoadContext:
             retry_after_s=ex.retry_after_s,
         )
         self.sink.write(record)
-        self._to_locust_stats(record)
+        for subscriber in self.subscribers:
+            subscriber(record)
+        self._to_locust_stats(record, len(ex.answer.encode()))
 
-    def _to_locust_stats(self, record: Record) -> None:
+    def _to_locust_stats(self, record: Record, answer_bytes: int) -> None:
+        """One request event per request, in rows whose meaning is plain in Locust's table.
+
+        Successful requests: type ``E2E``, name the prompt set, response time the E2E ms, size the
+        answer's content in UTF-8 bytes. Failed ones: type ``failed``, so their time-to-failure stays out
+        of the E2E percentiles, with the error kind (and HTTP status) as the failure's text. The LLM tab
+        has the LLM figures (TTFT, TPOT, tokens/s).
+        """
         env = self.environment
         if env is None:
             return
-        name = record.prompt_set
         failure = None
         if record.error_kind is not None:
-            failure = RequestFailed(
-                f"{record.error_kind} {record.status}" if record.status else record.error_kind
-            )
+            failure = f"{record.error_kind} (HTTP {record.status})" if record.status else record.error_kind
         env.events.request.fire(
-            request_type="E2E",
-            name=name,
+            request_type="E2E" if failure is None else "failed",
+            name=record.prompt_set,
             response_time=record.e2e_ms or 0.0,
-            response_length=record.output_tokens or 0,
+            response_length=answer_bytes,
             exception=failure,
             context={},
         )
-        if record.ttft_ms is not None:
-            env.stats.get(name, "TTFT").log(record.ttft_ms, 0)
 
 
 CONTEXT = LoadContext()

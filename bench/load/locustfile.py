@@ -80,6 +80,10 @@ def _add_arguments(parser: Any) -> None:
         "--step-label", type=int, default=-1, help="label every record with this step (capacity sweeps)"
     )
     group.add_argument("--driven", action="store_true", default=False, help="run by chatbench (internal)")
+    for (
+        action
+    ) in group._group_actions:  # set on the command line: a field in the web UI's form would do nothing
+        action.include_in_web_ui = False
 
 
 def _fail(message: str) -> None:
@@ -147,6 +151,22 @@ def _on_init(environment: Any, runner: Any, **_kw: Any) -> None:
         log.info("chatbench: results go to %s", CONTEXT.run_dir)
     if opts.progress_interval > 0:
         gevent.spawn(_progress_loop, environment, opts.progress_interval)
+    if environment.web_ui is not None:
+        from bench.live import install
+
+        install(
+            environment,
+            scenario,
+            CONTEXT.run_dir,
+            inflight=_inflight,
+            driven=_state["driven"],
+            target=lambda: CONTEXT.base_url,
+        )
+
+
+def _inflight() -> int:
+    """Requests in flight now, in this process and in every worker (as last reported)."""
+    return CONTEXT.inflight + sum(r.get("inflight", 0) for _, r in _worker_reports.values())
 
 
 def _parent_gone() -> None:
@@ -272,7 +292,7 @@ def _progress_loop(environment: Any, interval_s: float) -> None:
     while True:
         gevent.sleep(interval_s)
         total = environment.stats.total
-        inflight = CONTEXT.inflight + sum(r.get("inflight", 0) for _, r in _worker_reports.values())
+        inflight = _inflight()
         runner = environment.runner
         phase = "drain" if CONTEXT.step.draining else f"step {CONTEXT.step.step}"
         print(

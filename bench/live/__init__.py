@@ -1,0 +1,39 @@
+"""The live view of a run in Locust's web UI: the LLM tab, live charts, and a report per test.
+
+``install(environment, ...)`` is what the locustfile calls on the master or local runner when Locust's
+web UI is on (``chatbench ui``, plain ``locust -f bench/load/locustfile.py``, a distributed master). It
+hangs a ``LiveDashboard`` (``bench.live.web``) off the environment and subscribes it to the stream of
+finished records. The figures come from ``bench.live.aggregate`` (mergeable sketches,
+``bench.live.sketch``); each test started from the dashboard is reported on its own
+(``bench.live.testruns``). Nothing here imports pandas or matplotlib into the load generator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["install", "subscribe"]
+
+
+def subscribe(environment: Any, callback: Callable[[Any], None]) -> None:
+    """Call ``callback(record)`` for every finished record this process sees (the one hook to the record
+    stream: the load context's subscribers)."""
+    from bench.load.context import CONTEXT
+
+    CONTEXT.subscribers.append(callback)
+
+
+def install(environment: Any, scenario: Any, run_dir: Path, **options: Any) -> Any:
+    """Set up the live view on ``environment`` (see the module docstring); returns the dashboard.
+
+    ``options`` are ``LiveDashboard``'s: ``inflight`` (requests in flight now), ``driven`` (run by
+    ``chatbench ui``, which builds the reports left at the end), ``target`` (the session's base URL).
+    """
+    from bench.live.web import LiveDashboard
+
+    dashboard = LiveDashboard(environment, scenario, run_dir, **options)
+    environment.chatbench_live = dashboard
+    subscribe(environment, dashboard.on_record)
+    return dashboard
