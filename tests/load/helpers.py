@@ -68,3 +68,10 @@ def read_request(conn: socket.socket) -> bytes:
     while len(body) < length:
         body += conn.recv(65536)
     return body
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a server the test starts)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

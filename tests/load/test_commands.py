@@ -106,10 +106,12 @@ def test_chatbench_ui_serves_the_dashboard(tmp_path: Path) -> None:
             except httpx.HTTPError:
                 time.sleep(0.5)
         assert status == 200
-        # start a test from the dashboard: the scenario's shape drives it and records appear
-        started = httpx.post(
+        # the scenario's shape drives the test: a user count in the form is refused, not ignored
+        refused = httpx.post(
             f"http://127.0.0.1:{port}/swarm", data={"user_count": 1, "spawn_rate": 1}, timeout=5
         )
+        assert not refused.json()["success"]
+        started = httpx.post(f"http://127.0.0.1:{port}/swarm", timeout=5)
         assert started.json()["success"]
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not list(tmp_path.glob("*/records/local.jsonl")):
@@ -117,8 +119,10 @@ def test_chatbench_ui_serves_the_dashboard(tmp_path: Path) -> None:
         time.sleep(2)
     finally:
         os.killpg(proc.pid, signal.SIGINT)
-        proc.communicate(timeout=60)
-    assert proc.returncode == 0
+        out, err = proc.communicate(timeout=60)
+    # the test was still running at Ctrl-C: reported, and the exit code says it was interrupted
+    assert proc.returncode == 130, (out.decode()[-4000:], err.decode()[-2000:])
+    assert b"chatbench: test 1 of 1" in out
     (run_dir,) = list(tmp_path.iterdir())
     assert (run_dir / "run.json").is_file()
     assert pq.read_table(run_dir / "records.parquet").num_rows > 0

@@ -10,7 +10,6 @@ verdict, the setup and the first data table sit on the laid-out page, and reads 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -21,6 +20,7 @@ from bench.report import build_report
 from bench.report.plots import PLOTS
 from tests.analysis.factory import make_error, make_record, write_run
 from tests.conftest import IN_CI
+from tests.live.browser import find_chromium
 
 CHECK = """
 <script>
@@ -42,17 +42,9 @@ window.addEventListener("load", function () {
 """
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
 @pytest.mark.slow
 def test_verdict_and_setup_come_first_and_every_plot_renders_in_a_headless_browser(tmp_path):
-    browser = _chromium()
+    browser = find_chromium()
     if browser is None:
         if IN_CI:
             pytest.fail("chromium is not installed; CI must install it (.ci/run does)")
