@@ -319,6 +319,7 @@ class ScenarioShape(LoadTestShape):
         self._step = -1
         self._drain_started = None
         self._settle_until = None
+        self._note_schedule(reset=True)
 
     def tick(self) -> tuple[int, float, list[type]] | None:
         scenario = CONTEXT.scenario
@@ -338,7 +339,18 @@ class ScenarioShape(LoadTestShape):
             if index != self._step:
                 self._step = index
                 rate = (stage.rate_rps or load.arrival.rate_rps) if load.arrival is not None else None
-                self._broadcast(step=index, rate_rps=rate, sources=sources, t0_s=time.time())
+                started = time.time()
+                self._note_schedule(
+                    stage={
+                        "index": index,
+                        "started_at_s": started,
+                        "duration_s": stage.duration_s,
+                        "users": stage.users,
+                        "spawn_rate": stage.spawn_rate,
+                        "rate_rps": rate,
+                    }
+                )
+                self._broadcast(step=index, rate_rps=rate, sources=sources, t0_s=started)
             if load.arrival is not None:
                 return sources, float(sources), [user_class]
             return stage.users, stage.spawn_rate, [user_class]
@@ -348,6 +360,9 @@ class ScenarioShape(LoadTestShape):
         now = time.monotonic()
         if self._drain_started is None:
             self._drain_started = now
+            self._note_schedule(
+                stopped_at_s=time.time(), stop_reason="max_requests" if self._budget_spent() else "schedule"
+            )
             self._broadcast(step=max(self._step, 0), draining=True, sources=self._sources())
             log.info("chatbench: load done; waiting for the answers in flight")
         if self._settle_until is not None:
@@ -364,6 +379,17 @@ class ScenarioShape(LoadTestShape):
                 return 0, 100.0, [user_class]
             return None
         return 0, 100.0, [user_class]
+
+    def _note_schedule(self, **event: Any) -> None:
+        """The offered load's schedule into run.json (the analysis's window comes from it)."""
+        if CONTEXT.run_dir is None:
+            return
+        from bench.load.rundir import note_schedule
+
+        try:
+            note_schedule(CONTEXT.run_dir, **event)
+        except OSError as exc:  # a full disk must not stop the load; the analysis falls back to the plan
+            log.warning("chatbench: cannot write the load schedule to run.json: %s", exc)
 
     def _sources(self) -> int:
         runner = self.runner

@@ -16,7 +16,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["create_run_dir", "finish_run_json", "new_run_id", "write_run_json", "write_scenario_json"]
+__all__ = [
+    "create_run_dir",
+    "finish_run_json",
+    "new_run_id",
+    "note_schedule",
+    "write_run_json",
+    "write_scenario_json",
+]
 
 
 def new_run_id(scenario_name: str, now: float | None = None) -> str:
@@ -85,6 +92,36 @@ def finish_run_json(run_dir: Path, **fields: Any) -> None:
     data = json.loads(path.read_text("utf-8")) if path.is_file() else {}
     data["ended_at_s"] = time.time()
     data.update(fields)
+    _write(run_dir, data)
+
+
+def note_schedule(
+    run_dir: Path,
+    *,
+    stage: Mapping[str, Any] | None = None,
+    stopped_at_s: float | None = None,
+    stop_reason: str | None = None,
+    reset: bool = False,
+) -> None:
+    """Write the offered load's schedule into ``run.json`` as it happens (``bench.analysis.window``).
+
+    ``schedule.stages`` gets one entry per stage when it starts (``index``, ``started_at_s`` wall clock,
+    users, spawn rate, rate); ``schedule.load_stopped_at_s`` and ``stop_reason`` (``schedule``,
+    ``max_requests``, ...) when the load stops. The analysis decides the steady-state window from this,
+    never from what the server did. Only the process that drives the load shape writes it; ``reset``
+    starts it afresh (the web UI can start a test again in the same run directory).
+    """
+    path = run_dir / "run.json"
+    data = json.loads(path.read_text("utf-8")) if path.is_file() else {}
+    if reset:
+        data.pop("schedule", None)
+    schedule = data.setdefault("schedule", {"stages": [], "load_stopped_at_s": None, "stop_reason": None})
+    if stage is not None:
+        schedule["stages"] = [s for s in schedule["stages"] if s.get("index") != stage.get("index")]
+        schedule["stages"].append(dict(stage))
+    if stopped_at_s is not None:
+        schedule["load_stopped_at_s"] = stopped_at_s
+        schedule["stop_reason"] = stop_reason or "schedule"
     _write(run_dir, data)
 
 

@@ -13,7 +13,17 @@ __all__ = ["MAX_USERS", "Arrival", "Load", "Stage", "parse_load"]
 
 MAX_USERS = 1_000_000
 PROCESSES = ("poisson", "constant", "gamma")
-_LOAD_KEYS = ("users", "spawn_rate", "duration_s", "think_time_s", "stages", "arrival", "max_requests")
+_LOAD_KEYS = (
+    "users",
+    "spawn_rate",
+    "duration_s",
+    "think_time_s",
+    "stages",
+    "arrival",
+    "max_requests",
+    "warmup_s",
+    "cooldown_s",
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,8 @@ class Load:
     arrival: Arrival | None = None
     max_requests: int | None = None
     stages_given: bool = False  # the file had a stages list (vs. one derived stage)
+    warmup_s: float = 0.0  # after the spawn ramp, left out of the steady-state window
+    cooldown_s: float = 0.0  # before the load stops, left out of the steady-state window
 
     @property
     def total_duration_s(self) -> float:
@@ -88,6 +100,8 @@ class Load:
                 "max_inflight": self.arrival.max_inflight,
             },
             "max_requests": self.max_requests,
+            "warmup_s": self.warmup_s,
+            "cooldown_s": self.cooldown_s,
         }
 
 
@@ -191,6 +205,15 @@ def parse_load(where: Where, raw: Any) -> Load:
     stages_given = bool(stages)
     if not stages:
         stages = (Stage(duration_s, users, spawn_rate, None if arrival is None else arrival.rate_rps),)
+    warmup_s = where.duration(block.get("warmup_s", 0), join(key, "warmup_s"), positive=False)
+    cooldown_s = where.duration(block.get("cooldown_s", 0), join(key, "cooldown_s"), positive=False)
+    total_s = sum(stage.duration_s for stage in stages)
+    if (warmup_s or cooldown_s) and warmup_s + cooldown_s >= total_s:
+        raise where.error(
+            join(key, "warmup_s" if warmup_s else "cooldown_s"),
+            f"warmup_s + cooldown_s ({warmup_s + cooldown_s:g} s) leave nothing of the {total_s:g} s of "
+            "load to measure; make them shorter",
+        )
     return Load(
         users=users,
         spawn_rate=spawn_rate,
@@ -200,6 +223,8 @@ def parse_load(where: Where, raw: Any) -> Load:
         arrival=arrival,
         max_requests=max_requests,
         stages_given=stages_given,
+        warmup_s=warmup_s,
+        cooldown_s=cooldown_s,
     )
 
 
