@@ -18,12 +18,19 @@ Latencies, all in milliseconds, on the monotonic clock (see ``bench.records``):
 - **client lag** (``client_lag``): actual send minus scheduled send, open-loop runs only; all requests
   that carry it (failed ones too: it measures the load generator, not the server).
 
-Throughput over a window of ``duration_s`` seconds, counting the requests that *ended* in it:
+Throughput over a window of ``duration_s`` seconds (its exact length), counting the requests that
+*ended* in it. When the window is given, a request that crosses one of its edges counts for the part
+of its time inside the window (``window_weights``), and one wholly inside counts 1: answers are not
+periodic events at the edges, so counting a whole request that started before the window, over a
+window whose start is not aligned with the requests, adds up to one answer per user per window (a few
+per cent on a short window). With the fraction, a server that can answer at most C requests at once in
+at least E seconds each is never measured above C / E:
 
-- ``requests_per_s`` = successful requests / duration_s;
-- ``attempts_per_s`` = all requests (successful + failed) / duration_s;
-- ``output_tokens_per_s`` = sum of output_tokens of successful requests / duration_s;
-- ``total_tokens_per_s`` = sum of (prompt_tokens + output_tokens) of successful requests / duration_s.
+- ``requests_per_s`` = sum of the weights of successful requests / duration_s;
+- ``attempts_per_s`` = the same over all requests (successful + failed);
+- ``output_tokens_per_s`` = sum of output_tokens x (the part of the request's *decode* time, first
+  token to end, inside the window) of successful requests / duration_s;
+- ``total_tokens_per_s`` = the output tokens above plus prompt_tokens x the request's weight.
 
 Error rate = failed requests / all requests (a ratio in [0, 1]).
 
@@ -62,6 +69,7 @@ __all__ = [
     "per_second",
     "slo_limits",
     "throughput",
+    "window_weights",
 ]
 
 LATENCY_METRICS: tuple[str, ...] = ("ttft", "itl", "tpot", "e2e", "client_lag")
@@ -121,12 +129,30 @@ def latency_table(frame: RecordFrame, mask: np.ndarray) -> dict[str, dict[str, A
     return table
 
 
-def throughput(frame: RecordFrame, mask: np.ndarray, duration_s: float) -> dict[str, float | None]:
-    """Requests and tokens per second over ``duration_s`` (formulas in the module docstring)."""
+def window_weights(start_s: np.ndarray, end_s: np.ndarray, lo_s: float, hi_s: float) -> np.ndarray:
+    """The part of each request's time [start, end] inside the window [lo, hi), from 0 to 1.
+
+    A request without duration (end == start) counts 1 when it ended inside the window, else 0.
+    """
+    length = end_s - start_s
+    inside = np.clip(np.minimum(end_s, hi_s) - np.maximum(start_s, lo_s), 0.0, None)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        part = np.where(length > 0, inside / np.where(length > 0, length, 1.0), 0.0)
+    instant = (length <= 0) & (end_s >= lo_s) & (end_s < hi_s)
+    return np.where(instant, 1.0, np.clip(part, 0.0, 1.0))
+
+
+def throughput(
+    frame: RecordFrame, mask: np.ndarray, duration_s: float, *, window: tuple[float, float] | None = None
+) -> dict[str, float | None]:
+    """Requests and tokens per second over ``duration_s`` (formulas in the module docstring).
+
+    Without ``window`` every request in ``mask`` counts 1; with ``window`` = (start_s, end_s), each
+    request in ``mask`` counts for the part of its time inside it (pass every counted request then, not
+    only those that ended inside).
+    """
     df = frame.df
     ok = mask & df["ok"].to_numpy()
-    out_tokens = float(np.nansum(df["output_tokens"].to_numpy()[ok]))
-    in_tokens = float(np.nansum(df["prompt_tokens"].to_numpy()[ok]))
     if duration_s <= 0:
         return {
             "requests_per_s": None,
@@ -134,11 +160,23 @@ def throughput(frame: RecordFrame, mask: np.ndarray, duration_s: float) -> dict[
             "output_tokens_per_s": None,
             "total_tokens_per_s": None,
         }
+    out_tokens = np.nan_to_num(df["output_tokens"].to_numpy(dtype=np.float64))
+    in_tokens = np.nan_to_num(df["prompt_tokens"].to_numpy(dtype=np.float64))
+    if window is None:
+        weight = np.ones(len(df))
+        decode = weight
+    else:
+        start_s = df["start_s"].to_numpy(dtype=np.float64)
+        end_s = df["end_s"].to_numpy(dtype=np.float64)
+        weight = window_weights(start_s, end_s, *window)
+        first_s = start_s + np.nan_to_num(df["ttft_ms"].to_numpy(dtype=np.float64)) / 1000.0
+        decode = window_weights(np.minimum(first_s, end_s), end_s, *window)
+    output = float((out_tokens * decode)[ok].sum())
     return {
-        "requests_per_s": int(ok.sum()) / duration_s,
-        "attempts_per_s": int(mask.sum()) / duration_s,
-        "output_tokens_per_s": out_tokens / duration_s,
-        "total_tokens_per_s": (out_tokens + in_tokens) / duration_s,
+        "requests_per_s": float(weight[ok].sum()) / duration_s,
+        "attempts_per_s": float(weight[mask].sum()) / duration_s,
+        "output_tokens_per_s": output / duration_s,
+        "total_tokens_per_s": (output + float((in_tokens * weight)[ok].sum())) / duration_s,
     }
 
 
@@ -199,20 +237,35 @@ def good_mask(frame: RecordFrame, limits: Mapping[str, float]) -> np.ndarray:
 
 
 def goodput(
-    frame: RecordFrame, mask: np.ndarray, slo: Mapping[str, Any] | None, duration_s: float
+    frame: RecordFrame,
+    mask: np.ndarray,
+    slo: Mapping[str, Any] | None,
+    duration_s: float,
+    *,
+    rate_mask: np.ndarray | None = None,
+    window: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
-    """Good requests (count, share of all requests, per second) against the scenario's SLO thresholds."""
+    """Good requests (count, share of all requests, per second) against the scenario's SLO thresholds.
+
+    ``good`` and ``good_share`` are over ``mask``; ``goodput_rps`` is over ``rate_mask`` (default
+    ``mask``) weighted like ``throughput`` when ``window`` is given, so goodput <= requests_per_s.
+    """
     limits, ignored = slo_limits(slo)
     requests = int(mask.sum())
     if not limits:
         return {"limits_ms": {}, "ignored": ignored, "good": None, "good_share": None, "goodput_rps": None}
-    good = int((good_mask(frame, limits) & mask).sum())
+    good_rows = good_mask(frame, limits)
+    good = int((good_rows & mask).sum())
+    rate = None
+    if duration_s > 0:
+        rows = good_rows & (mask if rate_mask is None else rate_mask)
+        rate = throughput(frame, rows, duration_s, window=window)["requests_per_s"]
     return {
         "limits_ms": limits,
         "ignored": ignored,
         "good": good,
         "good_share": good / requests if requests else None,
-        "goodput_rps": good / duration_s if duration_s > 0 else None,
+        "goodput_rps": rate,
     }
 
 

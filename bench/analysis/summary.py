@@ -21,12 +21,14 @@ import pandas as pd
 from bench.analysis import metrics
 from bench.analysis.bottleneck import LoadgenHealth, assess
 from bench.analysis.frames import RecordFrame, load_json, load_records
+from bench.analysis.outage import find_outages
+from bench.analysis.selection import Selection, WindowSpec, run_schedule, select
 from bench.analysis.stats import describe
-from bench.analysis.window import Window, auto_window, manual_window, parse_window
+from bench.analysis.window import Schedule, Window, parse_window
 
 __all__ = ["SCHEMA_VERSION", "Analysis", "analyze", "summarize"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,17 @@ class Analysis:
     window: Window
     timeseries: pd.DataFrame  # metrics.per_second over the whole run
     summary: dict[str, Any]
-    in_window: np.ndarray  # boolean row mask of the requests counted in the window
-    counted: np.ndarray  # boolean row mask of the requests counted at all (the whole run's figures)
+    selection: Selection  # which requests count for what (bench.analysis.selection)
+
+    @property
+    def in_window(self) -> np.ndarray:
+        """Boolean row mask of the counted requests that ended in the window (latency, throughput)."""
+        return self.selection.in_window
+
+    @property
+    def counted(self) -> np.ndarray:
+        """Boolean row mask of the requests counted at all (every request sent, cancelled ones aside)."""
+        return self.selection.counted
 
 
 def analyze(
@@ -59,9 +70,14 @@ def summarize(
     scenario: Mapping[str, Any] | None = None,
     run_info: Mapping[str, Any] | None = None,
     health: LoadgenHealth | None = None,
-    window: tuple[float | None, float | None] | None = None,
+    window: WindowSpec = None,
+    schedule: Schedule | None = None,
 ) -> Analysis:
-    """The summary of ``frame``: the steady-state window and the whole run side by side."""
+    """The summary of ``frame``: the steady-state window and the whole run side by side.
+
+    The schedule of the offered load is read from ``run_info`` and ``scenario`` unless given; which
+    requests count for what is ``bench.analysis.selection.select``.
+    """
     scenario = scenario or {}
     run_info = run_info or {}
     df = frame.df
@@ -69,33 +85,33 @@ def summarize(
     start_s = df["start_s"].to_numpy()
     end_s = df["end_s"].to_numpy()
     run_end_s = float(max(end_s.max(), start_s.max())) if n else 0.0
-    win = auto_window(start_s, end_s) if window is None else manual_window(window[0], window[1], run_end_s)
-    whole = Window(0.0, run_end_s, "whole_run")
-    # A request the run itself cut off (``cancelled``) says nothing about the server: it stays in the
-    # records and is left out of every figure, as the SLO gate and ``compare`` leave it out.
-    everything = np.array(df["error_kind"] != "cancelled", dtype=bool)
-    in_window = (end_s >= win.start_s) & (end_s < win.end_s) & everything
-    if win.source == "whole_run":
-        in_window = everything  # the last request ends exactly at run_end_s: keep it
+    if schedule is None:
+        schedule = run_schedule(frame, run_info, scenario)
+    sel = select(frame, schedule, window)
+    win = sel.window
     raw_slo = scenario.get("slo")
     slo: Mapping[str, Any] = raw_slo if isinstance(raw_slo, Mapping) else {}
     limits, ignored = metrics.slo_limits(slo)
     series = metrics.per_second(frame, run_end_s, limits=limits)
+    outages = find_outages(frame, sel)
+    warnings = [health.message] if health is not None and health.inflated else []
+    warnings += [o.describe() for o in outages]
 
     summary: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "run": _run_block(frame, scenario, run_info, run_end_s),
-        "window": win.to_dict(),
-        "steady": _section(frame, in_window, win.duration_s, slo),
-        "whole_run": _section(frame, everything, whole.duration_s, slo),
-        "breakdowns": metrics.breakdowns(frame, in_window),
+        "window": sel.to_dict(),
+        "steady": _section(frame, sel.counted, sel.in_window, win, slo),
+        "whole_run": _section(frame, sel.counted, sel.counted, Window(0.0, run_end_s, "whole_run"), slo),
+        "breakdowns": metrics.breakdowns(frame, sel.in_window),
         "slo": {"thresholds": dict(slo), "per_request_limits_ms": limits, "not_per_request": ignored},
         "loadgen": health.to_dict() if health is not None else None,
-        "warnings": [health.message] if health is not None and health.inflated else [],
-        "notes": _notes(frame, win),
+        "outages": [o.to_dict() for o in outages],
+        "warnings": warnings,
+        "notes": _notes(frame, sel),
         "timeseries": {col: series[col].tolist() for col in series.columns},
     }
-    return Analysis(frame, win, series, _clean(summary), in_window, everything)
+    return Analysis(frame, win, series, _clean(summary), sel)
 
 
 def _run_block(
@@ -119,30 +135,44 @@ def _run_block(
 
 
 def _section(
-    frame: RecordFrame, mask: np.ndarray, duration_s: float, slo: Mapping[str, Any]
+    frame: RecordFrame,
+    counted: np.ndarray,
+    in_window: np.ndarray,
+    win: Window,
+    slo: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The figures of the requests in ``mask`` over ``duration_s`` seconds."""
+    """The figures of one column of the report.
+
+    Request counts, failures, error rate and errors are over ``counted`` (every request the run sent and
+    did not cancel itself); latencies and token counts over the successful requests of ``in_window``;
+    throughput over ``win``'s exact length (a request crossing an edge counts for its part inside).
+    """
     df = frame.df
-    requests = int(mask.sum())
-    succeeded = int((mask & df["ok"].to_numpy()).sum())
-    ok = mask & df["ok"].to_numpy()
+    ok_rows = df["ok"].to_numpy()
+    requests = int(counted.sum())
+    succeeded = int((counted & ok_rows).sum())
+    ok = in_window & ok_rows
+    edges = None if win.source == "whole_run" else (win.start_s, win.end_s)
     return {
-        "duration_s": duration_s,
+        "duration_s": win.duration_s,
         "requests": requests,
         "succeeded": succeeded,
         "failed": requests - succeeded,
         "error_rate": (requests - succeeded) / requests if requests else None,
-        "throughput": metrics.throughput(frame, mask, duration_s),
-        "latency_ms": metrics.latency_table(frame, mask),
+        "window_requests": int(in_window.sum()),
+        "window_failed": int((in_window & ~ok_rows).sum()),
+        "throughput": metrics.throughput(frame, counted, win.duration_s, window=edges),
+        "latency_ms": metrics.latency_table(frame, in_window),
         "output_tokens": dict(describe(df["output_tokens"].to_numpy()[ok])),
         "prompt_tokens": dict(describe(df["prompt_tokens"].to_numpy()[ok])),
-        "errors": metrics.error_summary(frame, mask),
-        "goodput": metrics.goodput(frame, mask, slo, duration_s),
+        "errors": metrics.error_summary(frame, counted),
+        "goodput": metrics.goodput(frame, in_window, slo, win.duration_s, rate_mask=counted, window=edges),
     }
 
 
-def _notes(frame: RecordFrame, win: Window) -> list[str]:
+def _notes(frame: RecordFrame, sel: Selection) -> list[str]:
     """What a reader should know to read the figures right, in plain words."""
+    win = sel.window
     df = frame.df
     n = len(df)
     notes = list(frame.notes)
@@ -172,6 +202,12 @@ def _notes(frame: RecordFrame, win: Window) -> list[str]:
         )
     if win.note:
         notes.append(f"window: {win.note}")
+    left = sel.left_out()
+    if win.source != "whole_run" and left["requests"]:
+        notes.append(
+            f"the window left out {left['requests']} request(s) ({left['failed']} failed) that ended outside "
+            f"it: not in the latency figures, still in the request and error counts"
+        )
     return notes
 
 

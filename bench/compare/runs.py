@@ -1,7 +1,9 @@
 """Compare two runs for regressions, accounting for noise with bootstrap confidence intervals.
 
-Each run is read from its results directory and measured over its steady-state window (the same
-``bench.analysis.window.auto_window`` the report uses; cancelled requests left out). For every metric:
+Each run is read from its results directory and measured as the report measures it
+(``bench.analysis.selection``): latency and throughput over its steady-state window, decided from the
+run's schedule of offered load; the error rate over every request sent; cancelled requests left out.
+For every metric:
 
 - latency percentiles (TTFT, TPOT, ITL, E2E at p50/p90/p99, ms): delta = candidate - baseline; its
   confidence interval comes from a seeded bootstrap (``bootstrap_stats``): each run's successful requests
@@ -39,8 +41,9 @@ from typing import Any, Literal
 import numpy as np
 
 from bench.analysis.frames import RecordFrame
+from bench.analysis.selection import Selection
 from bench.analysis.stats import describe
-from bench.analysis.window import Window, auto_window
+from bench.analysis.window import Window
 from bench.errors import ResultsError, UsageError
 from bench.gates import data
 
@@ -148,17 +151,17 @@ def load_sample(run_dir: str | Path) -> RunSample:
     """Read a results directory and keep what ``compare`` needs, over its steady-state window."""
     path = Path(run_dir)
     frame = data.as_frame(path)
-    return sample_from_frame(frame, path.name)
+    return sample_from_frame(frame, path.name, data.selection(path, frame))
 
 
-def sample_from_frame(frame: RecordFrame, name: str) -> RunSample:
-    """``RunSample`` of a loaded frame (steady-state window, cancelled requests left out)."""
+def sample_from_frame(frame: RecordFrame, name: str, selection: Selection | None = None) -> RunSample:
+    """``RunSample`` of a loaded frame: latency and throughput over the window of ``selection`` (default:
+    records without a schedule, the whole run), the error rate over every request the run sent."""
     df = frame.df
-    start_s, end_s = df["start_s"].to_numpy(), df["end_s"].to_numpy()
-    window = auto_window(start_s, end_s)
-    mask = data.counted_mask(frame)
-    if window.source != "whole_run":
-        mask &= (end_s >= window.start_s) & (end_s < window.end_s)
+    end_s = df["end_s"].to_numpy()
+    sel = selection if selection is not None else data.selection(frame, frame)
+    window = sel.window
+    mask = sel.in_window
     ok = mask & df["ok"].to_numpy(dtype=bool)
     lo = float(end_s[mask].min()) if window.source == "whole_run" and mask.any() else window.start_s
     hi = float(end_s[mask].max()) if window.source == "whole_run" and mask.any() else window.end_s
@@ -187,8 +190,8 @@ def sample_from_frame(frame: RecordFrame, name: str) -> RunSample:
         owners=owners,
         requests_per_s=counts / width,
         tokens_per_s=tokens / width,
-        requests=int(mask.sum()),
-        failed=int(mask.sum() - ok.sum()),
+        requests=sel.requests,
+        failed=sel.failed,
         window=window,
     )
 
@@ -307,7 +310,7 @@ def compare_samples(
     notes = []
     for s in (baseline, candidate):
         if s.window is not None and s.window.source == "whole_run":
-            notes.append(f"{s.name}: no steady-state plateau found; the whole run was compared")
+            notes.append(f"{s.name}: no load schedule in its results; the whole run was compared")
     return Comparison(
         baseline.name,
         candidate.name,

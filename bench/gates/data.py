@@ -5,12 +5,13 @@ with each other or with the report about what "TPOT p99" means: the frame is
 ``bench.analysis.frames.load_records`` (merged records of every load-generator process) and the latency
 values are ``bench.analysis.metrics.latency_values``. Never Locust's statistics.
 
-Which requests count (``docs/metrics.md``):
+Which requests count is decided in one place, ``bench.analysis.selection`` (``docs/metrics.md``):
 
 - records whose ``error_kind`` is ``cancelled`` are left out everywhere: the run itself cut them off
   when it ended, they are not answers of the server;
-- latency values come from successful requests only;
-- error rate = failed requests / all counted requests, a fraction.
+- error rate = failed / every other request the run sent (all of them started while load was offered);
+- latency values come from the successful requests that ended inside the steady-state window, which
+  is decided from the run's schedule of offered load (``bench.analysis.window``).
 """
 
 from __future__ import annotations
@@ -23,26 +24,24 @@ import numpy as np
 
 from bench.analysis.frames import RecordFrame, frame_from_records, load_json, load_records
 from bench.analysis.metrics import latency_values
-from bench.analysis.window import Window, auto_window, manual_window, parse_window
+from bench.analysis.selection import Selection, WindowSpec, select, select_run
 from bench.errors import ResultsError
 from bench.records import Record
 
 __all__ = [
     "Records",
+    "WindowSpec",
     "as_frame",
     "counted_mask",
     "error_rate",
     "load_scenario_json",
     "metric_values",
-    "window_mask",
+    "selection",
 ]
 
 Records = RecordFrame | str | Path | Iterable[Record]
 """What a gate accepts: a loaded frame, a results directory, or records in memory."""
 
-WindowSpec = str | tuple[float | None, float | None] | None
-"""``"steady"`` (or None): the report's steady-state window; ``"whole"``: every request; ``"START:END"``
-or a pair: seconds from the run start, as ``chatbench report --window``."""
 
 _LATENCY_KEYS = {"ttft_ms": "ttft", "tpot_ms": "tpot", "itl_ms": "itl", "e2e_ms": "e2e"}
 
@@ -91,29 +90,12 @@ def error_rate(frame: RecordFrame, mask: np.ndarray | None = None) -> float | No
     return failed / total
 
 
-def window_mask(frame: RecordFrame, window: WindowSpec = "steady") -> tuple[np.ndarray, str]:
-    """The counted requests inside ``window`` and a few words saying which window that is.
+def selection(records: Records, frame: RecordFrame, window: WindowSpec = "steady") -> Selection:
+    """Which requests of ``frame`` count (``bench.analysis.selection.select``).
 
-    The steady-state window is the report's (``bench.analysis.window.auto_window``): a request belongs to
-    it when it *ended* inside it; when no plateau exists the whole run is used, as in the report.
+    When ``records`` is a results directory its schedule (``run.json`` + ``scenario.json``) decides the
+    steady-state window, exactly as in the report; records in memory have no schedule: the whole run.
     """
-    counted = counted_mask(frame)
-    df = frame.df
-    start_s, end_s = df["start_s"].to_numpy(), df["end_s"].to_numpy()
-    if window == "whole" or len(df) == 0:
-        return counted, "whole run"
-    if window is None or window == "steady":
-        win = auto_window(start_s, end_s)
-    else:
-        bounds = parse_window(window) if isinstance(window, str) else window
-        run_end_s = float(max(end_s.max(), start_s.max()))
-        win = manual_window(bounds[0], bounds[1], run_end_s)
-    if win.source == "whole_run":
-        return counted, "whole run (no steady-state plateau)"
-    inside = (end_s >= win.start_s) & (end_s < win.end_s)
-    return counted & inside, _describe(win)
-
-
-def _describe(win: Window) -> str:
-    kind = "steady-state window" if win.source == "auto" else "window"
-    return f"{kind} {win.start_s:.1f}-{win.end_s:.1f} s"
+    if isinstance(records, (str, Path)):
+        return select_run(records, frame, window)
+    return select(frame, None, window)

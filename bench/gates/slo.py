@@ -1,9 +1,11 @@
 """SLO verdicts: does a run meet its latency and error-rate objectives, computed on the exact numbers.
 
 Each threshold ``METRIC.STAT <= LIMIT`` is checked against the statistic of the raw per-request values
-of the merged records (``bench.gates.data.metric_values``: successful requests only), with the one
-percentile definition of ``bench.analysis.stats.percentile``. The error-rate bound is checked against
-failed / all requests. A threshold whose metric has no value at all (say a TTFT bound on a run without
+of the merged records (``bench.gates.data.metric_values``: the successful requests that ended in the
+steady-state window), with the one percentile definition of ``bench.analysis.stats.percentile``. The
+error-rate bound is checked against failed / every request the run sent (all that started while load
+was offered, the window's edges and an outage included). Which requests count is
+``bench.analysis.selection``, the same as in the report. A threshold whose metric has no value at all (say a TTFT bound on a run without
 streaming) fails, with a message saying so: an SLO that cannot be measured is not met.
 """
 
@@ -14,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from bench.analysis.outage import find_outages
 from bench.analysis.stats import percentile
 from bench.gates import data
 from bench.gates.overrides import EffectiveSlo, SloLike, SloOverrides, effective_slo
 
-__all__ = ["SloCheck", "SloVerdict", "evaluate_slos", "format_verdict", "stat_value"]
+__all__ = ["SloCheck", "SloVerdict", "evaluate_slos", "format_verdict", "stat_value", "verdict_head"]
 
 
 @dataclass(frozen=True)
@@ -73,9 +76,12 @@ class SloVerdict:
     """Every SLO check of one run."""
 
     checks: tuple[SloCheck, ...]
-    requests: int  # counted requests (cancelled ones left out)
+    requests: int  # counted requests: every request sent while load was offered (cancelled ones left out)
     failed: int
-    window: str = "whole run"  # which requests were judged, in words
+    window: str = "whole run"  # which window the latency SLOs were judged over, in words
+    window_requests: int | None = None  # counted requests that ended inside that window
+    left_out: dict[str, int] | None = None  # Selection.left_out(): what the window left out
+    outages: tuple[str, ...] = ()  # one line per outage ("target unreachable from 12.3 s to the end ...")
 
     @property
     def passed(self) -> bool:
@@ -92,6 +98,9 @@ class SloVerdict:
             "requests": self.requests,
             "failed": self.failed,
             "window": self.window,
+            "window_requests": self.window_requests,
+            "left_out": self.left_out,
+            "outages": list(self.outages),
             "checks": [c.to_dict() for c in self.checks],
         }
 
@@ -119,20 +128,28 @@ def evaluate_slos(
 ) -> SloVerdict:
     """Judge a run against ``slo`` with ``overrides`` on top.
 
-    ``records`` is a ``RecordFrame``, a results directory or ``Record`` objects. The requests judged are
-    those of ``window`` (default: the report's steady-state window, so the gate and the report show the
-    same numbers; ``"whole"``: every request), or of ``mask`` when given; cancelled requests never count.
+    ``records`` is a ``RecordFrame``, a results directory or ``Record`` objects. Latency SLOs judge the
+    successful requests that ended in ``window`` (default: the report's steady-state window, from the
+    run's schedule when ``records`` is a results directory; ``"whole"``: every request); the error rate
+    judges every request sent. With ``mask``, both judge the requests of ``mask``. Cancelled requests
+    never count.
     """
     frame = data.as_frame(records)
+    outages: tuple[str, ...] = ()
+    left_out: dict[str, int] | None = None
     if mask is None:
-        counted, where = data.window_mask(frame, window)
+        sel = data.selection(records, frame, window)
+        counted, judged, where = sel.counted, sel.in_window, sel.describe()
+        left_out = sel.left_out()
+        outages = tuple(o.describe() for o in find_outages(frame, sel))
     else:
-        counted, where = mask & data.counted_mask(frame), "selected requests"
+        counted = judged = mask & data.counted_mask(frame)
+        where = "selected requests"
     rules = effective_slo(slo, overrides)
     checks: list[SloCheck] = []
     cache: dict[str, np.ndarray] = {}
     for t in rules.thresholds:
-        values = cache.setdefault(t.metric, data.metric_values(frame, t.metric, counted))
+        values = cache.setdefault(t.metric, data.metric_values(frame, t.metric, judged))
         measured = stat_value(values, t.stat)
         checks.append(
             SloCheck(
@@ -158,19 +175,31 @@ def evaluate_slos(
                 rate is not None and rate <= rules.error_rate,
             )
         )
-    return SloVerdict(tuple(checks), requests, failed, where)
+    return SloVerdict(tuple(checks), requests, failed, where, int(judged.sum()), left_out, outages)
+
+
+def verdict_head(verdict: SloVerdict) -> str:
+    """What was judged, so nothing falls out of sight: ``327 requests sent, 261 failed; latency over 60
+    requests in the steady-state window 2.0-30.0 s, 5 left out (3 failed)``."""
+    head = f"{verdict.requests} requests sent, {verdict.failed} failed"
+    if verdict.window_requests is None:
+        return f"{head}, in the {verdict.window}"
+    left = verdict.left_out or {}
+    out = f", {left['requests']} left out ({left.get('failed', 0)} failed)" if left.get("requests") else ""
+    return f"{head}; latency over {verdict.window_requests} requests in the {verdict.window}{out}"
 
 
 def format_verdict(verdict: SloVerdict) -> str:
-    """The verdict as one readable block: a headline, then each breached SLO, then those met."""
+    """The verdict as one readable block: a headline, each outage, then each breached SLO, then those met."""
     n = len(verdict.checks)
-    head = f"{verdict.requests} requests in the {verdict.window}, {verdict.failed} failed"
+    head = verdict_head(verdict)
     if n == 0:
-        return f"SLO gate: no SLO set ({head}) - PASS"
-    if verdict.passed:
+        lines = [f"SLO gate: no SLO set ({head}) - PASS"]
+    elif verdict.passed:
         lines = [f"SLO gate: PASS - all {n} SLOs met ({head})"]
     else:
         lines = [f"SLO gate: FAIL - {len(verdict.breaches)} of {n} SLOs breached ({head})"]
+    lines += [f"  OUTAGE  {line}" for line in verdict.outages]
     lines += [f"  BREACH  {c.describe()}" for c in verdict.breaches]
     lines += [f"  ok      {c.describe()}" for c in verdict.checks if c.passed]
     return "\n".join(lines)

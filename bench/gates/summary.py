@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.gates.slo import SloCheck, SloVerdict
+from bench.gates.slo import SloCheck, SloVerdict, verdict_head
 
 __all__ = ["verdict_markdown"]
 
@@ -24,9 +24,12 @@ def verdict_markdown(verdict: SloVerdict, title: str) -> str:
     lines = [
         f"### chatbench SLO gate: {title}",
         "",
-        f"**{result}** ({verdict.requests} requests in the {verdict.window}, {verdict.failed} failed)",
+        f"**{result}** ({verdict_head(verdict)})",
         "",
     ]
+    lines += [f"**Outage:** {line}" for line in verdict.outages]
+    if verdict.outages:
+        lines.append("")
     if verdict.checks:
         lines += ["| SLO | measured | limit | margin | result |", "|---|---:|---:|---:|---|"]
         ordered = [c for c in verdict.checks if not c.passed] + [c for c in verdict.checks if c.passed]
@@ -41,5 +44,8 @@ def verdict_markdown(verdict: SloVerdict, title: str) -> str:
                 f"{'pass' if c.passed else '**FAIL**'} |"
             )
         lines.append("")
-    lines.append("Latency percentiles over successful requests; error rate = failed / all requests.")
+    lines.append(
+        "Latency percentiles over the successful requests that ended in the window; "
+        "error rate = failed / every request sent while load was offered."
+    )
     return "\n".join(lines) + "\n"

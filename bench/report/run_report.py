@@ -57,7 +57,14 @@ def verdict_block(verdict: Mapping[str, Any] | None) -> Verdict:
     if verdict is None:
         return Verdict(None, "No SLO verdict: this report was built without judging the SLOs.")
     checks = verdict.get("checks") or []
-    where = f"{fmt(verdict['requests'])} requests in the {verdict['window']}, {fmt(verdict['failed'])} failed"
+    where = f"{fmt(verdict['requests'])} requests sent, {fmt(verdict['failed'])} failed"
+    if verdict.get("window_requests") is not None:
+        left = verdict.get("left_out") or {}
+        where += f"; latency over {fmt(verdict['window_requests'])} requests in the {verdict['window']}"
+        if left.get("requests"):
+            where += f", {fmt(left['requests'])} left out ({fmt(left.get('failed', 0))} failed)"
+    else:
+        where += f", in the {verdict['window']}"
     if not checks:
         return Verdict(None, f"No SLO set: nothing to judge ({where}).")
     breaches = [c for c in checks if not c["passed"]]
@@ -105,8 +112,7 @@ def window_text(summary: Mapping[str, Any]) -> str:
     """Which part of the run the figures cover, and why, in plain words."""
     win, run = summary["window"], summary["run"]
     total = summary["whole_run"]["requests"]
-    counted = summary["steady"]["requests"]
-    left_out = total - counted
+    left = win.get("left_out") or {}
     if win["source"] == "whole_run":
         reason = win.get("note") or "no separate steady-state window"
         return f"the whole run, 0–{run['duration_s']:,.1f} s ({reason}): all {fmt(total)} requests count"
@@ -114,15 +120,13 @@ def window_text(summary: Mapping[str, Any]) -> str:
     if win["source"] == "manual":
         why = "given with --window"
     else:
-        why = (
-            "found automatically: the seconds when the load was at its steady level, leaving out the "
-            "ramp-up at the start and the last answers finishing alone at the end"
-        )
+        why = "from the run's schedule of offered load"
         if win.get("note"):
             why += f" ({win['note']})"
     return (
-        f"{span}, {why}. {fmt(counted)} of {fmt(total)} requests ended inside it and count; "
-        f"{fmt(left_out)} ended outside it and are left out of the window's figures"
+        f"{span}, {why}. Latency figures: the {fmt(win.get('requests'))} requests that ended inside it; "
+        f"{fmt(left.get('requests', 0))} ended outside it ({fmt(left.get('failed', 0))} of them failed) and are "
+        f"left out of the latency figures. Request and error counts: all {fmt(total)} requests sent"
     )
 
 

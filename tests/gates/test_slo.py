@@ -72,7 +72,7 @@ def test_breach_block_names_each_failed_slo_with_its_margin(tmp_path: Path) -> N
     block = format_verdict(verdict)
     assert (
         block.splitlines()[0]
-        == "SLO gate: FAIL - 2 of 3 SLOs breached (100 requests in the whole run, 5 failed)"
+        == "SLO gate: FAIL - 2 of 3 SLOs breached (100 requests sent, 5 failed; latency over 100 requests in the whole run)"
     )
     assert "BREACH  ttft_ms.p95: measured 90.3 ms, limit 50.0 ms, over by 40.3 ms (+80.6%)" in block
     assert (
@@ -210,7 +210,13 @@ def test_default_window_is_the_reports_steady_state_window(tmp_path: Path) -> No
             i += users
             t += (ttft + 100) / 1000
     run = write_run(tmp_path / "ramp", recs)
-    steady = analyze(run).summary["steady"]["latency_ms"]["ttft"]
+    # The schedule says the first and last 5 s are warm-up and cool-down: the window is the 8-user part.
+    load = {"stages": [{"duration_s": 20, "users": 8, "spawn_rate": 8}], "warmup_s": 4, "cooldown_s": 5}
+    (run / "scenario.json").write_text(json.dumps({"name": "ramp", "slo": {}, "load": load}))
+    summary = analyze(run).summary
+    assert (summary["window"]["start_s"], summary["window"]["end_s"]) == (5.0, 15.0)
+    steady = summary["steady"]["latency_ms"]["ttft"]
+    assert steady["p50"] == 200.0
     verdict = evaluate_slos(run, slo_from_dict({"ttft_ms": {"p50": 1000, "p95": 1000}}))
     assert "steady-state window" in verdict.window
     assert [c.measured for c in verdict.checks] == [
@@ -218,4 +224,5 @@ def test_default_window_is_the_reports_steady_state_window(tmp_path: Path) -> No
         pytest.approx(steady["p95"]),
     ]
     whole = evaluate_slos(run, slo_from_dict({"ttft_ms": {"p50": 1000}}), window="whole")
-    assert whole.requests > verdict.requests
+    assert whole.requests == verdict.requests  # the error rate counts every request either way
+    assert whole.window_requests > verdict.window_requests

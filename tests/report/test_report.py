@@ -47,7 +47,7 @@ def test_report_writes_every_file_with_stable_keys(tmp_path):
         assert result.paths[name].is_file(), name
         assert result.paths[name].parent == run
     summary = _strict_json(run / "summary.json")
-    assert summary["schema_version"] == 1
+    assert summary["schema_version"] == 2
     for key in ("run", "window", "steady", "whole_run", "breakdowns", "slo", "loadgen", "warnings", "notes"):
         assert key in summary
     assert summary["whole_run"]["requests"] == 205
