@@ -231,7 +231,13 @@ def test_setup_names_target_model_load_window_and_versions(tmp_path):
         "name": "demo",
         "description": "two users",
         "target": {"base_url": None, "path": "/v1/chat/completions", "model": "m1", "profile": "seed"},
-        "load": {"users": 2, "spawn_rate": 1.0, "duration_s": 10, "think_time_s": 0.5, "stages": [{}]},
+        "load": {
+            "users": 2,
+            "spawn_rate": 1.0,
+            "duration_s": 10,
+            "think_time_s": 0.5,
+            "stages": [{"duration_s": 10, "users": 2, "spawn_rate": 1.0}],
+        },
         "sampling": {"temperature": {"choice": [0.2, 1.0]}, "stream": {"ratio": 0.5}},
         "slo": {},
     }
@@ -254,7 +260,8 @@ def test_setup_names_target_model_load_window_and_versions(tmp_path):
         "stream in 50 % of requests",
         "chatbench 0.1.0, locust 2.47.0, python 3.11.7",
         "**run id**: demo-1",
-        "requests ended inside it and count",
+        "from the run's schedule of offered load (offered load after the 2.0 s spawn ramp",
+        "requests that ended inside it",
     ):
         assert text in setup, text
 
