@@ -17,6 +17,8 @@ A failed *request* during a run is not an error: it becomes a record with an err
 
 from __future__ import annotations
 
+import json
+
 __all__ = [
     "ChatbenchError",
     "MockError",
@@ -24,6 +26,7 @@ __all__ = [
     "ScenarioError",
     "TargetError",
     "UsageError",
+    "error_text",
 ]
 
 
@@ -60,3 +63,19 @@ class MockError(ChatbenchError):
 
 class ResultsError(ChatbenchError):
     """A results directory is missing, empty or unreadable."""
+
+
+def error_text(body: bytes) -> str:
+    """The short human message of a server's error body: ``error.message`` when it is OpenAI-style
+    JSON (or ``error`` when that is a string), else the body's text."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        error = data.get("error", data)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+    return body.decode("utf-8", "replace").strip()

@@ -52,6 +52,13 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="longest wait for answers in flight at the end (default: the scenario's total timeout)",
     )
+    group.add_argument(
+        "--no-probe",
+        dest="probe",
+        action="store_false",
+        help="skip the pre-load probe request (GET /v1/models and one chat request, which catch a wrong "
+        "model, path or key before any load); only check that the server answers",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,6 +76,7 @@ def load_options(args: argparse.Namespace) -> dict[str, Any]:
         "run_id": args.run_id,
         "processes": args.processes,
         "drain_timeout_s": args.drain_timeout,
+        "probe": args.probe,
     }
 
 

@@ -57,6 +57,7 @@ from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError, HTTPSocketPoolResponse
 from geventhttpclient.url import URL
 
+from bench.errors import error_text
 from bench.load.sse import SseParser
 from bench.records import ErrorKind, TokenSource
 from bench.tokens import TokenCounter
@@ -211,21 +212,6 @@ def _os_error_text(exc: OSError) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _error_text(body: bytes) -> str:
-    """The short human message of an error body: ``error.message`` when it is OpenAI-style JSON."""
-    try:
-        data = orjson.loads(body)
-        if isinstance(data, dict):
-            error = data.get("error", data)
-            if isinstance(error, dict) and error.get("message"):
-                return str(error["message"])
-            if isinstance(error, str):
-                return error
-    except orjson.JSONDecodeError:
-        pass
-    return body.decode("utf-8", "replace").strip()
-
-
 def _closed_text(exc: HTTPConnectionClosed, ex: Exchange, resend: bool) -> str:
     """Why a request whose connection closed before any answer byte was not sent again."""
     if exc.__context__ is not None:
@@ -307,7 +293,7 @@ class ChatClient:
             if not 200 <= ex.status < 300:
                 ex.retry_after_s = _retry_after_s(response.get("retry-after"))
                 raise _Failure(
-                    "http_error", f"HTTP {ex.status}: {_error_text(self._read_error_body(response))}"
+                    "http_error", f"HTTP {ex.status}: {error_text(self._read_error_body(response))}"
                 )
             self._bound_body(response)
             if stream:
@@ -574,7 +560,7 @@ class ChatClient:
                 if not isinstance(obj, dict):
                     raise _Failure("bad_response", f"an SSE event is not a JSON object: {data[:80]!r}")
                 if "error" in obj:
-                    raise _Failure("bad_response", f"error event in the stream: {_error_text(data)}")
+                    raise _Failure("bad_response", f"error event in the stream: {error_text(data)}")
                 if obj.get("usage"):
                     self._take_usage(obj, ex)
                 choices = obj.get("choices")

@@ -36,6 +36,7 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from bench.errors import ChatbenchError
 from bench.lifeline import watch_gevent
+from bench.load.breaker import REACHABILITY, unreachable_since
 from bench.load.context import CONTEXT, StepInfo
 from bench.load.users import ArrivalUser, ChatUser
 
@@ -248,6 +249,7 @@ def _on_report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
         "users": runner.user_count if runner is not None else 0,
         "started": CONTEXT.started,
         "dropped": CONTEXT.dropped,
+        "unreachable_since_s": REACHABILITY.since_s,
     }
 
 
@@ -312,6 +314,7 @@ class ScenarioShape(LoadTestShape):
         self._step = -1
         self._drain_started: float | None = None
         self._settle_until: float | None = None
+        self._unreachable_since_s: float | None = None  # set when the circuit breaker stopped the run
 
     def reset_time(self) -> None:
         """Locust calls this at every start (the web UI can start a test again): start from stage 0."""
@@ -319,6 +322,8 @@ class ScenarioShape(LoadTestShape):
         self._step = -1
         self._drain_started = None
         self._settle_until = None
+        self._unreachable_since_s = None
+        REACHABILITY.reset()
         self._note_schedule(reset=True)
 
     def tick(self) -> tuple[int, float, list[type]] | None:
@@ -333,7 +338,12 @@ class ScenarioShape(LoadTestShape):
             if run_time < elapsed:
                 index = i
                 break
-        if index is not None and self._drain_started is None and not self._budget_spent():
+        if (
+            index is not None
+            and self._drain_started is None
+            and not self._budget_spent()
+            and not self._unreachable()
+        ):
             stage = load.stages[index]
             sources = self._sources()
             if index != self._step:
@@ -361,7 +371,9 @@ class ScenarioShape(LoadTestShape):
         if self._drain_started is None:
             self._drain_started = now
             self._note_schedule(
-                stopped_at_s=time.time(), stop_reason="max_requests" if self._budget_spent() else "schedule"
+                stopped_at_s=time.time(),
+                stop_reason=self._stop_reason(),
+                unreachable_since_s=self._unreachable_since_s,
             )
             self._broadcast(step=max(self._step, 0), draining=True, sources=self._sources())
             log.info("chatbench: load done; waiting for the answers in flight")
@@ -379,6 +391,35 @@ class ScenarioShape(LoadTestShape):
                 return 0, 100.0, [user_class]
             return None
         return 0, 100.0, [user_class]
+
+    def _stop_reason(self) -> str:
+        if self._unreachable_since_s is not None:
+            return "target_unreachable"
+        return "max_requests" if self._budget_spent() else "schedule"
+
+    def _unreachable(self) -> bool:
+        """The circuit breaker (bench.load.breaker): has every process failed to connect for
+        ``target.stop_when_unreachable_s``? Then the run stops early (and drains as usual)."""
+        scenario = CONTEXT.scenario
+        assert scenario is not None
+        limit = scenario.target.stop_when_unreachable_s
+        if limit is None:
+            return False
+        if isinstance(self.runner, MasterRunner):
+            since = unreachable_since(r.get("unreachable_since_s") for _, r in _worker_reports.values())
+        else:
+            since = REACHABILITY.since_s
+        now = time.time()
+        if since is None or now - since < limit:
+            return False
+        self._unreachable_since_s = since
+        from_s = since - (now - self.get_run_time())
+        log.warning(
+            "chatbench: target unreachable from %.1f s (no connection for %.0f s); stopping the run early",
+            max(from_s, 0.0),
+            now - since,
+        )
+        return True
 
     def _note_schedule(self, **event: Any) -> None:
         """The offered load's schedule into run.json (the analysis's window comes from it)."""

@@ -101,13 +101,15 @@ def note_schedule(
     stage: Mapping[str, Any] | None = None,
     stopped_at_s: float | None = None,
     stop_reason: str | None = None,
+    unreachable_since_s: float | None = None,
     reset: bool = False,
 ) -> None:
     """Write the offered load's schedule into ``run.json`` as it happens (``bench.analysis.window``).
 
     ``schedule.stages`` gets one entry per stage when it starts (``index``, ``started_at_s`` wall clock,
     users, spawn rate, rate); ``schedule.load_stopped_at_s`` and ``stop_reason`` (``schedule``,
-    ``max_requests``, ...) when the load stops. The analysis decides the steady-state window from this,
+    ``max_requests``, ``target_unreachable``: the circuit breaker, with ``unreachable_since_s``, the wall
+    clock from which no request could connect, ``bench.load.breaker``) when the load stops. The analysis decides the steady-state window from this,
     never from what the server did. Only the process that drives the load shape writes it; ``reset``
     starts it afresh (the web UI can start a test again in the same run directory).
     """
@@ -122,6 +124,8 @@ def note_schedule(
     if stopped_at_s is not None:
         schedule["load_stopped_at_s"] = stopped_at_s
         schedule["stop_reason"] = stop_reason or "schedule"
+        if unreachable_since_s is not None:
+            schedule["unreachable_since_s"] = unreachable_since_s
     _write(run_dir, data)
 
 

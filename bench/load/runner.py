@@ -6,7 +6,9 @@
 2. create ``results/<run-id>/``;
 3. start the embedded mock when ``target.base_url`` is None (and always stop it at the end), with its
    ground-truth log in ``mock/truth.jsonl``;
-4. probe the target with httpx (``TargetError`` when nothing answers);
+4. probe the target with httpx before any load (``probe_scenario``): ``GET /v1/models`` and one chat
+   request of the scenario catch a server that is not there, a wrong model, a wrong path or an
+   authentication error; the server's own message becomes a ``TargetError`` (one line, exit 2);
 5. write ``scenario.json`` and ``run.json``;
 6. scrape the server's ``/metrics`` in a process of its own while Locust runs (``bench.servermetrics``);
    run ``python -m locust -f bench/load/locustfile.py --headless ...`` and wait (hard timeout:
@@ -29,13 +31,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench.errors import TargetError
+from bench.errors import TargetError, error_text
 from bench.lifeline import Lifeline
 from bench.load.merge import merge_records
 from bench.load.rundir import create_run_dir, finish_run_json, write_run_json, write_scenario_json
 from bench.servermetrics.process import scraping
 
-__all__ = ["LOCUSTFILE", "RunOutcome", "mock_settings", "probe_target", "run_load"]
+__all__ = [
+    "LOCUSTFILE",
+    "RunOutcome",
+    "mock_settings",
+    "probe_scenario",
+    "probe_target",
+    "run_load",
+]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 _MARGIN_S = 60.0  # on top of duration + drain before the Locust process is stopped by force
@@ -75,6 +84,84 @@ def probe_target(base_url: str, *, timeout_s: float = 5.0) -> None:
         raise TargetError(f"cannot reach {base_url}: no answer within {timeout_s:g} s") from None
     except httpx.HTTPError as exc:
         raise TargetError(f"cannot reach {base_url}: {exc}") from None
+
+
+def probe_scenario(scenario: Any, base_url: str) -> None:
+    """Fail fast, before any load, on a target that cannot serve the scenario (``TargetError``).
+
+    1. ``GET /v1/models``: nothing listening is "cannot reach"; 401/403 is an authentication error;
+       a model list without ``target.model`` names the models the server does serve. A server
+       without the route (404, or not JSON) is fine: step 2 decides.
+    2. One chat request of the scenario (its first conversation's first turn, sent as a stream so
+       the status comes at once; only the headers are read, then the connection is closed). A 4xx
+       answer (except 408 and 429, which say "later", not "never") means the load could only fail:
+       wrong path, unknown model, rejected body or key. The server's own message is quoted.
+    """
+    import httpx
+
+    from bench.mock.settings import PROBE_REQUEST_ID
+    from bench.scenario.builder import RequestBuilder
+
+    target = scenario.target
+    t = target.timeouts
+    root = base_url.rstrip("/")
+    timeout = httpx.Timeout(t.first_byte_s, connect=t.connect_s)
+    headers = {k: v for k, v in target.request_headers().items() if k.lower() != "content-type"}
+    with httpx.Client(timeout=timeout, headers=headers) as client:
+        try:
+            models = client.get(root + "/v1/models")
+        except httpx.HTTPError as exc:
+            raise TargetError(f"cannot reach {base_url}: {_probe_reason(exc, t.connect_s)}") from None
+        if models.status_code in (401, 403):
+            raise TargetError(
+                f"{root}/v1/models: HTTP {models.status_code}: {error_text(models.content[:2000])} "
+                "(check target.api_key_env and target.headers)"
+            )
+        served = _model_ids(models)
+        if served and target.model not in served:
+            raise TargetError(
+                f"the model {target.model!r} is not served by {base_url} "
+                f"(GET /v1/models lists: {', '.join(served[:10])}); set target.model or --model"
+            )
+        builder = RequestBuilder(scenario)
+        plan = builder.build(builder.next_conversation(), 0, [])
+        body = {**plan.body, "stream": True}
+        url = root + target.path
+        extra = {"X-Request-Id": PROBE_REQUEST_ID, "Accept": "text/event-stream"}
+        try:
+            with client.stream("POST", url, json=body, headers=extra) as answer:
+                status = answer.status_code
+                text = error_text(answer.read()[:2000]) if status >= 300 else ""
+        except httpx.HTTPError as exc:
+            raise TargetError(
+                f"the probe request to {url} failed: {_probe_reason(exc, t.first_byte_s)}"
+            ) from None
+        if 400 <= status < 500 and status not in (408, 429):
+            raise TargetError(
+                f"the probe request to {url} was refused before the load: HTTP {status}: {text}"
+            )
+
+
+def _probe_reason(exc: Exception, limit_s: float) -> str:
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer within {limit_s:g} s"
+    text = str(exc) or type(exc).__name__
+    return "connection refused" if "refused" in text.lower() else text
+
+
+def _model_ids(response: Any) -> list[str]:
+    """The ids of an OpenAI-style model list (empty when the answer is not one)."""
+    if response.status_code != 200:
+        return []
+    try:
+        data = response.json().get("data")
+    except (ValueError, AttributeError):
+        return []
+    if not isinstance(data, list):
+        return []
+    return [str(m["id"]) for m in data if isinstance(m, dict) and m.get("id") is not None]
 
 
 def mock_settings(scenario: Any, truth_log: Path) -> Any:
@@ -128,25 +215,27 @@ def run_load(
     drain_timeout_s: float | None = None,
     progress: bool = True,
     on_ready: Any = None,
+    probe: bool = True,
 ) -> RunOutcome:
     """Run the scenario once (see the module docstring); returns what the run left behind.
 
     ``step`` labels every record of this run with that step index (the capacity sweep's level);
-    ``on_ready(url)`` is called with the dashboard URL in web-UI mode.
+    ``on_ready(url)`` is called with the dashboard URL in web-UI mode; ``probe=False`` skips the
+    pre-load probe request (``probe_target`` still checks that something answers).
     """
     from bench.scenario.loader import load_scenario
 
     overrides = dict(overrides or {})
     scenario = load_scenario(scenario_path, overrides)
     if scenario.target.base_url is not None:  # fail before leaving an empty run directory behind
-        probe_target(scenario.target.base_url, timeout_s=scenario.target.timeouts.connect_s)
+        _probe(scenario, scenario.target.base_url, probe)
     run_dir = create_run_dir(Path(results_dir), scenario.name, run_id)
     drain_s = drain_timeout_s if drain_timeout_s is not None else scenario.target.timeouts.total_s
     with _embedded_mock(scenario, run_dir) as mock:
         base_url = mock[0] if mock else scenario.target.base_url
         assert base_url is not None
         if mock:
-            probe_target(base_url, timeout_s=scenario.target.timeouts.connect_s)
+            _probe(scenario, base_url, probe)
         write_scenario_json(run_dir, scenario)
         command = _locust_command(
             scenario_path, overrides, run_dir, base_url, processes, web_ui, web_host, web_port, drain_s, step
@@ -186,6 +275,13 @@ def run_load(
         interrupted=interrupted,
         truth_log=mock[1] if mock else None,
     )
+
+
+def _probe(scenario: Any, base_url: str, full: bool) -> None:
+    if full:
+        probe_scenario(scenario, base_url)
+    else:
+        probe_target(base_url, timeout_s=scenario.target.timeouts.connect_s)
 
 
 def _locust_command(

@@ -4,7 +4,8 @@
 during which Locust may stop the user), again. One Locust task is one *turn*, so a graceful stop
 waits for the answer in flight, never for a whole conversation. Multi-turn conversations append the
 server's actual answer as the assistant turn before the next user turn; a failed turn ends the
-conversation (there is no answer to continue from).
+conversation (there is no answer to continue from). After a request that could not connect the user
+waits a short, bounded backoff before the next one (``bench.load.breaker``; not think time).
 
 ``ArrivalUser`` (open loop): requests start on a schedule whatever the server's speed. Each process
 runs one arrival source (the shape asks for as many users as there are processes) at
@@ -31,7 +32,8 @@ import gevent
 from gevent.pool import Pool
 from locust import User, task
 
-from bench.load.client import ChatClient
+from bench.load.breaker import REACHABILITY, Backoff
+from bench.load.client import ChatClient, Exchange
 from bench.load.context import CONTEXT, conversation_messages
 from bench.scenario.builder import RequestBuilder
 from bench.scenario.plan import Conversation, Message
@@ -64,6 +66,7 @@ class ChatUser(User):
         self._conversation: Conversation | None = None
         self._turn = 0
         self._history: list[Message] = []
+        self._backoff = Backoff()
         gc.freeze()  # keep this user's long-lived objects out of the collector's full passes
 
     def on_start(self) -> None:
@@ -82,22 +85,28 @@ class ChatUser(User):
         if not CONTEXT.budget_left():
             return
         try:
-            self._one_turn()
+            ex = self._one_turn()
         except Exception as exc:  # a bug in chatbench: a client_error record, never a dead user loop
             CONTEXT.record_failure(self.index, exc)
             self._conversation = None
             gevent.sleep(1.0)  # a bug that repeats must not spin
+            return
+        wait_s = self._backoff.after(ex.error_kind)
+        if wait_s:
+            gevent.sleep(wait_s)  # the target refused the connection: do not hammer it
 
-    def _one_turn(self) -> None:
+    def _one_turn(self) -> Exchange:
         if self._conversation is None or self._turn >= len(self._conversation.turns):
             self._conversation, self._turn, self._history = self.builder.next_conversation(), 0, []
         plan = self.builder.build(self._conversation, self._turn, self._history)
         ex = CONTEXT.execute(self.chat_client, plan, user=self.index)
+        REACHABILITY.saw(ex.error_kind, ex.started_at_s)
         if ex.ok and self._turn + 1 < len(self._conversation.turns):
             self._history = list(conversation_messages(plan, ex.answer))
             self._turn += 1
         else:
             self._conversation = None
+        return ex
 
     def on_stop(self) -> None:
         self.chat_client.close()
@@ -199,6 +208,7 @@ class ArrivalUser(User):
                 scheduled_mono_s=scheduled_mono_s if first else None,
                 scheduled_at_s=scheduled_mono_s + self._wall_offset if first else None,
             )
+            REACHABILITY.saw(ex.error_kind, ex.started_at_s)
             if not ex.ok:
                 return
             history = list(conversation_messages(plan, ex.answer))

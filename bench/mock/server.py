@@ -39,7 +39,7 @@ from bench.mock import api
 from bench.mock.api import ApiError, ChatRequest, ChunkWriter
 from bench.mock.metrics import MockMetrics
 from bench.mock.model import Answer, Engine, Planner
-from bench.mock.settings import FAULT_KINDS, MockSettings
+from bench.mock.settings import FAULT_KINDS, PROBE_REQUEST_ID, MockSettings
 
 __all__ = ["MockServer", "new_event_loop", "running_in_thread", "serve"]
 
@@ -748,7 +748,7 @@ class Exchange:
     def _finish_log(self, ended: str | None = None) -> None:
         self.done = True
         truth = self.conn.server.truth
-        if truth is None:
+        if truth is None or self.request_id == PROBE_REQUEST_ID:
             return
         req = self.req
         answer = self.answer

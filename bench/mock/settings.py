@@ -18,9 +18,13 @@ from typing import Any, Literal
 from bench.errors import MockError, ScenarioError
 from bench.scenario.profiles import get_profile, profile_names
 
-__all__ = ["FAULT_KINDS", "OUTPUT_DISTRIBUTIONS", "PROFILES", "FaultKind", "MockSettings"]
+__all__ = ["FAULT_KINDS", "OUTPUT_DISTRIBUTIONS", "PROBE_REQUEST_ID", "PROFILES", "FaultKind", "MockSettings"]
 
 PROFILES: tuple[str, ...] = profile_names()
+
+PROBE_REQUEST_ID = "chatbench-probe"
+"""The ``X-Request-Id`` of chatbench's pre-load probe request: the mock answers it as any other but
+keeps it out of the truth log, which is the ground truth of the load's own requests."""
 
 OutputDistribution = Literal["fixed", "uniform", "normal", "lognormal", "exponential"]
 OUTPUT_DISTRIBUTIONS: tuple[str, ...] = ("fixed", "uniform", "normal", "lognormal", "exponential")
