@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from pathlib import Path
+
+import pytest
 
 from bench.cli import COMMANDS, main
 
@@ -31,3 +35,42 @@ def test_unknown_flag_is_a_usage_error_not_a_traceback():
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
+
+
+QUICKSTART = "scenarios/quickstart.yaml"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--slo", "foo"], "--slo 'foo': expected METRIC.STAT=LIMIT"),
+        (["--slo", "ttft_ms.p77=5"], "unknown statistic 'p77'"),
+        (["--slo", "ttft_ms.p95=abc"], "'abc' is not a number"),
+        (["--window", "abc"], "--window 'abc': expected START:END"),
+        (["--window", "9:3"], "need 0 <= START < END"),
+        (["--drain-timeout", "-1"], "--drain-timeout -1"),
+    ],
+)
+def test_run_checks_every_flag_before_any_load(tmp_path, capsys, flags, message):
+    """One line, exit 2, well under a second, and no run directory: nothing was started."""
+    results = tmp_path / "results"
+    scenario = Path(__file__).resolve().parents[1] / QUICKSTART
+    started = time.perf_counter()
+    code = main(["run", str(scenario), "--results-dir", str(results), *flags])
+    elapsed = time.perf_counter() - started
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert elapsed < 1.0, elapsed
+    assert not results.exists()
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n"])
+def test_an_empty_scenario_file_is_a_one_line_error_naming_the_file(tmp_path, capsys, text):
+    path = tmp_path / "empty.yaml"
+    path.write_text(text)
+    for command in (["validate", str(path)], ["run", str(path), "--results-dir", str(tmp_path / "r")]):
+        assert main(command) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(path) in err[0] and "empty" in err[0], err
+    assert not (tmp_path / "r").exists()

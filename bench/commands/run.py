@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--window",
         metavar="START:END",
-        help="steady-state window in seconds from the run start (default: found automatically)",
+        help="steady-state window in seconds from the run start (default: from the run's schedule, "
+        "after the spawn ramp and load.warmup_s, before load.cooldown_s)",
     )
     group.add_argument(
         "--junit", metavar="PATH", help="where to write the JUnit XML (default: RUN_DIR/junit.xml)"
@@ -64,9 +65,32 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from bench.load.runner import run_load
 
+    check_flags(args)  # a wrong flag is an error before any load, not after it
     print(f"chatbench: running {args.scenario}", flush=True)
     outcome = run_load(args.scenario, overrides_from_args(args), **load_options(args))
     return finish(outcome, args)
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """Check every flag that is only used after the load (``--slo``, ``--window``) and the load flags
+    that argparse cannot check, so a mistake is a one-line ``UsageError`` (exit 2) before anything runs
+    and before a run directory exists. The scenario and its overrides are checked by ``run_load`` first
+    thing, also before the run directory."""
+    import math
+
+    from bench.errors import UsageError
+
+    slo_overrides_from_args(args)  # --slo foo, --slo ttft_ms.p77=5, --slo ttft_ms.p95=abc
+    if getattr(args, "window", None):
+        from bench.analysis.window import parse_window
+
+        parse_window(args.window)
+    drain = getattr(args, "drain_timeout", None)
+    if drain is not None and not (math.isfinite(drain) and drain >= 0):
+        raise UsageError(f"--drain-timeout {drain:g}: expected a number of seconds >= 0")
+    processes = getattr(args, "processes", 0)
+    if processes < -1:
+        raise UsageError(f"--processes {processes}: expected -1 (one per CPU), 0 (one process) or a count")
 
 
 def load_options(args: argparse.Namespace) -> dict[str, Any]:

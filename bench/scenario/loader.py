@@ -82,6 +82,13 @@ def load_scenario(
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"cannot read the file as UTF-8 text: {exc}", file=file) from None
     data, lines = parse_yaml(text, file)
+    if data is None:
+        # Running every default from an empty file hides a truncated file or a wrong path.
+        raise ScenarioError(
+            "the file is empty (no YAML document, only blanks or comments); a scenario needs at least "
+            "one key, e.g. name: my-test",
+            file=file,
+        )
     return scenario_from_data(data, path=p, lines=lines, overrides=overrides, environ=environ)
 
 
