@@ -101,6 +101,11 @@ def headline_table(summary: Mapping[str, Any], html_path: str | Path | None = No
     lines.append(
         f"  requests     {section['requests']:>10,}    failed {section['failed']:,} ({pct(section['error_rate'])})"
     )
+    # The commonest failures with the server's own words (``model 'nope' does not exist``), not only kinds.
+    for m in section["errors"]["top_messages"][:3]:
+        status = f" {m['status']}" if m["status"] else ""
+        said = f": {_one_line(m['message'])}" if m["message"] else ""
+        lines.append(f"  {'error':<12} {m['count']:>10,} x {m['error_kind']}{status}{said}")
     tp = section["throughput"]
     lines.append(
         f"  throughput   {fmt(tp['requests_per_s'], 2):>10} req/s (successful)   "
@@ -129,3 +134,9 @@ def headline_table(summary: Mapping[str, Any], html_path: str | Path | None = No
     if html_path is not None:
         lines.append(f"  report       {html_path}")
     return "\n".join(lines)
+
+
+def _one_line(message: str, limit: int = 160) -> str:
+    """A server's error message on one terminal line: whitespace collapsed, cut at ``limit`` characters."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
