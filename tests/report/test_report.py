@@ -274,3 +274,14 @@ def test_cli_report_shows_the_gates_verdict(tmp_path, capsys):
     summary = _strict_json(run / "summary.json")
     assert summary["verdict"]["passed"] is False
     assert summary["verdict"] == json.loads(json.dumps(_judged(run).to_dict()))
+
+
+def test_headline_lists_the_commonest_failures_with_the_servers_own_message(tmp_path):
+    said = "HTTP 404: The model 'nope'\n does not exist"
+    records = [make_error(i, at_s=i * 0.1, status=404, error_message=said) for i in range(30)]
+    records += [make_error(100 + i, at_s=i * 0.1, kind="connect_error", status=0) for i in range(3)]
+    summary = build_report(write_run(tmp_path / "run", records)).summary
+    lines = headline_table(summary).splitlines()
+    errors = [line.split() for line in lines if line.strip().startswith("error ")]
+    assert [e[:3] for e in errors] == [["error", "30", "x"], ["error", "3", "x"]]
+    assert any("http_error 404: HTTP 404: The model 'nope' does not exist" in line for line in lines)

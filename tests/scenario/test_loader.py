@@ -92,9 +92,17 @@ def test_minimal_file_gets_working_defaults(load):
     assert s.sweep is None and s.planning is None and s.slo.empty
 
 
-def test_empty_file_is_a_scenario_named_after_the_file(write_scenario):
-    s = load_scenario(write_scenario("", name="empty-one.yaml"), environ={})
-    assert s.name == "empty-one"
+def test_a_scenario_without_a_name_is_named_after_the_file(write_scenario):
+    s = load_scenario(write_scenario("seed: 1\n", name="nameless-one.yaml"), environ={})
+    assert s.name == "nameless-one"
+
+
+@pytest.mark.parametrize("text", ["", "   \n", "# a comment only\n"])
+def test_an_empty_file_is_an_error_naming_it(write_scenario, text):
+    path = write_scenario(text, name="empty-one.yaml")
+    with pytest.raises(ScenarioError, match="empty") as info:
+        load_scenario(path, environ={})
+    assert str(path) in str(info.value)
 
 
 def test_inline_prompts_and_message_lists(load):
