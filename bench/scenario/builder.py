@@ -36,6 +36,7 @@ class RequestBuilder:
         self._sampling_rng = random.Random(f"{self.seed}:sampling")
         self._stream_rng = random.Random(f"{self.seed}:stream")
         self._text_rng = random.Random(f"{self.seed}:synthetic")
+        self._cancel_rng = random.Random(f"{self.seed}:cancel")
         self._weights = [s.weight for s in scenario.prompt_sets]
         self._grid_step: dict[str, int] = {}
         self._grid_offset = self.seed - scenario.seed
@@ -74,6 +75,8 @@ class RequestBuilder:
                 value = float(value) if key in FLOAT_KEYS else int(value)
             sent[key] = value
         stream = spec.stream.draw(self._stream_rng)
+        if stream and not profile.stream_with_tools and conversation.has_tool_turns:
+            stream = False  # e.g. the seed API: streaming is not supported with tools
         messages = [dict(m) for m in history] + [dict(m) for m in conversation.turns[turn]]
         body: dict[str, Any] = profile.body(
             model=self.scenario.target.model,
@@ -81,8 +84,10 @@ class RequestBuilder:
             stream=stream,
             sampling=sent,
             options=self.scenario.target.options,
-            extra={},
+            extra=conversation.extra,
         )
+        cancel = self.scenario.load.cancel
+        after_s, after_tokens = cancel.draw(self._cancel_rng) if cancel is not None else (None, None)
         return RequestPlan(
             body=body,
             stream=stream,
@@ -91,6 +96,8 @@ class RequestBuilder:
             prompt_id=conversation.prompt_id,
             turn=turn,
             messages=messages,
+            cancel_after_s=after_s,
+            cancel_after_tokens=after_tokens,
         )
 
     def _sampling_for(self, prompt_set: str) -> SamplingSpec:

@@ -25,7 +25,7 @@ import yaml
 
 from bench.errors import ScenarioError
 from bench.scenario.checks import Where, join
-from bench.scenario.loadshape import MAX_USERS, parse_load, with_overrides
+from bench.scenario.loadshape import MAX_USERS, for_schedule, parse_load, with_overrides
 from bench.scenario.mockblock import parse_mock
 from bench.scenario.model import Scenario
 from bench.scenario.profiles import get_profile, profile_names
@@ -198,6 +198,22 @@ def scenario_from_data(
         given,
         file_spawn_rate=isinstance(load_block, Mapping) and load_block.get("spawn_rate") is not None,
     )
+    scheduled = [ps for ps in prompt_sets if ps.source.scheduled]
+    if scheduled:
+        if len(prompt_sets) > 1:
+            raise where.error(
+                "prompt_sets",
+                f"a {scheduled[0].kind} prompt set sets the arrivals: it must be the only prompt set",
+            )
+        if "rate_rps" in given:
+            raise Where("command line").error(
+                "--rate", "a trace sets its own send times; scale them with the trace's time_scale instead"
+            )
+        times = [c.at_s or 0.0 for c in scheduled[0].conversations]
+        duration_given = "duration_s" in given or (
+            isinstance(load_block, Mapping) and load_block.get("duration_s") is not None
+        )
+        load = for_schedule(where, load, load_block, times, duration_given=duration_given)
     slo = parse_slo(where, raw.get("slo"))
     sweep = parse_sweep(where, raw.get("sweep")) if raw.get("sweep") is not None else None
     planning = parse_planning(where, raw.get("planning")) if raw.get("planning") is not None else None

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
+from bench.scenario.cancel import Cancel, parse_cancel
 from bench.scenario.checks import Where, join
 from bench.scenario.distributions import Distribution, Fixed, parse_distribution
 
@@ -23,6 +24,7 @@ _LOAD_KEYS = (
     "max_requests",
     "warmup_s",
     "cooldown_s",
+    "cancel",
 )
 
 
@@ -41,7 +43,8 @@ class Arrival:
     """Open-loop arrivals: requests start on a schedule whatever the server's speed."""
 
     rate_rps: float
-    process: Literal["poisson", "constant", "gamma"] = "poisson"  # one of PROCESSES
+    # One of PROCESSES, or "trace": the prompt set's own schedule (a trace source sets it).
+    process: Literal["poisson", "constant", "gamma", "trace"] = "poisson"
     burstiness: float = 1.0  # gamma shape: 1 is Poisson, below 1 burstier, above 1 smoother
     max_inflight: int | None = None
 
@@ -60,6 +63,7 @@ class Load:
     stages_given: bool = False  # the file had a stages list (vs. one derived stage)
     warmup_s: float = 0.0  # after the spawn ramp, left out of the steady-state window
     cooldown_s: float = 0.0  # before the load stops, left out of the steady-state window
+    cancel: Cancel | None = None  # requests the client abandons on purpose (bench.scenario.cancel)
 
     @property
     def total_duration_s(self) -> float:
@@ -102,6 +106,7 @@ class Load:
             "max_requests": self.max_requests,
             "warmup_s": self.warmup_s,
             "cooldown_s": self.cooldown_s,
+            "cancel": None if self.cancel is None else self.cancel.to_dict(),
         }
 
 
@@ -132,6 +137,35 @@ def with_overrides(load: Load, given: Mapping[str, Any], *, file_spawn_rate: boo
         stages=stages,
         arrival=arrival,
         stages_given=stages_given,
+    )
+
+
+REPLAY_LEAD_S = 1.0
+"""A replay starts this long after its step begins, so every load-generator process is up by then."""
+
+
+def for_schedule(where: Where, load: Load, raw: Any, times_s: list[float], *, duration_given: bool) -> Load:
+    """``load`` for a prompt set that carries its own send times (a trace): open loop on that
+    schedule, one stage as long as the trace (plus ``REPLAY_LEAD_S``) unless the file says how long."""
+    block = raw if isinstance(raw, Mapping) else {}
+    for name in ("arrival", "stages", "users", "think_time_s"):
+        if block.get(name) is not None:
+            raise where.error(
+                join("load", name),
+                "a trace sets the arrivals itself; remove this key (or the trace prompt set)",
+            )
+    span_s = max(times_s) if times_s else 0.0
+    duration_s = load.duration_s if duration_given else REPLAY_LEAD_S + span_s + 0.5
+    rate = len(times_s) / max(span_s, 1e-3)
+    arrival = Arrival(rate, "trace", max_inflight=load.arrival.max_inflight if load.arrival else None)
+    return replace(
+        load,
+        users=1,
+        spawn_rate=1.0,
+        duration_s=duration_s,
+        stages=(Stage(duration_s, 1, 1.0, rate),),
+        arrival=arrival,
+        stages_given=False,
     )
 
 
@@ -225,6 +259,9 @@ def parse_load(where: Where, raw: Any) -> Load:
         stages_given=stages_given,
         warmup_s=warmup_s,
         cooldown_s=cooldown_s,
+        cancel=parse_cancel(where, block["cancel"], join(key, "cancel"))
+        if block.get("cancel") is not None
+        else None,
     )
 
 

@@ -14,9 +14,10 @@ from typing import Any, Literal
 
 __all__ = ["SAMPLING_KEYS", "Conversation", "Message", "RequestPlan", "Role"]
 
-Role = Literal["system", "user", "assistant"]
-Message = Mapping[str, str]
-"""``{"role": ..., "content": ...}``, exactly as sent."""
+Role = Literal["system", "user", "assistant", "tool"]
+Message = Mapping[str, Any]
+"""``{"role": ..., "content": ...}`` exactly as sent; an assistant turn may hold ``tool_calls`` and a
+``tool`` turn a ``tool_call_id`` (its content is a JSON string)."""
 
 SAMPLING_KEYS: tuple[str, ...] = (
     "temperature",
@@ -40,6 +41,17 @@ class Conversation:
     expected_output_tokens: int | None = None
     # Per-line sampling overrides from a JSONL prompt file (win over the scenario's sampling).
     sampling_overrides: Mapping[str, float | int] = field(default_factory=dict)
+    # When a trace says this conversation starts, seconds after the trace's start (already scaled
+    # by time_scale); None for sources without a schedule.
+    at_s: float | None = None
+    # Body keys of this conversation beyond the messages (``tools``, ``tool_choice``), checked
+    # against the profile at load time.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_tool_turns(self) -> bool:
+        """True when a message is a ``tool`` turn or an assistant turn with ``tool_calls``."""
+        return any(m.get("role") == "tool" or m.get("tool_calls") for turn in self.turns for m in turn)
 
 
 @dataclass(frozen=True)
@@ -53,3 +65,6 @@ class RequestPlan:
     prompt_id: str
     turn: int
     messages: Sequence[Message]  # the history the body carries (the body's "messages")
+    # Abandon the request on purpose after this long / this many output tokens (load.cancel).
+    cancel_after_s: float | None = None
+    cancel_after_tokens: int | None = None

@@ -26,7 +26,7 @@ __all__ = [
     "parse_messages",
 ]
 
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")
 _SHAREGPT_ROLES = {
     "human": "user",
     "user": "user",
@@ -41,16 +41,74 @@ _SHAREGPT_ROLES = {
 
 
 def parse_messages(where: Where, value: Any, key: str) -> tuple[Message, ...]:
-    """A list of ``{role, content}`` messages, checked."""
+    """A list of ``{role, content}`` messages, checked.
+
+    Tool turns: a ``tool`` message's content is a JSON string (the tool's result), optionally with
+    the ``tool_call_id`` it answers; an ``assistant`` message may carry ``tool_calls`` (then its
+    content may be null), each ``{id, type: function, function: {name, arguments}}`` with
+    ``arguments`` a JSON string.
+    """
     messages = []
     for i, raw in enumerate(where.list(value, key)):
         mkey = join(key, i)
         message = where.mapping(raw, mkey)
-        where.known_keys(message, mkey, ("role", "content"))
+        where.known_keys(message, mkey, ("role", "content", "tool_calls", "tool_call_id"))
         role = where.choice(where.required(message, mkey, "role"), join(mkey, "role"), ROLES)
-        content = where.string(where.required(message, mkey, "content"), join(mkey, "content"))
-        messages.append({"role": role, "content": content})
+        ckey = join(mkey, "content")
+        if role == "assistant" and message.get("tool_calls") is not None:
+            out: dict[str, Any] = {"role": role, "content": message.get("content")}
+            if out["content"] is not None:
+                where.string(out["content"], ckey, non_empty=False)
+            out["tool_calls"] = _tool_calls(where, message["tool_calls"], join(mkey, "tool_calls"))
+            messages.append(out)
+            continue
+        for extra in ("tool_calls", "tool_call_id"):
+            if message.get(extra) is not None and not (extra == "tool_call_id" and role == "tool"):
+                raise where.error(
+                    join(mkey, extra),
+                    "only an assistant message has tool_calls"
+                    if extra == "tool_calls"
+                    else "only a tool message has tool_call_id",
+                )
+        content = where.string(where.required(message, mkey, "content"), ckey)
+        out = {"role": role, "content": content}
+        if role == "tool":
+            _json_text(where, content, ckey, "a tool message's content is the tool's result as a JSON string")
+            if message.get("tool_call_id") is not None:
+                out["tool_call_id"] = where.string(message["tool_call_id"], join(mkey, "tool_call_id"))
+        messages.append(out)
     return tuple(messages)
+
+
+def _json_text(where: Where, text: str, key: str, what: str) -> None:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise where.error(key, f"{what}; it is not valid JSON: {exc.msg} at column {exc.colno}") from None
+
+
+def _tool_calls(where: Where, value: Any, key: str) -> list[dict[str, Any]]:
+    calls = []
+    for j, raw in enumerate(where.list(value, key)):
+        ckey = join(key, j)
+        call = where.mapping(raw, ckey)
+        where.known_keys(call, ckey, ("id", "type", "function"))
+        fkey = join(ckey, "function")
+        function = where.mapping(where.required(call, ckey, "function"), fkey)
+        where.known_keys(function, fkey, ("name", "arguments"))
+        arguments = where.string(function.get("arguments", "{}"), join(fkey, "arguments"), non_empty=False)
+        _json_text(where, arguments, join(fkey, "arguments"), "a tool call's arguments are a JSON string")
+        calls.append(
+            {
+                "id": where.string(call.get("id", f"call_{j}"), join(ckey, "id")),
+                "type": where.choice(call.get("type", "function"), join(ckey, "type"), ("function",)),
+                "function": {
+                    "name": where.string(where.required(function, fkey, "name"), join(fkey, "name")),
+                    "arguments": arguments,
+                },
+            }
+        )
+    return calls
 
 
 def conversation_from_messages(
@@ -64,17 +122,19 @@ def conversation_from_messages(
     max_turns: int | None = None,
     expected_output_tokens: int | None = None,
     sampling_overrides: Mapping[str, float | int] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    at_s: float | None = None,
 ) -> Conversation:
     """A conversation from a message list (see the module docstring for the two ways to play it)."""
     if not any(m["role"] == "user" for m in messages):
         raise where.error(key, "has no user message; a conversation needs at least one")
     if not multi_turn:
-        if messages[-1]["role"] != "user":
+        if messages[-1]["role"] not in ("user", "tool"):
             article = "an" if messages[-1]["role"] == "assistant" else "a"
             raise where.error(
                 key,
                 f"ends with {article} {messages[-1]['role']} message; a single request must end with a user "
-                "message (or set multi_turn: true to replay it turn by turn)",
+                "message (or a tool result; or set multi_turn: true to replay it turn by turn)",
             )
         turns: tuple[tuple[Message, ...], ...] = (tuple(messages),)
     else:
@@ -97,6 +157,8 @@ def conversation_from_messages(
         turns=turns,
         expected_output_tokens=expected_output_tokens,
         sampling_overrides=dict(sampling_overrides or {}),
+        extra=dict(extra or {}),
+        at_s=at_s,
     )
 
 
@@ -141,6 +203,27 @@ def load_inline(
     return tuple(conversations)
 
 
+TOOL_KEYS = ("tools", "tool_choice")
+
+
+def tool_keys(where: Where, item: Mapping[str, Any], profile: ApiProfile) -> dict[str, Any]:
+    """A line's ``tools`` (a list of tool definitions) and ``tool_choice``, if the profile sends them."""
+    extra: dict[str, Any] = {}
+    for name in TOOL_KEYS:
+        if item.get(name) is None:
+            continue
+        if name not in profile.body_keys:
+            raise where.error(name, profile.refusal(name))
+        value = item[name]
+        if name == "tools":
+            for i, tool in enumerate(where.list(value, name)):
+                where.mapping(tool, join(name, i))
+        elif not isinstance(value, (str, Mapping)):
+            raise where.error(name, "expected none, auto, required, or {type: function, function: {name}}")
+        extra[name] = value
+    return extra
+
+
 def _read_text(where: Where, path: Path, key: str) -> str:
     if not path.is_file():
         raise where.error(key, f"file not found: {path} (relative paths are from the scenario file's folder)")
@@ -176,12 +259,15 @@ def load_jsonl(
         prompt_id = str(lineno)
         expected = None
         overrides: dict[str, float | int] = {}
+        extra: dict[str, Any] = {}
         if isinstance(item, str):
             messages: tuple[Message, ...] = ({"role": "user", "content": at.string(item, "prompt")},)
         elif isinstance(item, list):
             messages = parse_messages(at, item, "messages")
         elif isinstance(item, Mapping):
-            at.known_keys(item, "", ("prompt", "messages", "id", "sampling", "expected_output_tokens"))
+            at.known_keys(
+                item, "", ("prompt", "messages", "id", "sampling", "expected_output_tokens", *TOOL_KEYS)
+            )
             if ("prompt" in item) == ("messages" in item):
                 raise at.error("", "give exactly one of 'prompt' (a string) or 'messages' (a list)")
             if "prompt" in item:
@@ -199,6 +285,7 @@ def load_jsonl(
                     if name not in profile.sampling_keys:
                         raise at.error(join("sampling", name), profile.refusal(name))
                     overrides[name] = check_param_value(at, value, join("sampling", name), name)
+            extra = tool_keys(at, item, profile)
         else:
             raise at.error("", "expected a prompt string, a message list, or an object with prompt/messages")
         conversations.append(
@@ -212,6 +299,7 @@ def load_jsonl(
                 max_turns=max_turns,
                 expected_output_tokens=expected,
                 sampling_overrides=overrides,
+                extra=extra,
             )
         )
     if not conversations:

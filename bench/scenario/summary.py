@@ -84,6 +84,12 @@ def describe_scenario(scenario: Scenario) -> str:
                 f"    first-request prompt tokens: min {min(lengths)}, mean {statistics.fmean(lengths):.1f}, "
                 f"median {statistics.median(lengths):g}, max {max(lengths)}"
             )
+        tool_convs = sum(1 for c in s.conversations if c.has_tool_turns)
+        if tool_convs and not t.api.stream_with_tools and s.sampling.stream.ratio > 0:
+            out.append(
+                f"    note: {tool_convs} conversation(s) hold tool turns; the {t.profile} API does not stream "
+                "with tools, so they are sent with stream: false"
+            )
         if s.own_sampling:
             out.append("    sampling (own block):")
             out.extend(_sampling_lines(s.sampling, "      "))

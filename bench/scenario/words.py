@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from bench.tokens import count_tokens
 
-__all__ = ["CHINESE_WORDS", "ENGLISH_WORDS", "generate_text"]
+__all__ = ["CHINESE_WORDS", "ENGLISH_WORDS", "generate_pieces", "generate_text", "take_tokens"]
 
 _ENGLISH_TEXT = """
     the a of and to in is for on with as by at from that this it be are was can will
@@ -96,6 +96,32 @@ def _pieces(language: str, words: Sequence[str], rng: random.Random, target: int
             pieces.append(word)
             total += cost
     return pieces
+
+
+def generate_pieces(language: str, target_tokens: int, rng: random.Random) -> list[str]:
+    """The pieces (words) of a built-in-vocabulary text of exactly ``target_tokens`` tokens by
+    chatbench's rule; join them with ``" "`` (English) or ``""`` (Chinese)."""
+    words = CHINESE_WORDS if language == "zh" else ENGLISH_WORDS
+    return _pieces(language, words, rng, target_tokens) if target_tokens > 0 else []
+
+
+def take_tokens(pieces: Sequence[str], target_tokens: int) -> list[str]:
+    """The leading pieces worth exactly ``target_tokens`` tokens (a sentence mark is dropped from the
+    last piece when only one token is left), so a shorter cut of a text is a prefix of it."""
+    out: list[str] = []
+    left = target_tokens
+    for piece in pieces:
+        if left <= 0:
+            break
+        cost = count_tokens(piece)
+        if cost > left:
+            piece = piece.rstrip("。.")
+            cost = count_tokens(piece)
+            if cost > left or not piece:
+                break
+        out.append(piece)
+        left -= cost
+    return out
 
 
 def generate_text(
