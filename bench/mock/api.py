@@ -24,7 +24,7 @@ __all__ = ["ApiError", "ChatRequest", "error_body", "parse_chat_request"]
 
 # What each profile accepts comes from the scenario side's profile registry (one definition).
 SEED_KEYS = get_profile("seed").body_keys
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")
 _RANGES = {key: (spec.lo, spec.hi) for key, spec in SAMPLING_RANGES.items() if not spec.integer}
 
 
@@ -68,6 +68,7 @@ class ChatRequest:
     frequency_penalty: float | None
     max_tokens: int | None  # max_completion_tokens wins over max_tokens (openai profile only)
     include_usage: bool
+    continuous_usage: bool  # usage on every chunk (stream_options.continuous_usage_stats)
     seed: int | None
     stop: tuple[str, ...]
     prompt_tokens: int
@@ -106,6 +107,13 @@ def _messages(raw: Any) -> list[dict[str, str]]:
     for i, message in enumerate(raw):
         if type(message) is dict and message.get("role") in ROLES and type(message.get("content")) is str:
             continue  # the common case, checked in one line; the branches below say what is wrong
+        if (
+            type(message) is dict
+            and message.get("role") == "assistant"
+            and message.get("content") is None
+            and isinstance(message.get("tool_calls"), list)
+        ):
+            continue  # an assistant turn that only called tools
         where = f"messages[{i}]"
         if not isinstance(message, dict):
             raise ApiError(f"'{where}' must be an object with 'role' and 'content'", param=where)
@@ -196,6 +204,7 @@ def parse_chat_request(raw: bytes, settings: MockSettings) -> ChatRequest:
         frequency = _number(body, "frequency_penalty")
     max_tokens = None
     include_usage = False
+    continuous_usage = False
     seed = None
     stop: tuple[str, ...] = ()
     if openai and not SEED_KEYS.issuperset(body):  # only then can an OpenAI-only key be present
@@ -215,6 +224,13 @@ def parse_chat_request(raw: bytes, settings: MockSettings) -> ChatRequest:
                     param="stream_options.include_usage",
                 )
             include_usage = usage
+            continuous = options.get("continuous_usage_stats", False)
+            if not isinstance(continuous, bool):
+                raise ApiError(
+                    f"'stream_options.continuous_usage_stats' must be true or false, not {_show(continuous)}",
+                    param="stream_options.continuous_usage_stats",
+                )
+            continuous_usage = continuous
         seed = body.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ApiError(f"'seed' must be an integer, not {_show(seed)}", param="seed")
@@ -228,7 +244,7 @@ def parse_chat_request(raw: bytes, settings: MockSettings) -> ChatRequest:
     prompt_tokens = 0
     chinese = False
     for message in messages:
-        tokens, cjk = _facts(message["content"])
+        tokens, cjk = _facts(message["content"] or "")
         prompt_tokens += tokens
         if message["role"] == "user":
             chinese = cjk
@@ -241,11 +257,32 @@ def parse_chat_request(raw: bytes, settings: MockSettings) -> ChatRequest:
         frequency_penalty=frequency,
         max_tokens=max_tokens,
         include_usage=include_usage,
+        continuous_usage=continuous_usage,
         seed=seed,
         stop=stop,
         prompt_tokens=prompt_tokens,
         chinese=chinese,
     )
+
+
+def usage_data(
+    prompt_tokens: int, completion_tokens: int, cached_tokens: int | None, reasoning_tokens: int | None
+) -> dict[str, Any]:
+    """An OpenAI ``usage`` object; the details only when the mock has them (a prefix cache, reasoning)."""
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+    if cached_tokens is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
+    if reasoning_tokens is not None:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
+    return usage
+
+
+def usage_json(prompt_tokens: int, completion_tokens: int) -> bytes:
+    return orjson.dumps(usage_data(prompt_tokens, completion_tokens, None, None))
 
 
 def completion_body(
@@ -256,12 +293,33 @@ def completion_body(
     finish_reason: str,
     prompt_tokens: int,
     completion_tokens: int,
+    *,
+    reasoning: str = "",
+    cached_tokens: int | None = None,
+    reasoning_tokens: int | None = None,
 ) -> bytes:
     """A non-streaming ``chat.completion`` answer (the bytes ``orjson.dumps`` gives for it).
 
     One ``%`` format over constant fragments: the plain answer is the mock's hottest path, and this
-    costs about half of building and dumping the nested dicts.
+    costs about half of building and dumping the nested dicts. An answer with reasoning or usage
+    details (a prefix cache) is dumped whole.
     """
+    if reasoning or cached_tokens is not None or reasoning_tokens is not None:
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if reasoning:
+            message["reasoning_content"] = reasoning
+        return orjson.dumps(
+            {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [
+                    {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
+                ],
+                "usage": usage_data(prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens),
+            }
+        )
     return _COMPLETION % (
         orjson.dumps(completion_id),
         created,
@@ -306,22 +364,34 @@ class ChunkWriter:
     def role(self) -> bytes:
         return frame(self._head + b'{"role":"assistant","content":""}' + self._tail + b"}\n\n")
 
-    def content(self, text: str) -> bytes:
-        return frame(self._head + b'{"content":' + orjson.dumps(text) + b"}" + self._tail + b"}\n\n")
+    def content(self, text: str, usage: bytes | None = None) -> bytes:
+        """A content chunk; ``usage`` (``usage_json``) carries the running counts (vLLM's
+        ``continuous_usage_stats``)."""
+        return self._delta(b'{"content":' + orjson.dumps(text) + b"}", usage)
+
+    def reasoning(self, text: str, usage: bytes | None = None) -> bytes:
+        """A chunk of the reasoning channel (``delta.reasoning_content``, as vLLM and DeepSeek send)."""
+        return self._delta(b'{"reasoning_content":' + orjson.dumps(text) + b"}", usage)
+
+    def _delta(self, delta: bytes, usage: bytes | None) -> bytes:
+        tail = (
+            self._tail if usage is None else self._tail.replace(b',"usage":null', b"") + b',"usage":' + usage
+        )
+        return frame(self._head + delta + tail + b"}\n\n")
 
     def finish(self, finish_reason: str) -> bytes:
         tail = self._tail.replace(b'"finish_reason":null', b'"finish_reason":' + orjson.dumps(finish_reason))
         return frame(self._head + b"{}" + tail + b"}\n\n")
 
-    def usage(self, prompt_tokens: int, completion_tokens: int) -> bytes:
+    def usage(
+        self,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cached_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
+    ) -> bytes:
         head = self._head[: self._head.index(b'"choices":')]
-        usage = orjson.dumps(
-            {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            }
-        )
+        usage = orjson.dumps(usage_data(prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens))
         return frame(head + b'"choices":[],"usage":' + usage + b"}\n\n")
 
     def malformed(self) -> bytes:

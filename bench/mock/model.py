@@ -80,8 +80,10 @@ class Answer:
 
     chunks: list[str]
     chunk_tokens: list[int]
-    output_tokens: int
+    output_tokens: int  # content and reasoning tokens together (as OpenAI's completion_tokens)
     finish_reason: str
+    reasoning_chunks: int = 0  # the first this many chunks are reasoning_content
+    reasoning_tokens: int = 0
 
 
 def draw_output_tokens(u1: float, u2: float, s: MockSettings) -> int:
@@ -175,13 +177,29 @@ def plan_answer(u1: float, u2: float, offset: int, req: ChatRequest, s: MockSett
         if cut:
             n = len(pieces)
             finish_reason = "stop"
-    k = s.tokens_per_chunk
-    if k == 1:
-        chunks, chunk_tokens = pieces, [1] * n
-    else:
-        chunks = ["".join(pieces[i : i + k]) for i in range(0, n, k)]
-        chunk_tokens = [min(k, n - i) for i in range(0, n, k)]
+    chunks, chunk_tokens = _chunked(pieces, s.tokens_per_chunk)
+    # Whether this answer reasons first: a share of answers, drawn from bits the text does not use.
+    if s.reasoning_share > 0 and ((offset >> 11) % 1_000_000) / 1_000_000 < s.reasoning_share:
+        r = s.reasoning_tokens
+        thought = draw_pieces(offset ^ _MASK_53, r, chinese=req.chinese, temperature=temperature, top_p=top_p)
+        r_chunks, r_tokens = _chunked(thought, s.tokens_per_chunk)
+        return Answer(
+            chunks=r_chunks + chunks,
+            chunk_tokens=r_tokens + chunk_tokens,
+            output_tokens=n + r,
+            finish_reason=finish_reason,
+            reasoning_chunks=len(r_chunks),
+            reasoning_tokens=r,
+        )
     return Answer(chunks=chunks, chunk_tokens=chunk_tokens, output_tokens=n, finish_reason=finish_reason)
+
+
+def _chunked(pieces: list[str], k: int) -> tuple[list[str], list[int]]:
+    """Pieces (one token each) grouped ``k`` to a chunk, with each chunk's token count."""
+    n = len(pieces)
+    if k == 1:
+        return pieces, [1] * n
+    return ["".join(pieces[i : i + k]) for i in range(0, n, k)], [min(k, n - i) for i in range(0, n, k)]
 
 
 def _apply_stop(pieces: list[str], stop: tuple[str, ...]) -> tuple[list[str], bool]:

@@ -37,6 +37,7 @@ from bench.errors import MockError
 from bench.lifeline import watch_asyncio
 from bench.mock import api
 from bench.mock.api import ApiError, ChatRequest, ChunkWriter
+from bench.mock.cache import PrefixCache
 from bench.mock.metrics import MockMetrics
 from bench.mock.model import Answer, Engine, Planner
 from bench.mock.settings import FAULT_KINDS, PROBE_REQUEST_ID, MockSettings
@@ -166,6 +167,11 @@ class MockServer:
         self.metrics = MockMetrics(settings.model)
         self.scheduler = Scheduler()
         self.planner = Planner(settings)
+        self.prefix_cache = (
+            PrefixCache(settings.prefix_cache_blocks, settings.prefix_block_tokens)
+            if settings.prefix_cache_blocks
+            else None
+        )
         self.fault_rates = list(settings.fault_rates().items())
         self.fault_rng = random.Random(settings.seed)
         self.truth = TruthLog(settings.truth_log) if settings.truth_log else None
@@ -174,6 +180,8 @@ class MockServer:
         # case; see Connection._handle). The truth log records those steps' times, so it keeps them.
         self.instant = (
             self.truth is None
+            and self.prefix_cache is None
+            and settings.reasoning_share == 0
             and not self.fault_rates
             and settings.prefill_base_ms == 0.0
             and settings.prefill_per_token_ms == 0.0
@@ -474,6 +482,7 @@ class Exchange:
     __slots__ = (
         "admitted",
         "answer",
+        "cached_tokens",
         "cancelled",
         "chunk_times",
         "conn",
@@ -521,6 +530,7 @@ class Exchange:
         self.index = 0
         self.next_t = 0.0
         self.created = 0
+        self.cached_tokens: int | None = None  # set on admission when the mock has a prefix cache
 
     # --- start: validate, draw the fault, answer at once or go to the queue
     def start(self) -> None:
@@ -623,9 +633,12 @@ class Exchange:
         settings = self.conn.server.settings
         if self.writer is not None:
             self._write(self.writer.role())
-        prefill_s = (
-            settings.prefill_base_ms + settings.prefill_per_token_ms * self.req.prompt_tokens
-        ) / 1000.0
+        computed = self.req.prompt_tokens
+        cache = self.conn.server.prefix_cache
+        if cache is not None:
+            self.cached_tokens = cache.admit(self.req.messages, self.req.prompt_tokens)
+            computed -= self.cached_tokens
+        prefill_s = (settings.prefill_base_ms + settings.prefill_per_token_ms * computed) / 1000.0
         self.next_t = now + prefill_s
         self._schedule()
 
@@ -661,7 +674,13 @@ class Exchange:
                     if self.fault == "bad_json_chunk":
                         self._write(writer.malformed())
                 self.chunk_times.append(time.monotonic())
-                self._write(writer.content(answer.chunks[i]))
+                usage = None
+                if self.req is not None and self.req.continuous_usage:
+                    usage = api.usage_json(self.req.prompt_tokens, sum(answer.chunk_tokens[: i + 1]))
+                if i < answer.reasoning_chunks:
+                    self._write(writer.reasoning(answer.chunks[i], usage))
+                else:
+                    self._write(writer.content(answer.chunks[i], usage))
             elif engine.tpot_s == 0.0:
                 self.index = n  # a plain answer with no decode time: nothing to wait for
                 metrics.generation_tokens += sum(answer.chunk_tokens[i:])
@@ -683,7 +702,9 @@ class Exchange:
             w = self.writer
             tail = w.finish(answer.finish_reason)
             if req.include_usage:
-                tail += w.usage(req.prompt_tokens, answer.output_tokens)
+                tail += w.usage(
+                    req.prompt_tokens, answer.output_tokens, self.cached_tokens, self._reasoning()
+                )
             if fault != "no_done":
                 tail += api.frame(api.DONE)
             self._release()
@@ -691,14 +712,18 @@ class Exchange:
             self._write(tail + api.LAST_CHUNK)
             self.conn.finished()
             return
+        r = answer.reasoning_chunks
         body = api.completion_body(
             "chatcmpl-" + self.request_id,
             self.created,
             server.settings.model,
-            "".join(answer.chunks),
+            "".join(answer.chunks[r:]),
             answer.finish_reason,
             req.prompt_tokens,
             answer.output_tokens,
+            reasoning="".join(answer.chunks[:r]),
+            cached_tokens=self.cached_tokens,
+            reasoning_tokens=self._reasoning(),
         )
         self._release()
         self.status = 200
@@ -718,6 +743,12 @@ class Exchange:
             body = body[: len(body) // 2]
         self._finish_log()
         self.conn.respond(200, body)
+
+    def _reasoning(self) -> int | None:
+        """Reasoning tokens for usage: reported whenever the mock is set to reason (0 included)."""
+        if self.answer is None or self.conn.server.settings.reasoning_share == 0:
+            return None
+        return self.answer.reasoning_tokens
 
     def _abort_mid_stream(self) -> None:
         self._release()
@@ -764,6 +795,8 @@ class Exchange:
                 "fault": self.fault,
                 "prompt_tokens": req.prompt_tokens if req is not None else None,
                 "output_tokens": answer.output_tokens if answer is not None else None,
+                "cached_tokens": self.cached_tokens,
+                "reasoning_tokens": answer.reasoning_tokens if answer is not None else None,
                 "stream": req.stream if req is not None else None,
                 "ended": ended or "complete",
             }

@@ -132,6 +132,32 @@ class MockSettings:
         default=1,
         metadata=_opt("tokens per SSE chunk (>1 behaves like speculative decoding bursts)", lo=1),
     )
+    # The prefix cache: a bounded LRU of prompt blocks; prefill skips the cached leading blocks.
+    prefix_cache_blocks: int = field(
+        default=0,
+        metadata=_opt(
+            "prompt blocks the prefix cache keeps (least recently used evicted; 0: no cache). A request's "
+            "leading blocks already cached are reported as usage.prompt_tokens_details.cached_tokens "
+            "and skip prefill_per_token_ms",
+            lo=0,
+        ),
+    )
+    prefix_block_tokens: int = field(
+        default=16, metadata=_opt("tokens per prefix-cache block (vLLM's default block size)", lo=1)
+    )
+    # Reasoning: a share of answers think first (delta.reasoning_content), then answer.
+    reasoning_share: float = field(
+        default=0.0,
+        metadata=_opt(
+            "share (0..1) of answers that start with reasoning_content chunks "
+            "(usage.completion_tokens_details.reasoning_tokens)",
+            lo=0.0,
+            hi=1.0,
+        ),
+    )
+    reasoning_tokens: int = field(
+        default=32, metadata=_opt("reasoning tokens of an answer that reasons (before its content)", lo=1)
+    )
     seed: int = field(default=0, metadata=_opt("seed of every random draw (lengths, text, faults)"))
     # Faults: each drawn per request from a seeded RNG; X-Mock-Fault: <kind> forces one.
     fault_http_500: float = _fault("HTTP 500")
