@@ -9,9 +9,13 @@ wait for ``n`` bytes and batch about five events together: +53..+105 ms of TTFT 
 users fire one event per request themselves, with the end-to-end time.
 
 Each line gets ``time.perf_counter()`` right after it is read, before any JSON parsing (orjson).
-TTFT stops at the first event whose delta has non-empty ``content`` *or* ``reasoning_content``
-(a reasoning model's first thought is its first token): never at the role-only first chunk nor at
-a usage-only last chunk. ``itl_ms`` holds the gaps between consecutive content-carrying events, in
+TTFT stops at the first event whose delta has non-empty ``content``, ``reasoning_content`` (a
+reasoning model's first thought is its first token) or ``tool_calls`` (a streamed tool call is
+output): never at the role-only first chunk nor at a usage-only last chunk. TTFO stops at the first
+content or tool-call delta; ``reasoning_ms`` runs from the first reasoning delta to it. Usage gives
+``cached_tokens`` (``prompt_tokens_details``; llama.cpp's ``timings.cache_n`` when that is absent)
+and ``reasoning_tokens`` (``completion_tokens_details``); a chunk carrying running usage (vLLM's
+``continuous_usage_stats``) gives its own token count (``chunk_tokens``). ``itl_ms`` holds the gaps between consecutive content-carrying events, in
 ``array('d')`` (no per-chunk Python float objects for the garbage collector to walk).
 
 The clock (``Exchange.start_mono_s``) starts just before the request bytes are written to a connected
@@ -114,6 +118,13 @@ class Exchange:
     finish_reason: str | None = None
     usage_prompt_tokens: int | None = None
     usage_completion_tokens: int | None = None
+    # What the answer was made of (None: the server did not say); see bench.records.Record.
+    ttfo_ms: float | None = None  # the first answer (content or tool-call) delta
+    reasoning_ms: float | None = None  # first reasoning delta -> first answer delta
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    chunk_tokens: array[int] | None = None  # per content chunk, from running usage (continuous_usage_stats)
+    cancel_after_tokens: int | None = None  # abandon the stream once this many tokens arrived (load.cancel)
     error_kind: ErrorKind | None = None
     error_message: str | None = None
 
@@ -156,6 +167,10 @@ class _Failure(Exception):
     def __init__(self, kind: ErrorKind, message: str) -> None:
         super().__init__(message)
         self.kind: ErrorKind = kind
+
+
+class _ClientCancel(Exception):
+    """Internal: the scenario's cancel delay passed (``load.cancel.after_s``): abandon the request."""
 
 
 class _StreamTimeout(TimeoutError):
@@ -264,13 +279,19 @@ class ChatClient:
         request_id: str | None = None,
         extra_headers: Mapping[str, str] | None = None,
         on_sent: Callable[[Exchange], None] | None = None,
+        cancel_after_s: float | None = None,
+        cancel_after_tokens: int | None = None,
     ) -> Exchange:
         """Send one request and read the whole answer. Never raises, except ``GreenletExit``.
 
         ``on_sent`` is called with the exchange right after the clock started (the caller counts it
-        as in flight from then on).
+        as in flight from then on). ``cancel_after_s``/``cancel_after_tokens``: abandon the answer on
+        purpose that long after sending (at the response head if it comes later) or once that many
+        output tokens arrived; the exchange is then ``client_cancelled`` and its connection closed.
         """
         ex = Exchange(request_id=request_id or new_request_id(), stream=stream)
+        ex.cancel_after_tokens = cancel_after_tokens
+        cancel_timer: gevent.Timeout | None = None
         headers = {
             "X-Request-Id": ex.request_id,
             "Accept": "text/event-stream" if stream else "application/json",
@@ -287,6 +308,11 @@ class ChatClient:
             if on_sent is not None:
                 on_sent(ex)
             response = self._post(payload, headers, ex)
+            if cancel_after_s is not None:
+                left_s = ex.start_mono_s + cancel_after_s - _perf_counter()
+                if left_s <= 0:
+                    raise _ClientCancel
+                cancel_timer = gevent.Timeout.start_new(left_s, _ClientCancel)
             deadline = ex.start_mono_s + s.total_timeout_s
             ex.status = response.status_code
             sock = response._sock  # None when the whole response was already read with the headers
@@ -308,6 +334,8 @@ class ChatClient:
                 self._read_body(response, ex, sock, deadline)
         except _Failure as exc:
             ex.fail(exc.kind, str(exc))
+        except _ClientCancel:
+            ex.fail("client_cancelled", f"cancelled by the scenario {cancel_after_s:g} s after sending")
         except gevent.GreenletExit:
             ex.fail("cancelled", "the run ended while the request was in flight")
             raise
@@ -339,6 +367,8 @@ class ChatClient:
         except Exception as exc:  # a bug in chatbench: keep the run going, say where
             ex.fail("client_error", f"{type(exc).__name__}: {exc}")
         finally:
+            if cancel_timer is not None:
+                cancel_timer.close()
             if response is not None:
                 response.__dict__.pop("_on_body", None)  # _bound_body's wrapper refers to the response
                 if not response.message_complete:
@@ -468,6 +498,7 @@ class ChatClient:
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list) or not data["choices"]:
             raise _Failure("bad_response", "no choices in the answer")
         self._take_usage(data, ex)
+        self._take_timings(data, ex)
         choice = data["choices"][0]
         message = choice.get("message") if isinstance(choice, dict) else None
         if not isinstance(message, dict):
@@ -475,7 +506,7 @@ class ChatClient:
         ex.answer = message.get("content") or ""
         ex.reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
         ex.finish_reason = choice.get("finish_reason")
-        if not (ex.answer or ex.reasoning):
+        if not (ex.answer or ex.reasoning or message.get("tool_calls")):
             raise _Failure("empty_answer", "the answer has no content")
         ex.chunks = 1
 
@@ -505,6 +536,9 @@ class ChatClient:
         loads = orjson.loads
         content: list[str] = []
         reasoning: list[str] = []
+        first_thought_t: float | None = None
+        counts: array[int] = array("l")  # tokens per content chunk, from running usage
+        counted = 0
         itl = ex.itl_ms
         start = ex.start_mono_s
         last_t = 0.0
@@ -563,6 +597,8 @@ class ChatClient:
                     raise _Failure("bad_response", f"error event in the stream: {error_text(data)}")
                 if obj.get("usage"):
                     self._take_usage(obj, ex)
+                if "timings" in obj:
+                    self._take_timings(obj, ex)
                 choices = obj.get("choices")
                 if not choices:
                     continue
@@ -570,7 +606,8 @@ class ChatClient:
                 delta = choice.get("delta") or {}
                 text = delta.get("content")
                 thought = delta.get("reasoning_content") or delta.get("reasoning")
-                if text or thought:
+                tool = delta.get("tool_calls")  # a streamed tool call is output too
+                if text or thought or tool:
                     if chunks:
                         itl.append((event_t - last_t) * 1000.0)
                     else:
@@ -581,12 +618,31 @@ class ChatClient:
                         content.append(text)
                     if thought:
                         reasoning.append(thought)
+                        if first_thought_t is None:
+                            first_thought_t = event_t
+                    if (text or tool) and ex.ttfo_ms is None:
+                        ex.ttfo_ms = (event_t - start) * 1000.0
+                        if first_thought_t is not None:
+                            ex.reasoning_ms = (event_t - first_thought_t) * 1000.0
+                    usage = obj.get("usage")
+                    if usage and isinstance(usage.get("completion_tokens"), int):  # running usage
+                        running = usage["completion_tokens"]
+                        counts.append(running - counted)
+                        counted = running
+                    if ex.cancel_after_tokens is not None:
+                        so_far = counted if len(counts) == chunks else chunks
+                        if so_far >= ex.cancel_after_tokens:
+                            raise _Failure(
+                                "client_cancelled", f"cancelled by the scenario after {so_far} output tokens"
+                            )
                 finish = choice.get("finish_reason")
                 if finish:
                     ex.finish_reason = finish
         finally:
             timer.close()
             ex.chunks = chunks
+            if chunks and len(counts) == chunks:  # every content chunk said how many tokens it held
+                ex.chunk_tokens = counts
         ex.answer = "".join(content)
         ex.reasoning = "".join(reasoning)
         if not done:
@@ -618,3 +674,19 @@ class ChatClient:
             ex.usage_completion_tokens = completion
         if isinstance(prompt, int):
             ex.usage_prompt_tokens = prompt
+        prompt_details = usage.get("prompt_tokens_details")
+        if isinstance(prompt_details, dict) and isinstance(prompt_details.get("cached_tokens"), int):
+            ex.cached_tokens = prompt_details["cached_tokens"]
+        completion_details = usage.get("completion_tokens_details")
+        if isinstance(completion_details, dict) and isinstance(
+            completion_details.get("reasoning_tokens"), int
+        ):
+            ex.reasoning_tokens = completion_details["reasoning_tokens"]
+
+    @staticmethod
+    def _take_timings(obj: Mapping[str, Any], ex: Exchange) -> None:
+        """llama.cpp's ``timings`` (``cache_n``: prompt tokens taken from its cache) when usage has no
+        ``prompt_tokens_details``."""
+        timings = obj.get("timings")
+        if ex.cached_tokens is None and isinstance(timings, dict) and isinstance(timings.get("cache_n"), int):
+            ex.cached_tokens = timings["cache_n"]

@@ -135,7 +135,13 @@ class LoadContext:
 
         ex: Exchange | None = None
         try:
-            ex = client.send(plan.body, stream=plan.stream, on_sent=on_sent)
+            ex = client.send(
+                plan.body,
+                stream=plan.stream,
+                on_sent=on_sent,
+                cancel_after_s=plan.cancel_after_s,
+                cancel_after_tokens=plan.cancel_after_tokens,
+            )
         except gevent.GreenletExit:
             # client.send marked the exchange cancelled before re-raising: still record it
             ex = sent[0] if sent else None
@@ -230,6 +236,11 @@ class LoadContext:
             resend_at_ms=ex.resend_at_ms,
             connect_ms=ex.connect_ms,
             retry_after_s=ex.retry_after_s,
+            ttfo_ms=ex.ttfo_ms,
+            cached_tokens=ex.cached_tokens,
+            reasoning_tokens=ex.reasoning_tokens,
+            reasoning_ms=ex.reasoning_ms,
+            chunk_tokens=ex.chunk_tokens,
         )
         self.sink.write(record)
         for subscriber in self.subscribers:

@@ -35,6 +35,7 @@ from locust import User, task
 from bench.load.breaker import REACHABILITY, Backoff
 from bench.load.client import ChatClient, Exchange
 from bench.load.context import CONTEXT, conversation_messages
+from bench.load.replay import Replay
 from bench.scenario.builder import RequestBuilder
 from bench.scenario.plan import Conversation, Message
 
@@ -130,6 +131,14 @@ class ArrivalUser(User):
         self._rng = random.Random(f"{self.builder.seed}:arrivals")
         self._wall_offset = time.time() - time.perf_counter()  # wall = perf_counter + offset (one host)
         self._step = CONTEXT.step.step
+        self._replay: Replay | None = None
+        if self.arrival.process == "trace":  # the prompt set's own schedule (bench.load.replay)
+            self._replay = Replay(
+                scenario.prompt_sets[0].conversations,
+                index=CONTEXT.worker_index,
+                sources=sources,
+                t0_wall_s=CONTEXT.step.t0_s,
+            )
         self._next_mono = self._first_arrival()
         gc.freeze()  # keep this user's long-lived objects out of the collector's full passes
 
@@ -141,6 +150,9 @@ class ArrivalUser(User):
         stays evenly spaced however late each process started. Other processes simply start now.
         """
         now = time.perf_counter()
+        if self._replay is not None:
+            due = self._replay.due_s()
+            return now + 3600.0 if due is None else due
         t0_s = CONTEXT.step.t0_s
         if self.arrival.process != "constant" or t0_s is None:
             return now
@@ -169,6 +181,9 @@ class ArrivalUser(User):
 
     @task
     def arrive(self) -> None:
+        if self._replay is not None:
+            self._arrive_replay(self._replay)
+            return
         if CONTEXT.step.step != self._step:  # a new stage: its rate (and grid) from now on
             self._step = CONTEXT.step.step
             self._next_mono = self._first_arrival()
@@ -189,14 +204,25 @@ class ArrivalUser(User):
             return
         self.pool.spawn(self._play, scheduled)
 
-    def _play(self, scheduled_mono_s: float) -> None:
+    def _arrive_replay(self, replay: Replay) -> None:
+        item = replay.pop()
+        if item is None:  # this process's share of the trace is sent
+            self._next_mono = time.perf_counter() + 3600.0
+            return
+        scheduled, conversation = item
+        gevent.sleep(max(0.0, scheduled - time.perf_counter()))
+        self._next_mono = self._first_arrival()
+        self.pool.spawn(self._play, scheduled, conversation)  # never dropped: lateness is lag
+
+    def _play(self, scheduled_mono_s: float, conversation: Conversation | None = None) -> None:
         try:
-            self._play_conversation(scheduled_mono_s)
+            self._play_conversation(scheduled_mono_s, conversation)
         except Exception as exc:  # a bug in chatbench: a client_error record, never a dead greenlet
             CONTEXT.record_failure(self.index, exc)
 
-    def _play_conversation(self, scheduled_mono_s: float) -> None:
-        conversation = self.builder.next_conversation()
+    def _play_conversation(self, scheduled_mono_s: float, conversation: Conversation | None = None) -> None:
+        if conversation is None:
+            conversation = self.builder.next_conversation()
         history: list[Message] = []
         for turn in range(len(conversation.turns)):
             plan = self.builder.build(conversation, turn, history)
