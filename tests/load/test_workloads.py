@@ -63,7 +63,8 @@ def test_shared_prefix_hits_the_mock_prefix_cache_and_hits_have_lower_ttft(tmp_p
     assert records and all(r.ok for r in records)
     hits = [r for r in records if r.cached_tokens]
     misses = [r for r in records if r.cached_tokens == 0]
-    assert len(hits) > len(misses) >= 2  # the first request of each group (per identical prefix) misses
+    # The first request of each group misses (the pre-load probe may already have warmed group 0).
+    assert len(hits) > len(misses) >= 1
     assert all(r.cached_tokens is not None and r.cached_tokens >= 1500 // 16 * 16 for r in hits)
     # Prefill skips the cached tokens: 10 + 0.2 * ~1540 = ~318 ms cold, ~10 + 0.2 * 40 = ~18 ms warm.
     cold = statistics.median(r.ttft_ms for r in misses)  # type: ignore[misc]
