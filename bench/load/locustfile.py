@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import gevent
 from locust import LoadTestShape, events
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
@@ -151,7 +150,7 @@ def _on_init(environment: Any, runner: Any, **_kw: Any) -> None:
         write_run_json(CONTEXT.run_dir, run_id=CONTEXT.run_id, target_url=CONTEXT.base_url, command=sys.argv)
         log.info("chatbench: results go to %s", CONTEXT.run_dir)
     if opts.progress_interval > 0:
-        gevent.spawn(_progress_loop, environment, opts.progress_interval)
+        _start_progress(environment, opts.progress_interval, scenario)
     if environment.web_ui is not None:
         from bench.live import install
 
@@ -286,22 +285,35 @@ def _on_quit(exit_code: int, **_kw: Any) -> None:
         time.sleep(1.0)  # the workers' last flush (they flush every 0.5 s)
     merged = merge_records(CONTEXT.run_dir)
     finish_run_json(CONTEXT.run_dir, exit_code=exit_code, records=merged.records, errors=merged.errors)
-    print(f"chatbench: {merged.records} records in {CONTEXT.run_dir}", flush=True)
+    print(
+        f"chatbench: {merged.records} records in {CONTEXT.run_dir}; "
+        f"make the report with: chatbench report {CONTEXT.run_dir}",
+        flush=True,
+    )
 
 
-def _progress_loop(environment: Any, interval_s: float) -> None:
-    start = time.monotonic()
-    while True:
-        gevent.sleep(interval_s)
-        total = environment.stats.total
-        inflight = _inflight()
-        runner = environment.runner
-        phase = "drain" if CONTEXT.step.draining else f"step {CONTEXT.step.step}"
-        print(
-            f"[{time.monotonic() - start:5.0f}s] {phase} | users {runner.user_count} | "
-            f"requests {total.num_requests} (errors {total.num_failures}) | in flight {inflight}",
-            flush=True,
-        )
+def _start_progress(environment: Any, interval_s: float, scenario: Any) -> None:
+    from bench.live import subscribe
+    from bench.load.progress import start_progress
+
+    stages = len(scenario.load.stages)
+
+    def phase() -> str:
+        if CONTEXT.step.draining:
+            return "draining"
+        label = _state.get("step_label", -1)
+        if label is not None and label >= 0:
+            return f"step {label}"
+        return f"stage {CONTEXT.step.step + 1}/{stages}" if stages > 1 else ""
+
+    start_progress(
+        environment,
+        interval_s,
+        planned_s=scenario.load.total_duration_s,
+        in_flight=_inflight,
+        phase=phase,
+        subscribe=lambda callback: subscribe(environment, callback),
+    )
 
 
 class ScenarioShape(LoadTestShape):

@@ -44,6 +44,8 @@ def test_chatbench_run_quickstart_leaves_a_results_directory(tmp_path: Path) -> 
         assert (run_dir / name).is_file(), name
     assert f"{run_dir / 'report.html'}" in proc.stdout
     assert "PASS" in proc.stdout
+    assert "chatbench: building report..." in proc.stdout
+    assert "step 0" not in proc.stdout  # a run without steps shows none
 
 
 def test_plain_locust_with_the_scenario_flag_works(tmp_path: Path) -> None:
@@ -76,6 +78,7 @@ def test_plain_locust_with_the_scenario_flag_works(tmp_path: Path) -> None:
     assert (run_dir / "records.parquet").is_file() and (run_dir / "run.json").is_file()
     users = pq.read_table(run_dir / "records.parquet", columns=["user"]).column("user").to_pylist()
     assert set(users) == {0, 1, 2}  # Locust's own -u 3 became the scenario's user count
+    assert f"make the report with: chatbench report {run_dir}" in proc.stdout  # the next step, said
 
 
 @pytest.mark.slow
