@@ -15,22 +15,40 @@ from typing import NamedTuple
 
 from bench import __version__
 from bench.errors import ChatbenchError
+from bench.gates.exit_codes import EXIT_NOT_RUN, EXIT_PASS, EXIT_SLO_BREACH
 
 
 class Command(NamedTuple):
     module: str
     help: str
+    epilog: str = ""
+
+
+RUN_EXIT_CODES = f"""exit codes:
+  {EXIT_PASS}    every SLO met (or no SLO set)
+  {EXIT_SLO_BREACH}    at least one SLO breached (the verdict block, junit.xml and slo.md say which)
+  {EXIT_NOT_RUN}    could not run or judge: a bad flag or scenario, an unreachable target, no records
+  130  interrupted (Ctrl-C); the report covers what was recorded"""
+
+COMPARE_EXIT_CODES = f"""exit codes:
+  {EXIT_PASS}    no significant regression
+  {EXIT_SLO_BREACH}    a significant regression in at least one metric
+  {EXIT_NOT_RUN}    could not compare: a missing or empty results directory, a bad flag"""
 
 
 COMMANDS: dict[str, Command] = {
-    "run": Command("bench.commands.run", "run a scenario headless and write a report (the main job)"),
+    "run": Command(
+        "bench.commands.run", "run a scenario headless and write a report (the main job)", RUN_EXIT_CODES
+    ),
     "ui": Command("bench.commands.ui", "run a scenario from Locust's web dashboard (127.0.0.1)"),
     "validate": Command("bench.commands.validate", "check a scenario file and show what it would send"),
     "report": Command("bench.commands.report", "rebuild the report of a results directory"),
     "mock": Command("bench.commands.mock", "serve the embedded mock LLM server"),
     "calibrate": Command("bench.commands.calibrate", "measure what one load-generator process sustains"),
     "capacity": Command("bench.commands.capacity", "sweep load levels: highest load within SLOs, replicas"),
-    "compare": Command("bench.commands.compare", "compare two results directories for regressions"),
+    "compare": Command(
+        "bench.commands.compare", "compare two results directories for regressions", COMPARE_EXIT_CODES
+    ),
 }
 
 
@@ -45,7 +63,13 @@ def build_parser(chosen: str | None = None) -> tuple[argparse.ArgumentParser, ob
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     module = None
     for name, command in COMMANDS.items():
-        sub_parser = sub.add_parser(name, help=command.help, description=command.help)
+        sub_parser = sub.add_parser(
+            name,
+            help=command.help,
+            description=command.help,
+            epilog=command.epilog or None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         if name == chosen:
             module = importlib.import_module(command.module)
             module.add_arguments(sub_parser)

@@ -20,6 +20,7 @@ from bench.analysis.outage import find_outages
 from bench.analysis.stats import percentile
 from bench.gates import data
 from bench.gates.overrides import EffectiveSlo, SloLike, SloOverrides, effective_slo
+from bench.numbers import pct, qty
 
 __all__ = ["SloCheck", "SloVerdict", "evaluate_slos", "format_verdict", "stat_value", "verdict_head"]
 
@@ -50,7 +51,7 @@ class SloCheck:
         if self.measured is None:
             return f"{self.name}: no value measured (no successful request carries {self.metric}); limit {self._fmt(self.limit)}"
         excess = self.measured - self.limit
-        rel = f" ({excess / self.limit:+.1%})" if self.limit else ""
+        rel = f" ({excess / self.limit * 100:+,.1f} %)" if self.limit else ""
         word = "over by" if excess > 0 else "under by"
         # An error-rate margin is a difference of percentages: percentage points, not per cent.
         margin = f"{abs(excess) * 100:.2f} percentage points" if self.stat is None else self._fmt(abs(excess))
@@ -61,8 +62,8 @@ class SloCheck:
 
     def _fmt(self, value: float) -> str:
         if self.stat is None:
-            return f"{value:.2%}"
-        return f"{value:.1f} ms"
+            return pct(value)
+        return qty(value, "ms/token" if self.metric == "tpot_ms" else "ms")
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

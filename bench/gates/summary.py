@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench.gates.slo import SloCheck, SloVerdict, verdict_head
+from bench.numbers import pct, qty
 
 __all__ = ["verdict_markdown"]
 
@@ -10,7 +11,9 @@ __all__ = ["verdict_markdown"]
 def _cell(check: SloCheck, value: float | None) -> str:
     if value is None:
         return "n/a"
-    return f"{value:.2%}" if check.stat is None else f"{value:.1f} ms"
+    if check.stat is None:
+        return pct(value)
+    return qty(value, "ms/token" if check.metric == "tpot_ms" else "ms")
 
 
 def verdict_markdown(verdict: SloVerdict, title: str) -> str:
@@ -38,7 +41,7 @@ def verdict_markdown(verdict: SloVerdict, title: str) -> str:
                 margin = "no data"
             else:
                 excess = c.measured - c.limit
-                margin = f"{excess / c.limit:+.1%}" if c.limit else _cell(c, excess)
+                margin = f"{excess / c.limit * 100:+,.1f} %" if c.limit else _cell(c, excess)
             lines.append(
                 f"| `{c.name}` | {_cell(c, c.measured)} | {_cell(c, c.limit)} | {margin} | "
                 f"{'pass' if c.passed else '**FAIL**'} |"

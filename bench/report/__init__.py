@@ -111,11 +111,13 @@ def headline_table(summary: Mapping[str, Any], html_path: str | Path | None = No
         f"  throughput   {fmt(tp['requests_per_s'], 2):>10} req/s (successful)   "
         f"{fmt(tp['output_tokens_per_s'], 1)} output tok/s"
     )
-    lines.append(f"  {'latency ms':<12} {'p50':>10} {'p95':>10} {'p99':>10}")
-    for key, label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "E2E")):
+    lines.append(f"  {'latency':<12} {'p50':>10} {'p95':>10} {'p99':>10}")
+    for key, label, unit in (("ttft", "TTFT", "ms"), ("tpot", "TPOT", "ms/token"), ("e2e", "E2E", "ms")):
         stats = section["latency_ms"].get(key) or {}
         lines.append(
-            f"  {label:<12} " + " ".join(f"{fmt(stats.get(p), 1):>10}" for p in ("p50", "p95", "p99"))
+            f"  {label:<12} "
+            + " ".join(f"{fmt(stats.get(p), 1):>10}" for p in ("p50", "p95", "p99"))
+            + f"  {unit}"
         )
     gp = section["goodput"]
     if gp["limits_ms"]:

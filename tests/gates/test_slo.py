@@ -74,9 +74,10 @@ def test_breach_block_names_each_failed_slo_with_its_margin(tmp_path: Path) -> N
         block.splitlines()[0]
         == "SLO gate: FAIL - 2 of 3 SLOs breached (100 requests sent, 5 failed; latency over 100 requests in the whole run)"
     )
-    assert "BREACH  ttft_ms.p95: measured 90.3 ms, limit 50.0 ms, over by 40.3 ms (+80.6%)" in block
+    assert "BREACH  ttft_ms.p95: measured 90.3 ms, limit 50.0 ms, over by 40.3 ms (+80.6 %)" in block
     assert (
-        "BREACH  error_rate: measured 5.00%, limit 1.00%, over by 4.00 percentage points (+400.0%)" in block
+        "BREACH  error_rate: measured 5.00 %, limit 1.00 %, over by 4.00 percentage points (+400.0 %)"
+        in block
     )
     assert "ok      itl_ms.p50" in block
 
@@ -152,12 +153,14 @@ def test_gate_run_writes_junit_markdown_and_step_summary(
     assert all(c.get("classname") == "chatbench.slo.synthetic" for c in cases)
     assert cases[0].find("failure") is None
     failure = cases[1].find("failure")
-    assert failure is not None and "measured 10.0 ms, limit 5.0 ms" in (failure.get("message") or "")
+    assert failure is not None and "measured 10.0 ms/token, limit 5.0 ms/token" in (
+        failure.get("message") or ""
+    )
 
     md = (run / "slo.md").read_text()
     assert (
         "FAIL, 1 of 2 SLOs breached" in md
-        and "| `tpot_ms.p50` | 10.0 ms | 5.0 ms | +100.0% | **FAIL** |" in md
+        and "| `tpot_ms.p50` | 10.0 ms/token | 5.0 ms/token | +100.0 % | **FAIL** |" in md
     )
     assert summary.read_text().startswith("earlier step\n") and md in summary.read_text()
     verdict = json.loads((run / "slo.json").read_text())

@@ -138,7 +138,7 @@ def test_headline_table(tmp_path):
     assert re.search(r"requests\s+\d+\s+failed \d+", table)
     assert "req/s (successful)" in table and "output tok/s" in table
     assert re.match(
-        r"\s+TTFT\s+1\d\d\.\d\s+1\d\d\.\d\s+1\d\d\.\d$", next(line for line in lines if "TTFT" in line)
+        r"\s+TTFT\s+1\d\d\.\d\s+1\d\d\.\d\s+1\d\d\.\d  ms$", next(line for line in lines if "TTFT" in line)
     )
     assert "goodput" in table and "met every SLO threshold" in table
     assert lines[-1].endswith("report.html")
