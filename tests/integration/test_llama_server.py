@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pandas as pd
 import pytest
 
@@ -68,6 +69,7 @@ def llama_url() -> Iterator[str]:
             "4096",
             "-t",
             "1",
+            "--metrics",  # Prometheus /metrics, scraped by every run (bench.servermetrics)
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -142,3 +144,24 @@ load: {{users: 2, spawn_rate: 2, duration_s: 4}}
     assert (~df["stream"]).all() and df["ttft_ms"].isna().all()
     # llama-server sends usage on non-streaming answers too: the server's count wins over the tokenizer.
     assert (df["token_source"] == "usage").all()
+
+
+def test_a_run_scrapes_llama_cpp_metrics_and_the_report_shows_them(llama_url: str, tmp_path: Path) -> None:
+    scenario = str(ROOT / "scenarios" / "openai-server.yaml")
+    _, df = _run(tmp_path, scenario, "--host", llama_url, "-u", "4", "-r", "4", "-t", "5")
+    (run_dir,) = list(tmp_path.iterdir())
+    samples = pd.read_parquet(run_dir / "server_metrics.parquet")
+    processing = samples[samples["name"] == "llamacpp:requests_processing"]["value"]
+    assert processing.nunique() > 1 and 1 <= processing.max() <= 4  # -np 4: at most four slots busy
+    summary = orjson.loads((run_dir / "summary.json").read_bytes())
+    block = summary["server_metrics"]
+    assert block["server"] == "llama.cpp" and block["note"] is None, block
+    assert block["sources"]["running"]["name"] == "llamacpp:requests_processing"
+    assert block["sources"]["generated_tokens"]["name"] == "llamacpp:tokens_predicted_total"
+    # The server's own counter against the usage it sent: the same tokens, counted twice.
+    tokens = block["tokens"]
+    assert tokens["client_tokens"] == df["output_tokens"].sum() > 0
+    assert abs(tokens["difference_pct"]) <= 1.0, tokens
+    page = (run_dir / "report.html").read_text("utf-8")
+    assert "llamacpp:requests_processing" in page and "llamacpp:tokens_predicted_total" in page
+    assert (run_dir / "server_metrics.png").is_file()
