@@ -87,6 +87,9 @@ class StepResult:
     latency_ms: Mapping[str, Mapping[str, float | None]]  # metric -> stat -> ms
     checks: tuple[SloCheck, ...] = ()
     run_dir: str | None = None
+    window_s: tuple[float, float] | None = None  # the measured window, seconds since the step's run start
+    # The server's signals over that window (bench.servermetrics.analysis.interval_signals); None: none.
+    server: Mapping[str, Any] | None = None
 
     @property
     def unjudged(self) -> tuple[SloCheck, ...]:
@@ -191,6 +194,7 @@ def step_from_records(
         latency_ms=latency,
         checks=verdict.checks,
         run_dir=run_dir,
+        window_s=(origin + warmup_s, origin + window_end),
     )
 
 

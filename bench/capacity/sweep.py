@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from bench.errors import ResultsError, UsageError
 from bench.gates.overrides import EffectiveSlo, SloOverrides, Threshold, effective_slo
 from bench.numbers import pct
 from bench.scenario.model import Sweep
+from bench.servermetrics.analysis import knee_cause, step_signals
 
 __all__ = [
     "CapacityResult",
@@ -113,6 +114,7 @@ class CapacityResult:
     notes: tuple[str, ...] = field(default=())
     capacity: Capacity | None = None  # the headline: a measured step meeting every SLO, at or below the knee
     interpolated_plan: Plan | None = None  # the plan at the interpolated limit, shown beside, labelled
+    saturation: str | None = None  # what the server showed at the knee, one line (bench.servermetrics)
 
     @property
     def unit(self) -> str:
@@ -145,6 +147,7 @@ class CapacityResult:
             "plan": self.plan.to_dict() if self.plan else None,
             "interpolated_plan": self.interpolated_plan.to_dict() if self.interpolated_plan else None,
             "notes": list(self.notes),
+            "saturation": self.saturation,
         }
 
 
@@ -165,6 +168,7 @@ def analyze_steps(
     knee = find_knee(steps)
     limit = max_load_within_slo(steps)
     capacity = conservative_capacity(steps, limit, knee)
+    saturation = knee_cause(steps, knee, "users" if settings.mode == "concurrency" else "req/s")
     rated = [s for s in steps if s.throughput_rps is not None]
     peak = max(rated, key=lambda s: s.throughput_rps or 0.0) if rated else None
     notes: list[str] = []
@@ -234,6 +238,7 @@ def analyze_steps(
         tuple(notes),
         capacity,
         interpolated_plan,
+        saturation,
     )
 
 
@@ -310,7 +315,7 @@ def _read_step(
     frame = load_records(run_dir)
     if len(frame) == 0:
         raise ResultsError(f"{run_dir}: the step produced no records")
-    return step_from_records(
+    step = step_from_records(
         frame,
         index=index,
         level=level,
@@ -319,6 +324,9 @@ def _read_step(
         step_duration_s=settings.step_duration_s,
         run_dir=str(run_dir),
     )
+    if step.window_s is None:
+        return step
+    return replace(step, server=step_signals(run_dir, frame.t0_s, *step.window_s))
 
 
 def _level_text(mode: str, level: float) -> str:
@@ -339,6 +347,17 @@ def _step_line(step: StepResult) -> str:
             "breached": "SLO breached: " + ", ".join(c.name for c in step.breaches),
             "not judged": "not judged: " + ", ".join(f"{c.name} (n = {c.samples})" for c in step.unjudged),
         }.get(step.status, ""),
+        f"errors {step.error_rate:.1%}" if step.error_rate else "",
+        f"server waiting {step.server['waiting']['mean']:.1f}"
+        if step.server and step.server.get("waiting")
+        else "",
+        (
+            "SLOs met"
+            if step.meets_slo
+            else "SLO breached: " + ", ".join(c.name for c in step.checks if not c.passed)
+        )
+        if step.checks
+        else "",
     ]
     return ", ".join(p for p in parts if p)
 

@@ -34,6 +34,7 @@ from bench.numbers import DASH, fmt, pct
 from bench.report.html import render_html
 from bench.report.markdown import render_markdown
 from bench.report.model import Facts, Figure, Headline, Page, Section, Table, Text
+from bench.report.server_metrics import capacity_server_table
 
 __all__ = ["capacity_page", "format_capacity", "write_capacity_report"]
 
@@ -264,10 +265,15 @@ def capacity_page(result: CapacityResult, figures: Sequence[Figure]) -> Page:
     target = _target(result)
     subtitle = f"target {target['url']}" if target.get("url") else ""
     blocks: list[Any] = [Headline(headline_items(result))]
+    if result.saturation:
+        blocks.append(Text(f"Server at the knee: {result.saturation}."))
     blocks += [Text(n, "note") for n in result.notes]
     if result.stopped_early:
         blocks.append(Text(f"The sweep stopped early: {result.stopped_early}.", "note"))
     tables: list[Any] = [_step_table(result)]
+    server_table = capacity_server_table(result.steps, _unit(result))
+    if server_table is not None:
+        tables.append(server_table)
     plan_table = _plan_table(result)
     if plan_table is not None:
         tables.append(plan_table)
@@ -285,6 +291,8 @@ def format_capacity(result: CapacityResult) -> str:
     lines = [f"capacity of {result.scenario} ({len(result.steps)} steps, {result.settings.mode} sweep):"]
     for label, value, context in headline_items(result):
         lines.append(f"  {label + ':':<32} {value}  ({context})")
+    if result.saturation:
+        lines.append(f"  {'server at the knee:':<32} {result.saturation}")
     if result.plan is not None:
         lines.append("  " + replicas_text(result.plan))
     lines += [f"  note: {n}" for n in result.notes]

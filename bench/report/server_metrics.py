@@ -13,7 +13,7 @@ scrapes); the server's running and waiting requests, with its KV-cache usage on 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,14 @@ from bench.numbers import DASH, fmt, pct
 from bench.report.model import Table
 from bench.servermetrics.analysis import ServerView, load_server_view, server_summary
 
-__all__ = ["PANEL_CAPTION", "ServerMetricsPart", "draw_panel", "server_metrics_part", "server_metrics_tables"]
+__all__ = [
+    "PANEL_CAPTION",
+    "ServerMetricsPart",
+    "capacity_server_table",
+    "draw_panel",
+    "server_metrics_part",
+    "server_metrics_tables",
+]
 
 PANEL_CAPTION = "Server metrics under the client figures (same time axis)"
 
@@ -174,3 +181,45 @@ def server_metrics_tables(summary: Mapping[str, Any]) -> list[Table]:
             )
         )
     return tables
+
+
+def capacity_server_table(steps: Sequence[Any], unit: str) -> Table | None:
+    """Per capacity step, what the server showed over the step's measured window (None: no step has it).
+
+    Mean waiting queue, peak KV usage, preemptions (counter increase over the window), mean requests
+    running and the server's generated tokens/s.
+    """
+    if not any(getattr(s, "server", None) for s in steps):
+        return None
+    rows = []
+    for s in steps:
+        sig = s.server or {}
+        running, waiting, kv = sig.get("running"), sig.get("waiting"), sig.get("kv_usage")
+        rows.append(
+            (
+                str(s.index),
+                f"{s.level:g}",
+                fmt(running["mean"], 2) if running else DASH,
+                fmt(waiting["mean"], 2) if waiting else DASH,
+                fmt(waiting["max"], 0) if waiting else DASH,
+                pct(kv["max"], 1) if kv else DASH,
+                fmt(sig.get("preemptions"), 0),
+                fmt(sig.get("generated_tokens_per_s"), 1),
+            )
+        )
+    return Table(
+        "Server signals per step",
+        (
+            "step",
+            f"load ({unit})",
+            "running (mean)",
+            "waiting (mean)",
+            "waiting (max)",
+            "KV usage (peak)",
+            "preemptions",
+            "server generated tokens/s",
+        ),
+        tuple(rows),
+        "Over each step's measured window (after its warm-up), from the server's /metrics; "
+        "a dash: the server does not expose that signal, or no scrape of it succeeded.",
+    )

@@ -21,7 +21,7 @@ Formulas:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,9 +37,11 @@ __all__ = [
     "TOKEN_GAP_PCT",
     "ServerView",
     "interval_signals",
+    "knee_cause",
     "load_server_view",
     "saturation_cause",
     "server_summary",
+    "step_signals",
     "token_check",
 ]
 
@@ -212,8 +214,11 @@ def _sources(view: ServerView) -> dict[str, dict[str, str]]:
     return out
 
 
-def saturation_cause(level: float, unit: str, signals: Mapping[str, Any] | None) -> str:
-    """One line: what the server showed at the knee (``signals``: ``interval_signals`` of that step)."""
+def saturation_cause(
+    level: float, unit: str, signals: Mapping[str, Any] | None, seen_at: float | None = None
+) -> str:
+    """One line: what the server showed at the knee (``signals``: ``interval_signals`` of that step, or
+    of the step after it, at load ``seen_at``)."""
     where = f"the knee at {level:g} {unit}"
     if not signals:
         return f"{where}: no server metrics for that step"
@@ -228,7 +233,8 @@ def saturation_cause(level: float, unit: str, signals: Mapping[str, Any] | None)
     if pre:
         causes.append(f"{pre:.0f} preemptions")
     if causes:
-        return f"{where} coincides with " + " and ".join(causes)
+        after = f" one step past it, at {seen_at:g} {unit}" if seen_at is not None else ""
+        return f"{where} coincides with " + " and ".join(causes) + after
     parts = []
     if waiting is not None:
         parts.append("no request waiting")
@@ -239,3 +245,30 @@ def saturation_cause(level: float, unit: str, signals: Mapping[str, Any] | None)
     if not parts:
         return f"{where}: the server exposes no queue, KV or preemption signal"
     return f"{where}: the server shows {', '.join(parts)}; the limit is elsewhere (compute per token, the network or the load generator)"
+
+
+def step_signals(run_dir: str | Path, t0_s: float, start_s: float, end_s: float) -> dict[str, Any] | None:
+    """A capacity step's server signals over its measured window (None: no server metrics)."""
+    view = load_server_view(run_dir, t0_s)
+    if view is None or not view.ok or view.server is None:
+        return None
+    return interval_signals(view, start_s, end_s)
+
+
+def knee_cause(steps: Sequence[Any], knee: Any, unit: str) -> str | None:
+    """The one-line saturation cause at a sweep's knee, from the server's signals (None: no knee).
+
+    ``steps``: the sweep's steps (``index``, ``level``, ``server``); ``knee``: its ``Knee``. The knee is
+    the last level that still added throughput; what saturated shows in the next level's signals, so
+    both are read: the first step at or after the knee whose server shows a cause gives the sentence.
+    """
+    if knee.index is None or knee.level is None:
+        return None
+    after = [s for s in steps if s.index >= knee.index][:2]
+    for step in after:
+        line = saturation_cause(
+            knee.level, unit, step.server, None if step.index == knee.index else step.level
+        )
+        if " coincides with " in line:
+            return line
+    return saturation_cause(knee.level, unit, after[0].server if after else None)

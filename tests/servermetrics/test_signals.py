@@ -91,3 +91,16 @@ def test_sglang_and_unknown_servers() -> None:
     assert server is not None and server.name == "SGLang"
     assert signal_frame(df, server).loc[1.0, "kv_usage"] == pytest.approx(0.97)
     assert detect_server({"process_cpu_seconds_total", "http_requests_total"}) is None
+
+
+def test_the_saturation_sentence_names_what_the_server_showed() -> None:
+    from bench.servermetrics.analysis import saturation_cause
+
+    full = {"waiting": {"mean": 3.2, "max": 6.0}, "kv_usage": {"mean": 0.8, "max": 0.97}, "preemptions": 4.0}
+    assert saturation_cause(8, "users", full) == (
+        "the knee at 8 users coincides with requests waiting > 0 (mean 3.2, max 6) and KV usage 97 % "
+        "and 4 preemptions"
+    )
+    idle = {"waiting": {"mean": 0.0, "max": 0.0}, "kv_usage": {"mean": 0.2, "max": 0.3}, "preemptions": 0.0}
+    assert "the limit is elsewhere" in saturation_cause(8, "users", idle)
+    assert saturation_cause(8, "users", None) == "the knee at 8 users: no server metrics for that step"
