@@ -10,6 +10,7 @@ finished records. The figures come from ``bench.live.aggregate`` (mergeable sket
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,10 @@ def install(environment: Any, scenario: Any, run_dir: Path, **options: Any) -> A
 
     ``options`` are ``LiveDashboard``'s: ``inflight`` (requests in flight now), ``driven`` (run by
     ``chatbench ui``, which builds the reports left at the end), ``target`` (the session's base URL).
+    ``CHATBENCH_LIVE=0`` in the environment leaves the live view out (Locust's own UI only).
     """
+    if os.environ.get("CHATBENCH_LIVE", "1") == "0":  # off: benchmarks/live_aggregation.py compares
+        return None
     from bench.live.web import LiveDashboard
 
     dashboard = LiveDashboard(environment, scenario, run_dir, **options)

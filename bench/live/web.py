@@ -243,6 +243,24 @@ class LiveDashboard:
         rows.append(
             {"name": "test", "metric": f"test {self.test}", "span": f"{state}, {age:,.0f} s", "g0": ""}
         )
+        for i, (name, limit) in enumerate(self._slo_names()):
+            row(f"SLO {name} ≤ {limit}", "since start", partial(_slo_cell, i))
+        health = stats.bottleneck()
+        if health is not None:
+            warn = health["warning"]
+            rows.append(
+                {
+                    "name": "load generator",
+                    "metric": "load generator CPU (sustained)",
+                    "span": f"last {stats.window_s:g} s",
+                    "g0": (
+                        f"WARNING {health['cpu_pct']:.0f} % of a core on {health['worker']} (over {health['limit_pct']:.0f} %): "
+                        "timings may be inflated"
+                        if warn
+                        else f"{health['cpu_pct']:.0f} % of a core ({health['worker']})"
+                    ),
+                }
+            )
         row("requests", "since start", lambda v: f"{v['requests']:,}")
         inflight = stats.in_flight()
         rows.append(
@@ -282,24 +300,6 @@ class LiveDashboard:
                     lambda v: f"{_fmt(v['goodput_rps'], 2)} ({_pct(v['good_share'])})",
                     window,
                 )
-        for i, (name, limit) in enumerate(self._slo_names()):
-            row(f"SLO {name} ≤ {limit}", "since start", partial(_slo_cell, i))
-        health = stats.bottleneck()
-        if health is not None:
-            warn = health["warning"]
-            rows.append(
-                {
-                    "name": "load generator",
-                    "metric": "load generator CPU (sustained)",
-                    "span": f"last {stats.window_s:g} s",
-                    "g0": (
-                        f"⚠ {health['cpu_pct']:.0f} % of a core on {health['worker']} (over {health['limit_pct']:.0f} %): "
-                        "timings may be inflated"
-                        if warn
-                        else f"{health['cpu_pct']:.0f} % of a core ({health['worker']})"
-                    ),
-                }
-            )
         rows.append(
             {
                 "name": "note",
@@ -308,6 +308,8 @@ class LiveDashboard:
                 "g0": "",
             }
         )
+        for i, r in enumerate(rows):  # Locust's table sorts by "name": keep this order
+            r["name"] = f"{i:03d}"
         return rows
 
     def _slo_names(self) -> list[tuple[str, str]]:
@@ -326,7 +328,11 @@ class LiveDashboard:
             if status is None:
                 status = "running" if t["stopped_at_s"] is None else self._report_state(n, None)
             out = test_dir(self.run_dir, n)
-            files = {name: f"{base}/llm/tests/{n}/{name}" for name in REPORT_FILES if (out / name).is_file()}
+            files = (
+                {name: f"{base}/llm/tests/{n}/{name}" for name in REPORT_FILES if (out / name).is_file()}
+                if status == "ready"
+                else {}
+            )
             verdict = None
             if (out / "slo.json").is_file():
                 try:
@@ -486,7 +492,7 @@ def _slo_cell(index: int, view: dict[str, Any]) -> str:
     state = check["state"]
     measured = check["measured"]
     if state == "none":
-        return "⚪ no value yet"
+        return "no value yet"
     value = _pct(measured) if check["name"] == "error_rate" else _fmt(measured)
     limit = _pct(check["limit"]) if check["name"] == "error_rate" else f"{check['limit']:g}"
-    return f"{'🟢 PASS' if state == 'pass' else '🔴 FAIL'} {value} vs {limit}"
+    return f"{'PASS' if state == 'pass' else 'FAIL'} {value} vs {limit}"  # banner.js colours it

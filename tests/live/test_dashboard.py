@@ -185,7 +185,12 @@ def test_the_llm_tab_charts_and_report_in_a_real_browser(tmp_path: Path) -> None
             time.sleep(4)
             later = int(cell(browser, "requests", "since start").replace(",", ""))
             assert later > first, "the LLM tab's request count did not move"
-            assert cell(browser, "SLO ttft_ms.p95 ≤ 2000", "since start").startswith("🟢 PASS")
+            assert cell(browser, "SLO ttft_ms.p95 ≤ 2000", "since start").startswith("PASS")
+            # the verdict is in colour (green), not only in words
+            assert browser.wait_for(
+                "(() => { const td = [...document.querySelectorAll('td')].find(t => t.textContent.startsWith('PASS'));"
+                " return td ? getComputedStyle(td).backgroundColor : null })()"
+            ) == "rgb(200, 242, 200)"
             tab_screenshot = tmp_path / "tab.png"
             browser.screenshot(tab_screenshot)
 

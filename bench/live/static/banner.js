@@ -37,6 +37,17 @@
     warn.textContent = b && b.warning ?
       "⚠ load generator at " + Math.round(b.cpu_pct) + " % of a core: timings may be inflated" : "";
   }
+  // The LLM tab's verdict cells in colour: green PASS, red FAIL, amber WARNING (Locust's table is text only).
+  var COLOURS = { "PASS": "#c8f2c8", "FAIL": "#f8c4c4", "WARNING": "#ffe1a8" };
+  function colour() {
+    var cells = document.querySelectorAll("table tbody td");
+    for (var i = 0; i < cells.length; i++) {
+      var word = (cells[i].textContent || "").split(" ")[0];
+      var bg = COLOURS[word] || "";
+      if (cells[i].style.backgroundColor !== bg) { cells[i].style.backgroundColor = bg; }
+    }
+  }
+  new MutationObserver(colour).observe(document.documentElement, { childList: true, subtree: true, characterData: true });
   function poll() {
     fetch(base + "/llm/state", { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })
