@@ -5,7 +5,8 @@ after a stop) is written down in ``RUN_DIR/tests.json`` with its wall-clock star
 
     [{"test": 1, "started_at_s": 1764579000.1, "stopped_at_s": 1764579021.7}, ...]
 
-(``"interrupted": true`` when the test was still running as the dashboard was stopped.)
+(``"interrupted": true`` when the test was still running as the dashboard was stopped; ``"schedule"``:
+the offered load's schedule the shape recorded for that test, from which its report's window comes.)
 
 A record belongs to test N when it was sent between test N's start and test N+1's start (tests never
 overlap: a new one starts only after the previous one stopped, whose requests were then ended or
@@ -109,6 +110,11 @@ def write_test_dir(run_dir: str | Path, test: int) -> tuple[Path, int]:
     with contextlib.suppress(OSError, ValueError):
         run_info = json.loads((run_dir / "run.json").read_text("utf-8"))
     entry = next(t for t in tests if t["test"] == test)
+    # The window comes from the test's own offered-load schedule (bench.analysis.window), never from
+    # the session's, which the shape starts afresh at every test.
+    run_info.pop("schedule", None)
+    if isinstance(entry.get("schedule"), dict):
+        run_info["schedule"] = entry["schedule"]
     run_info.update(
         run_id=f"{run_info.get('run_id') or run_dir.name}/test-{test}",
         session=str(run_dir),

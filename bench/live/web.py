@@ -151,6 +151,9 @@ class LiveDashboard:
         if not self.tests or self.tests[-1]["stopped_at_s"] is not None:
             return
         self.tests[-1]["stopped_at_s"] = time.time()
+        schedule = _session_schedule(self.run_dir)
+        if schedule is not None:  # the shape starts it afresh at each start: keep this test's
+            self.tests[-1]["schedule"] = schedule
         if self._quitting:  # Ctrl-C (or the process ending) cut the test short
             self.tests[-1]["interrupted"] = True
         write_tests(self.run_dir, self.tests)
@@ -476,6 +479,14 @@ class LiveDashboard:
             f'<span id="chatbench-tests"></span> <span id="chatbench-warning" style="color:#fc6"></span>'
             f'</div><script src="{base}/llm/static/banner.js" data-base="{base}" defer></script>'
         )
+
+
+def _session_schedule(run_dir: Path) -> Any:
+    """The offered load's schedule the shape wrote into the session's ``run.json`` (this test's)."""
+    try:
+        return json.loads((run_dir / "run.json").read_text("utf-8")).get("schedule")
+    except (OSError, ValueError):
+        return None
 
 
 def _kind_cell(kind: str, view: dict[str, Any]) -> str:

@@ -187,10 +187,13 @@ def test_the_llm_tab_charts_and_report_in_a_real_browser(tmp_path: Path) -> None
             assert later > first, "the LLM tab's request count did not move"
             assert cell(browser, "SLO ttft_ms.p95 ≤ 2000", "since start").startswith("PASS")
             # the verdict is in colour (green), not only in words
-            assert browser.wait_for(
-                "(() => { const td = [...document.querySelectorAll('td')].find(t => t.textContent.startsWith('PASS'));"
-                " return td ? getComputedStyle(td).backgroundColor : null })()"
-            ) == "rgb(200, 242, 200)"
+            assert (
+                browser.wait_for(
+                    "(() => { const td = [...document.querySelectorAll('td')].find(t => t.textContent.startsWith('PASS'));"
+                    " return td ? getComputedStyle(td).backgroundColor : null })()"
+                )
+                == "rgb(200, 242, 200)"
+            )
             tab_screenshot = tmp_path / "tab.png"
             browser.screenshot(tab_screenshot)
 
@@ -273,4 +276,7 @@ def test_two_tests_are_two_reports_and_the_last_verdict_is_the_exit_code(tmp_pat
         summary = json.loads((run_dir / f"test-{test}" / "summary.json").read_text())
         # each test has its own timeline: about 3 s of load, not the session's
         assert summary["run"]["duration_s"] < 6, summary["run"]["duration_s"]
+        # and its window comes from its own offered-load schedule: within its 3 s of load
+        window = summary["window"]
+        assert window["source"] == "schedule" and window["end_s"] - window["start_s"] <= 3.0, window
         assert re.search(r"/test-\d$", summary["run"]["run_id"])
