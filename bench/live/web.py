@@ -162,12 +162,9 @@ class LiveDashboard:
         gevent.spawn(self._build_report, test)
 
     def _build_report(self, test: int) -> None:
-        from bench.load.context import CONTEXT
-
-        # The records of requests ended by the stop (and, distributed, those still on their way).
-        gevent.sleep(1.0 if self.environment.runner.__class__.__name__ == "LocalRunner" else 4.0)
-        if CONTEXT.sink is not None:
-            CONTEXT.sink.flush()
+        # The records of requests ended by the stop reach the records files within the writer's flush
+        # interval (0.5 s); distributed, the workers' last batches are still on their way.
+        gevent.sleep(1.5 if self.environment.runner.__class__.__name__ == "LocalRunner" else 5.0)
         out = test_dir(self.run_dir, test)
         out.mkdir(exist_ok=True)
         from gevent import subprocess as gsub
