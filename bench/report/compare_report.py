@@ -1,45 +1,55 @@
-"""What ``chatbench compare`` writes: ``compare.json``, ``compare.md``, CDF overlay PNGs, and a text block."""
+"""What ``chatbench compare`` writes: ``compare.json``, ``compare.md``, ``compare.html``, CDF overlay PNGs,
+and the terminal block. The page is a ``bench.report.model.Page`` in the report's reading order (verdict,
+setup, plots, the metric table), rendered by the report's one HTML template and Markdown writer."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import orjson
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure as MplFigure
 
 from bench.compare.runs import LATENCY, Comparison, MetricDelta, RunSample
+from bench.numbers import DASH, fmt, pct, qty
+from bench.report.html import render_html
+from bench.report.markdown import render_markdown
+from bench.report.model import Facts, Figure, Page, Section, Table, Text, Verdict
 
-__all__ = ["comparison_markdown", "format_comparison", "write_cdf_plots", "write_comparison"]
+__all__ = [
+    "comparison_page",
+    "format_comparison",
+    "write_cdf_plots",
+    "write_comparison",
+]
 
 _LABELS = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "itl_ms": "ITL", "e2e_ms": "E2E"}
 
 
 def _value(d: MetricDelta, value: float | None) -> str:
     if value is None:
-        return "n/a"
+        return DASH
     if d.unit == "fraction":
-        return f"{value:.2%}"
-    if d.unit == "ms":
-        return f"{value:.1f} ms"
-    return f"{value:.2f} {d.unit}"
+        return pct(value)
+    return qty(value, d.unit, 1 if d.unit == "ms" else 2)
 
 
 def _change(d: MetricDelta) -> str:
     if d.delta is None:
-        return "n/a"
+        return DASH
     if d.unit == "fraction":
-        return f"{d.delta * 100:+.2f} pp"
-    rel = f" ({d.relative:+.1%})" if d.relative is not None else ""
-    return f"{d.delta:+.2f}{rel}"
+        return f"{d.delta * 100:+,.2f} pp"
+    rel = f" ({d.relative * 100:+,.1f} %)" if d.relative is not None else ""
+    return f"{d.delta:+,.2f}{rel}"
 
 
 def _interval(d: MetricDelta) -> str:
     if d.ci_low is None or d.ci_high is None:
-        return "n/a"
+        return DASH
     if d.unit == "fraction":
-        return f"[{d.ci_low * 100:+.2f}, {d.ci_high * 100:+.2f}] pp"
-    return f"[{d.ci_low:+.2f}, {d.ci_high:+.2f}]"
+        return f"[{d.ci_low * 100:+,.2f}, {d.ci_high * 100:+,.2f}] pp"
+    return f"[{d.ci_low:+,.2f}, {d.ci_high:+,.2f}]"
 
 
 def format_comparison(comparison: Comparison) -> str:
@@ -52,7 +62,7 @@ def format_comparison(comparison: Comparison) -> str:
     )
     lines = [
         f"{head} - candidate {comparison.candidate} vs baseline {comparison.baseline} "
-        f"(tolerance {comparison.tolerance:.0%}, {comparison.confidence:.0%} bootstrap intervals)"
+        f"(tolerance {pct(comparison.tolerance, 0)}, {pct(comparison.confidence, 0)} bootstrap intervals)"
     ]
     width = max(len(d.metric) for d in comparison.deltas) if comparison.deltas else 10
     for d in sorted(comparison.deltas, key=lambda d: d.verdict != "regression"):
@@ -69,40 +79,58 @@ def format_comparison(comparison: Comparison) -> str:
     return "\n".join(lines)
 
 
-def comparison_markdown(comparison: Comparison) -> str:
-    """``compare.md``: a headline and one table row per metric, fit for a pull-request comment."""
+def comparison_page(
+    comparison: Comparison, baseline: RunSample, candidate: RunSample, figures: Sequence[Figure] = ()
+) -> Page:
+    """The comparison in reading order: the verdict, the setup, the CDF overlays, the metric table."""
     regressions = comparison.regressions
-    result = (
-        f"**REGRESSION** in {', '.join(f'`{d.metric}`' for d in regressions)}"
-        if regressions
-        else "**No significant regression**"
-    )
-    lines = [
-        f"### chatbench compare: `{comparison.candidate}` vs baseline `{comparison.baseline}`",
-        "",
-        result,
-        "",
-        "| metric | baseline | candidate | change | 95% CI of change | verdict |".replace(
-            "95%", f"{comparison.confidence:.0%}"
-        ),
-        "|---|---:|---:|---:|---:|---|",
-    ]
-    for d in comparison.deltas:
-        verdict: str = "**regression**" if d.verdict == "regression" else d.verdict
-        if d.note:
-            verdict = f"{verdict} ({d.note})"
-        lines.append(
-            f"| `{d.metric}` | {_value(d, d.baseline)} | {_value(d, d.candidate)} | {_change(d)} | "
-            f"{_interval(d)} | {verdict} |"
-        )
-    lines += [
-        "",
-        f"A change is a regression when it is worse, its {comparison.confidence:.0%} bootstrap interval "
+    if regressions:
+        head = f"REGRESSION: {', '.join(d.metric for d in regressions)}"
+    else:
+        head = "No significant regression"
+    verdict = Verdict(not regressions, head)
+    conf = pct(comparison.confidence, 0)
+    rule = Text(
+        f"A change is a regression when it is worse, its {conf} bootstrap interval "
         f"({comparison.resamples} resamples, seed {comparison.seed}) excludes zero, and it exceeds the "
-        f"tolerance ({comparison.tolerance:.0%} relative; error rate {comparison.error_tolerance * 100:.2g} pp).",
-    ]
-    lines += [f"- {n}" for n in comparison.notes]
-    return "\n".join(lines) + "\n"
+        f"tolerance ({pct(comparison.tolerance, 0)} relative; error rate {comparison.error_tolerance * 100:.2g} pp)."
+    )
+    setup = Facts(
+        (
+            (
+                "baseline",
+                f"{comparison.baseline}: {fmt(baseline.requests)} requests, {fmt(baseline.failed)} failed",
+            ),
+            (
+                "candidate",
+                f"{comparison.candidate}: {fmt(candidate.requests)} requests, {fmt(candidate.failed)} failed",
+            ),
+            (
+                "tolerance",
+                f"{pct(comparison.tolerance, 0)} relative, error rate {comparison.error_tolerance * 100:.2g} pp",
+            ),
+            (
+                "intervals",
+                f"{conf} bootstrap over requests, {comparison.resamples} resamples, seed {comparison.seed}",
+            ),
+        )
+    )
+    rows = []
+    for d in comparison.deltas:
+        mark = d.verdict + (f" ({d.note})" if d.note else "")
+        rows.append((d.metric, _value(d, d.baseline), _value(d, d.candidate), _change(d), _interval(d), mark))
+    table = Table(
+        "Metrics",
+        ("metric", "baseline", "candidate", "change", f"{conf} CI of change", "verdict"),
+        tuple(rows),
+    )
+    sections = (
+        Section("verdict", "Verdict", (verdict, rule, *(Text(n, "note") for n in comparison.notes))),
+        Section("setup", "Setup", (setup,)),
+        Section("plots", "Plots", tuple(figures)),
+        Section("tables", "Tables", (table,)),
+    )
+    return Page("compare", f"{comparison.candidate} vs baseline {comparison.baseline}", "", sections)
 
 
 def _plotted(values: np.ndarray) -> np.ndarray:
@@ -126,7 +154,7 @@ def write_cdf_plots(baseline: RunSample, candidate: RunSample, out_dir: Path) ->
         ]
         if not runs:
             continue
-        fig = Figure(figsize=(7.5, 4.2), layout="constrained")
+        fig = MplFigure(figsize=(7.5, 4.2), layout="constrained")
         ax = fig.subplots()
         for drawn, n, label, color in runs:
             probs = np.linspace(0.0, 1.0, min(drawn.size, 2001))
@@ -149,12 +177,16 @@ def write_cdf_plots(baseline: RunSample, candidate: RunSample, out_dir: Path) ->
 def write_comparison(
     comparison: Comparison, baseline: RunSample, candidate: RunSample, out_dir: str | Path
 ) -> dict[str, Path]:
-    """Write ``compare.json``, ``compare.md`` and the CDF overlays into ``out_dir``; returns name -> path."""
+    """Write ``compare.json``, ``compare.md``, ``compare.html`` and the CDF overlays; returns name -> path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / "compare.json", "markdown": out / "compare.md"}
+    paths = {"json": out / "compare.json", "markdown": out / "compare.md", "html": out / "compare.html"}
     paths["json"].write_bytes(orjson.dumps(comparison.to_dict(), option=orjson.OPT_INDENT_2))
-    paths["markdown"].write_text(comparison_markdown(comparison), encoding="utf-8")
+    figures = []
     for metric, path in write_cdf_plots(baseline, candidate, out).items():
         paths[f"cdf_{metric}"] = path
+        figures.append(Figure(f"{_LABELS[metric]}: baseline and candidate CDFs", path))
+    page = comparison_page(comparison, baseline, candidate, figures)
+    paths["markdown"].write_text(render_markdown(page), encoding="utf-8")
+    paths["html"].write_text(render_html(page), encoding="utf-8")
     return paths

@@ -104,7 +104,8 @@ def test_cli_writes_outputs_and_exits_3_on_regression(
     out_dir = tmp_path / "results" / "compare-base-vs-cand"
     report = json.loads((out_dir / "compare.json").read_text())
     assert report["regressed"] and "tpot_ms.p50" in report["regressions"]
-    assert "**REGRESSION**" in (out_dir / "compare.md").read_text()
+    assert "**REGRESSION: " in (out_dir / "compare.md").read_text()
+    assert (out_dir / "compare.html").is_file()
     assert {p.name for p in out_dir.glob("cdf_*.png")} == {
         "cdf_ttft_ms.png",
         "cdf_tpot_ms.png",
