@@ -15,8 +15,9 @@ Derived columns (all relative to the run start ``t0_s``, in seconds):
 - ``end_s`` = ``start_s`` + ``e2e_ms`` / 1000: when the answer (or the failure) was seen; a record
   without ``e2e_ms`` ends when it started;
 - ``ok``: the request succeeded (no ``error_kind``);
-- ``tpot_ms`` = (``e2e_ms`` - ``ttft_ms``) / (``output_tokens`` - 1), ms per output token after the
-  first, only for successful streamed requests with ``output_tokens`` >= 2 (NaN otherwise);
+- one column per *derived* metric of ``bench.metrics`` (a metric that is not a record field), named
+  after it, holding its request value (NaN where it is not defined): ``tpot_ms``, formula in
+  ``bench/metrics/tpot.py``;
 - ``itl_count``, ``itl_max_ms``: number of chunk gaps of the request, and the largest one (NaN when none).
 """
 
@@ -31,6 +32,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from bench import metrics
 from bench.errors import ResultsError
 from bench.records import Record, read_jsonl
 
@@ -42,20 +44,25 @@ __all__ = [
 ]
 
 # Columns the analysis reads; the others (request_id, prompt_id, run_id...) are not loaded at all.
-FLOAT_COLUMNS = (
-    "temperature",
-    "top_p",
-    "presence_penalty",
-    "frequency_penalty",
-    "max_tokens",
-    "scheduled_at_s",
-    "started_at_s",
-    "client_lag_ms",
-    "ttft_ms",
-    "e2e_ms",
-    "prompt_tokens",
-    "output_tokens",
-    "lg_cpu_pct",
+FLOAT_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        (
+            "temperature",
+            "top_p",
+            "presence_penalty",
+            "frequency_penalty",
+            "max_tokens",
+            "scheduled_at_s",
+            "started_at_s",
+            "client_lag_ms",
+            "ttft_ms",
+            "e2e_ms",
+            "prompt_tokens",
+            "output_tokens",
+            "lg_cpu_pct",
+            *(f for m in metrics.all_metrics() for f in m.fields),  # the Record fields the metrics read
+        )
+    )
 )
 INT_COLUMNS = ("user", "turn", "step", "chunks", "status")
 TEXT_COLUMNS = (
@@ -251,12 +258,6 @@ def _finish(
     out["end_s"] = out["start_s"].to_numpy() + np.where(np.isnan(e2e), 0.0, e2e) / 1000.0
     out["ok"] = out["error_kind"].isna().to_numpy()
 
-    ttft = out["ttft_ms"].to_numpy()
-    tokens = out["output_tokens"].to_numpy()
-    valid = out["ok"].to_numpy() & out["stream"].to_numpy() & (tokens >= 2) & ~np.isnan(ttft) & ~np.isnan(e2e)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["tpot_ms"] = np.where(valid, (e2e - ttft) / (tokens - 1), np.nan)
-
     lengths = np.diff(itl_offsets)
     out["itl_count"] = lengths
     itl_max = np.full(n, np.nan)
@@ -266,7 +267,7 @@ def _finish(
         itl_max[has] = np.maximum.reduceat(itl_values, itl_offsets[:-1][has])
     out["itl_max_ms"] = itl_max
     notes = (f"{skipped} unreadable record line(s) skipped (cut by a killed process?)",) if skipped else ()
-    return RecordFrame(
+    frame = RecordFrame(
         df=out,
         itl_values=np.ascontiguousarray(itl_values, dtype=np.float64),
         itl_offsets=itl_offsets,
@@ -275,3 +276,7 @@ def _finish(
         source=source,
         notes=notes,
     )
+    for metric in metrics.all_metrics():
+        if metric.derived:
+            out[metric.name] = metric.column(frame)
+    return frame

@@ -4,19 +4,8 @@ Every percentile here is exact, from raw values, with the one definition of ``be
 (linear interpolation; pandas' grouped ``quantile`` uses the same rule and is used for group-bys).
 Latency percentiles are of *successful* requests only; the tables always carry the failed count.
 
-Latencies, all in milliseconds, on the monotonic clock (see ``bench.records``):
-
-- **TTFT** (``ttft``): request bytes written -> first SSE event whose delta has non-empty content.
-  Streamed successful requests only (a non-streamed answer has no first token).
-- **ITL** (``itl``): the gap between two consecutive content-carrying chunks, one value per gap,
-  pooled over all successful streamed requests. Per *chunk*, like vLLM's ITL: a chunk holding several
-  tokens is one gap. (AIPerf's and GenAI-Perf's "ITL" is our TPOT.)
-- **TPOT** (``tpot``) = (E2E - TTFT) / (output_tokens - 1): time per output token after the first.
-  Streamed successful requests with output_tokens >= 2 only. GuideLLM's "TPOT" divides the whole
-  time *including* TTFT by N, so it is larger than ours; fw-ai/benchmark divides by N, not N - 1.
-- **E2E** (``e2e``): request bytes written -> ``data: [DONE]`` (stream) or end of body (non-stream).
-- **client lag** (``client_lag``): actual send minus scheduled send, open-loop runs only; all requests
-  that carry it (failed ones too: it measures the load generator, not the server).
+Latencies: one module per metric in ``bench.metrics`` (``bench/metrics/ttft.py``...), whose docstring
+holds the formula and which requests count; this module iterates over that registry.
 
 Throughput over a window of ``duration_s`` seconds (its exact length), counting the requests that
 *ended* in it. When the window is given, a request that crosses one of its edges counts for the part
@@ -38,8 +27,8 @@ Goodput (DistServe, vLLM ``--goodput``): a request is *good* when it succeeded a
 threshold of the scenario's ``slo`` block holds for it. A threshold names a statistic over the run
 (``ttft_ms: {p95: 500}``), but per request only the limit can apply: the request's own value must be
 <= 500 ms whatever the statistic (with several statistics for one metric, the smallest limit applies).
-Metrics per request: ``ttft_ms``, ``tpot_ms``, ``e2e_ms``, and ``itl_ms`` (the request's largest chunk
-gap). A metric the request does not have (TTFT of a non-streamed request, TPOT of a one-token answer)
+Metrics per request: every latency of ``bench.metrics`` that may be an SLO, with its request value
+(``Metric.column``; for ``itl_ms`` the request's largest chunk gap). A metric the request does not have (TTFT of a non-streamed request, TPOT of a one-token answer)
 does not judge it. ``error_rate`` is a run-level threshold, not a per-request one.
 ``goodput_rps`` = good requests / duration_s; ``good_share`` = good requests / all requests.
 """
@@ -47,19 +36,19 @@ does not judge it. ``error_rate`` is a run-level threshold, not a per-request on
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bench import metrics as registry
 from bench.analysis.frames import RecordFrame
 from bench.analysis.stats import describe, percentile_interval
 
 __all__ = [
     "BREAKDOWN_COLUMNS",
     "LATENCY_METRICS",
-    "SLO_REQUEST_METRICS",
     "breakdowns",
     "error_summary",
     "good_mask",
@@ -72,16 +61,10 @@ __all__ = [
     "window_weights",
 ]
 
-LATENCY_METRICS: tuple[str, ...] = ("ttft", "itl", "tpot", "e2e", "client_lag")
-"""The latency names of ``latency_values`` (all in ms)."""
-
-SLO_REQUEST_METRICS: Mapping[str, str] = {
-    "ttft_ms": "ttft_ms",
-    "tpot_ms": "tpot_ms",
-    "e2e_ms": "e2e_ms",
-    "itl_ms": "itl_max_ms",  # every gap of the request within the limit <=> its largest gap is
-}
-"""SLO metric name -> the frame column judged per request."""
+LATENCY_METRICS: tuple[str, ...] = registry.names(kind="latency")
+"""The latency names of ``latency_values`` (all in ms), in table order: ``ttft_ms``..."""
+TIMED: tuple[registry.Metric, ...] = tuple(m for m in registry.all_metrics(kind="latency") if m.per_second)
+"""The latencies given per second and per breakdown group (TTFT, TPOT, E2E): those marked per_second."""
 
 BREAKDOWN_COLUMNS: tuple[str, ...] = (
     "scenario",
@@ -103,29 +86,26 @@ BINS = 5
 def latency_values(
     frame: RecordFrame, mask: np.ndarray, names: tuple[str, ...] = LATENCY_METRICS
 ) -> dict[str, np.ndarray]:
-    """Raw latency values (ms) of the requests in ``mask``: successful ones, except client lag.
+    """The samples (ms) of each latency metric in ``names`` over the requests in ``mask``.
 
-    ``names`` limits the work to some of ``LATENCY_METRICS`` (ITL can be tens of millions of gaps).
+    Each metric keeps the requests it is defined for (successful ones; streamed ones for TTFT...).
+    ``names`` limits the work to some metrics (ITL can be tens of millions of gaps).
     """
-    df = frame.df
-    ok = mask & df["ok"].to_numpy()
-    streamed = ok & df["stream"].to_numpy()
-    getters = {
-        "ttft": lambda: df["ttft_ms"].to_numpy()[streamed],
-        "itl": lambda: frame.itl_gaps(streamed),
-        "tpot": lambda: df["tpot_ms"].to_numpy()[ok],
-        "e2e": lambda: df["e2e_ms"].to_numpy()[ok],
-        "client_lag": lambda: df["client_lag_ms"].to_numpy()[mask],
-    }
-    return {name: _finite(getters[name]()) for name in names}
+    return {name: registry.get(name).values(frame, mask) for name in names}
 
 
 def latency_table(frame: RecordFrame, mask: np.ndarray) -> dict[str, dict[str, Any]]:
-    """``describe`` (count, mean, min, max, p50...p99.9) of each latency, ms; client lag only when measured."""
-    # One metric at a time, so at most one copy of the (large) ITL selection is alive.
-    table = {name: dict(describe(latency_values(frame, mask, (name,))[name])) for name in LATENCY_METRICS}
-    if table["client_lag"]["count"] == 0:
-        del table["client_lag"]
+    """``describe`` (count, mean, min, max, p50...p99.9) of each latency metric, ms, keyed by its name.
+
+    A metric that is not ``shown_when_empty`` (client lag of a closed-loop run) is left out when nothing
+    was measured.
+    """
+    table: dict[str, dict[str, Any]] = {}
+    for metric in registry.all_metrics(kind="latency"):
+        # One metric at a time, so at most one copy of the (large) ITL selection is alive.
+        stats = dict(describe(metric.values(frame, mask)))
+        if stats["count"] or metric.shown_when_empty:
+            table[metric.name] = stats
     return table
 
 
@@ -218,7 +198,7 @@ def slo_limits(slo: Mapping[str, Any] | None) -> tuple[dict[str, float], list[st
             continue  # a run-level threshold; the gates judge it
         values = list(spec.values()) if isinstance(spec, Mapping) else [spec]
         numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        if key not in SLO_REQUEST_METRICS or not numbers:
+        if key not in registry.names(kind="latency", slo=True) or not numbers:
             ignored.append(str(key))
             continue
         limits[key] = min(numbers)
@@ -230,7 +210,7 @@ def good_mask(frame: RecordFrame, limits: Mapping[str, float]) -> np.ndarray:
     df = frame.df
     good = df["ok"].to_numpy().copy()
     for metric, limit in limits.items():
-        values = df[SLO_REQUEST_METRICS[metric]].to_numpy()
+        values = registry.get(metric).column(frame)
         with np.errstate(invalid="ignore"):
             good &= np.isnan(values) | (values <= limit)
     return good
@@ -276,8 +256,9 @@ def per_second(
 
     Columns: ``second`` (start of the bucket, s from run start), ``requests``, ``failed``,
     ``error_rate``, ``requests_per_s`` (successful), ``output_tokens_per_s``, ``in_flight`` (mean
-    requests in flight), ``good`` (when SLO limits are given), and ``ttft_p50_ms``... ``e2e_p99_ms``,
-    ``tpot_p50_ms``... (percentiles of the successful requests that ended in that second; NaN when none).
+    requests in flight), ``good`` (when SLO limits are given), and for each latency metric marked
+    ``per_second`` (TTFT, TPOT, E2E) ``ttft_p50_ms``... ``e2e_p99_ms`` (percentiles of the successful
+    requests that ended in that second; NaN when none).
     """
     from bench.analysis.window import per_second_in_flight
 
@@ -299,38 +280,44 @@ def per_second(
         out["good"] = np.bincount(bucket, weights=good_mask(frame, limits), minlength=seconds).astype(
             np.int64
         )
-    okdf = df.loc[ok, ["ttft_ms", "tpot_ms", "e2e_ms"]]
+    okdf = _request_values(frame, TIMED).loc[ok]
     if len(okdf):
         quantiles = okdf.groupby(bucket[ok]).quantile([0.5, 0.95, 0.99])
-        for col, name in (("ttft_ms", "ttft"), ("tpot_ms", "tpot"), ("e2e_ms", "e2e")):
+        for col in okdf.columns:
             wide = quantiles[col].unstack()
             for q, label in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
-                out[f"{name}_{label}_ms"] = wide[q].reindex(index)
+                out[f"{registry.get(col).stem}_{label}_ms"] = wide[q].reindex(index)
     else:
-        for name in ("ttft", "tpot", "e2e"):
+        for col in okdf.columns:
             for label in ("p50", "p95", "p99"):
-                out[f"{name}_{label}_ms"] = np.nan
+                out[f"{registry.get(col).stem}_{label}_ms"] = np.nan
     return out.reset_index()
+
+
+def _request_values(frame: RecordFrame, chosen: Sequence[registry.Metric]) -> pd.DataFrame:
+    """One column per metric in ``chosen``, named after it: its request value (NaN where undefined)."""
+    return pd.DataFrame({m.name: m.column(frame) for m in chosen}, index=frame.df.index)
 
 
 def breakdowns(frame: RecordFrame, mask: np.ndarray) -> dict[str, list[dict[str, Any]]]:
     """Per-group figures for each column of ``BREAKDOWN_COLUMNS`` that took more than one value.
 
     Each group: ``value`` (a label; ``"not sent"`` for a sampling key absent from the body),
-    ``requests``, ``failed``, ``error_rate``, ``ttft_p50_ms``, ``ttft_p95_ms``, ``tpot_p50_ms``,
-    ``tpot_p95_ms``, ``e2e_p50_ms``, ``e2e_p95_ms`` (successful requests), ``output_tokens_mean``;
+    ``requests``, ``failed``, ``error_rate``, and for each latency metric marked ``per_second``
+    (TTFT, TPOT, E2E) ``ttft_p50_ms``, ``ttft_p95_ms``... (successful requests), ``output_tokens_mean``;
     per latency also ``ttft_n`` (the values its percentiles come from) and ``ttft_p50_ci_ms``,
     ``ttft_p95_ci_ms``: the 95 % distribution-free interval ``[lo, hi]`` of that percentile
     (``bench.analysis.stats.percentile_interval``), None under two values.
     Numeric columns with more than ``MAX_EXACT_GROUPS`` values are cut into ``BINS`` equal-width bins.
     """
     df = frame.df.loc[mask]
+    values = _request_values(frame, TIMED).loc[mask]
     out: dict[str, list[dict[str, Any]]] = {}
     for column in BREAKDOWN_COLUMNS:
         key = _group_key(df[column])
         if key is None:
             continue
-        out[column] = _group_figures(df, key)
+        out[column] = _group_figures(df, values, key)
     return out
 
 
@@ -365,7 +352,7 @@ def _group_key(col: pd.Series) -> pd.Series | None:
     return labels.cat.remove_unused_categories()
 
 
-def _group_figures(df: pd.DataFrame, key: pd.Series) -> list[dict[str, Any]]:
+def _group_figures(df: pd.DataFrame, latency: pd.DataFrame, key: pd.Series) -> list[dict[str, Any]]:
     ok = df["ok"].to_numpy()
     codes = key.cat.codes.to_numpy() if hasattr(key, "cat") else pd.Categorical(key).codes
     labels = list(key.cat.categories) if hasattr(key, "cat") else list(pd.Categorical(key).categories)
@@ -380,8 +367,9 @@ def _group_figures(df: pd.DataFrame, key: pd.Series) -> list[dict[str, Any]]:
     by_label = {r["value"]: r for r in rows}
     for r in rows:
         r["error_rate"] = r["failed"] / r["requests"] if r["requests"] else None
-    for col, name in (("ttft_ms", "ttft"), ("tpot_ms", "tpot"), ("e2e_ms", "e2e")):
-        values = df[col].to_numpy(dtype=np.float64)
+    for col in latency.columns:
+        name = registry.get(col).stem
+        values = latency[col].to_numpy(dtype=np.float64)
         keep = ok & np.isfinite(values) & (codes >= 0)
         order = np.lexsort((values[keep], codes[keep]))
         sorted_values, sorted_codes = values[keep][order], codes[keep][order]
@@ -405,12 +393,6 @@ def _group_figures(df: pd.DataFrame, key: pd.Series) -> list[dict[str, Any]]:
         if row is not None:
             row["output_tokens_mean"] = float(token_sum[g] / token_n[g]) if token_n[g] else None
     return rows
-
-
-def _finite(values: np.ndarray) -> np.ndarray:
-    values = np.asarray(values, dtype=np.float64)
-    finite = np.isfinite(values)
-    return values if finite.all() else values[finite]
 
 
 def _num(value: Any) -> float | None:

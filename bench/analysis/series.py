@@ -7,7 +7,8 @@ NumPy arrays, so the report's plots draw numbers computed here and nowhere else.
   average at least ``min_samples(95)`` (20) successful requests, and at most ``MAX_BUCKETS`` buckets
   span the run: a p95 drawn per second from three requests is noise, not a trend.
 - **Latency over time** (``latency_over_time``): per bucket of the second a request *ended* in, the
-  count of successful requests and the p50/p95/p99 of TTFT, TPOT and E2E (the one percentile of
+  count of successful requests and the p50/p95/p99 of each latency of ``bench.metrics`` marked
+  ``per_second`` (TTFT, TPOT, E2E; keyed by metric name, ``ttft_ms``) (the one percentile of
   ``bench.analysis.stats``); ``sparse[q]`` is True where the bucket holds fewer values than
   ``min_samples(q)``.
 - **Output tokens over time** (``tokens_over_time``): tokens counted when they *arrived*, not when
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench import metrics
 from bench.analysis.frames import RecordFrame
 from bench.analysis.stats import min_samples
 
@@ -44,6 +46,8 @@ __all__ = [
 
 WIDTHS_S: tuple[float, ...] = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
 MAX_BUCKETS = 200
+TIMED: tuple[str, ...] = tuple(m.name for m in metrics.all_metrics(kind="latency") if m.per_second)
+"""The latencies given over time (``ttft_ms``, ``tpot_ms``, ``e2e_ms``)."""
 LATENCY_QUANTILES: tuple[float, ...] = (50.0, 95.0, 99.0)
 MAX_POSITION_ANSWERS = 20_000
 _BATCH_REQUESTS = 100_000  # chunk times are computed this many requests at a time (bounded memory)
@@ -92,8 +96,8 @@ def latency_over_time(
     counts: dict[str, np.ndarray] = {}
     values: dict[str, dict[float, np.ndarray]] = {}
     sparse: dict[str, dict[float, np.ndarray]] = {}
-    for name, column in (("ttft", "ttft_ms"), ("tpot", "tpot_ms"), ("e2e", "e2e_ms")):
-        raw = df[column].to_numpy()
+    for name in TIMED:
+        raw = metrics.get(name).column(frame)
         keep = ok & np.isfinite(raw)
         b, v = bucket[keep], raw[keep]
         order = np.lexsort((v, b))  # by bucket, then by value: each bucket's values sorted in a run

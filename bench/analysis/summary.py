@@ -28,7 +28,9 @@ from bench.analysis.window import Schedule, Window, parse_window
 
 __all__ = ["SCHEMA_VERSION", "Analysis", "analyze", "summarize"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+"""2: the window from the schedule (docs/report.md); 3: ``latency_ms`` keyed by the metric names of
+``bench.metrics`` (``ttft_ms``; 1 and 2 had ``ttft``)."""
 
 
 @dataclass(frozen=True)

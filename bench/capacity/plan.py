@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from bench import metrics
 from bench.analysis.frames import RecordFrame
 from bench.analysis.metrics import good_mask, slo_limits
 from bench.analysis.stats import min_samples
@@ -69,6 +70,8 @@ KNEE_LATENCY_RISE = 0.10
 """...and whose mean E2E latency rose by more than this fraction is past the knee."""
 LATENCY_STATS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "mean", "max")
 """Statistics kept per step for each latency metric."""
+LATENCY: tuple[str, ...] = metrics.names(kind="latency", slo=True)
+"""Latency metrics measured at each step and expected for a plan: the server latencies of ``bench.metrics``."""
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,7 @@ def step_from_records(
     requests = int(in_window.sum())
     failed = requests - int(ok.sum())
     latency: dict[str, dict[str, float | None]] = {}
-    for metric in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"):
+    for metric in LATENCY:
         values = data.metric_values(frame, metric, judged)
         latency[metric] = {stat: stat_value(values, stat) for stat in LATENCY_STATS}
     verdict = evaluate_slos(frame, slo, mask=judged)
@@ -513,7 +516,7 @@ def plan_replicas(
             stat: interpolate(steps, level, lambda s, m=metric, t=stat: s.latency(m, t))
             for stat in ("p50", "p95", "p99")
         }
-        for metric in ("ttft_ms", "tpot_ms", "e2e_ms")
+        for metric in LATENCY
     }
     return Plan(
         target=target,

@@ -5,14 +5,16 @@ Each run is read from its results directory and measured as the report measures 
 run's schedule of offered load; the error rate over every request sent; cancelled requests left out.
 For every metric:
 
-- latency percentiles (TTFT, TPOT, ITL, E2E at p50/p90/p99, ms): delta = candidate - baseline; its
+Every metric compared is one of ``bench.metrics``: each latency that may be an SLO, and each rate.
+
+- latency percentiles (TTFT, TPOT, ITL, E2E... at p50/p90/p99, ms): delta = candidate - baseline; its
   confidence interval comes from a seeded bootstrap (``bootstrap_stats``): each run's successful requests
   are resampled with replacement ``resamples`` times (2000 by default), the percentile is taken of each
   resample, and the tails of the candidate-minus-baseline replicates, centred on the exact difference,
   bound the interval. The request is
   the unit resampled, so ITL's many gaps per request are not treated as independent;
-- throughput (successful requests/s, output tokens/s): the mean of per-second counts in the window; the
-  interval comes from bootstrapping those seconds;
+- throughput (successful requests/s, output tokens/s: the rates counted per second of the window): the
+  mean of per-second counts in the window; the interval comes from bootstrapping those seconds;
 - error rate (failed / all requests): difference of two proportions, with an Agresti-Caffo interval
   (one success and one failure added to each run), which stays sensible at zero errors.
 
@@ -40,6 +42,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from bench import metrics
 from bench.analysis.frames import RecordFrame
 from bench.analysis.selection import Selection
 from bench.analysis.stats import describe
@@ -61,13 +64,16 @@ __all__ = [
     "select_metrics",
 ]
 
-LATENCY = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
-DEFAULT_METRICS: tuple[str, ...] = (
-    *(f"{m}.{s}" for m in LATENCY for s in ("p50", "p90", "p99")),
-    "throughput_rps",
-    "output_tokens_per_s",
-    "error_rate",
+LATENCY: tuple[str, ...] = metrics.names(kind="latency", slo=True)
+"""Latencies compared at percentiles: those of ``bench.metrics`` that may be an SLO (server latencies)."""
+PER_SECOND: tuple[str, ...] = tuple(
+    m.name
+    for m in metrics.all_metrics(kind="rate")
+    if isinstance(m, metrics.RateMetric) and m.per_second_of_window
 )
+"""Rates compared as the mean of per-second figures (throughput_rps, output_tokens_per_s)."""
+RATES: tuple[str, ...] = metrics.names(kind="rate")
+DEFAULT_METRICS: tuple[str, ...] = (*(f"{m}.{s}" for m in LATENCY for s in ("p50", "p90", "p99")), *RATES)
 """Metric names ``compare`` reports by default (``--metric`` picks a subset)."""
 MAX_BOOTSTRAP_VALUES = 20_000
 """Above this many values (ITL gaps of a long run), a seeded random subset of whole requests is
@@ -87,8 +93,7 @@ class RunSample:
     name: str
     latency_ms: dict[str, np.ndarray]  # metric -> raw values of successful requests in the window
     owners: dict[str, np.ndarray]  # metric -> which request (0..k-1) each value belongs to
-    requests_per_s: np.ndarray  # successful answers per second of the window, one value per second
-    tokens_per_s: np.ndarray
+    per_second: dict[str, np.ndarray]  # rate metric -> its figure in each second of the window
     requests: int
     failed: int
     window: Window | None = None
@@ -162,34 +167,27 @@ def sample_from_frame(frame: RecordFrame, name: str, selection: Selection | None
     sel = selection if selection is not None else data.selection(frame, frame)
     window = sel.window
     mask = sel.in_window
-    ok = mask & df["ok"].to_numpy(dtype=bool)
     lo = float(end_s[mask].min()) if window.source == "whole_run" and mask.any() else window.start_s
     hi = float(end_s[mask].max()) if window.source == "whole_run" and mask.any() else window.end_s
     seconds = max(math.floor(hi - lo), 1)
     edges = lo + np.arange(seconds + 1, dtype=np.float64)
     edges[-1] = max(edges[-1], hi + 1e-9)  # the last (partial) second takes the remainder
-    counts, _ = np.histogram(end_s[ok], bins=edges)
-    tokens, _ = np.histogram(end_s[ok], bins=edges, weights=np.nan_to_num(df["output_tokens"].to_numpy()[ok]))
     width = np.diff(edges)
+    per_second: dict[str, np.ndarray] = {}
+    for rate in PER_SECOND:
+        contribution = np.nan_to_num(metrics.get(rate).column(frame)[mask])  # NaN: adds nothing
+        sums, _ = np.histogram(end_s[mask], bins=edges, weights=contribution)
+        per_second[rate] = sums / width
     latency: dict[str, np.ndarray] = {}
     owners: dict[str, np.ndarray] = {}
-    for metric in ("ttft_ms", "tpot_ms", "e2e_ms"):
-        latency[metric] = data.metric_values(frame, metric, mask)
-        owners[metric] = np.arange(latency[metric].size)
-    # ITL: every gap, tagged with its request, so the bootstrap can resample whole requests.
-    streamed = ok & df["stream"].to_numpy(dtype=bool)
-    gaps = frame.itl_gaps(streamed)
-    # Request numbers 0..k-1 (int32: tens of millions of gaps); a request without gaps owns none.
-    owner = np.repeat(np.arange(int(streamed.sum()), dtype=np.int32), np.diff(frame.itl_offsets)[streamed])
-    finite = np.isfinite(gaps)
-    latency["itl_ms"] = gaps if finite.all() else gaps[finite]
-    owners["itl_ms"] = owner if finite.all() else owner[finite]
+    for metric in LATENCY:
+        # Each value tagged with its request, so the bootstrap can resample whole requests (ITL's gaps).
+        latency[metric], owners[metric] = metrics.get(metric).values_by_request(frame, mask)
     return RunSample(
         name=name,
         latency_ms=latency,
         owners=owners,
-        requests_per_s=counts / width,
-        tokens_per_s=tokens / width,
+        per_second=per_second,
         requests=sel.requests,
         failed=sel.failed,
         window=window,
@@ -300,7 +298,7 @@ def compare_samples(
             exact[(run, metric)] = describe(sample.latency_ms[metric], qs)
     deltas: list[MetricDelta] = []
     for name in metrics:
-        if name in ("throughput_rps", "output_tokens_per_s"):
+        if name in PER_SECOND:
             rng = np.random.default_rng([seed, 100 + len(deltas)])
             deltas.append(_throughput_delta(name, baseline, candidate, tolerance, confidence, resamples, rng))
         elif name == "error_rate":
@@ -368,11 +366,11 @@ def _throughput_delta(
     resamples: int,
     rng: np.random.Generator,
 ) -> MetricDelta:
-    unit = "req/s" if name == "throughput_rps" else "tokens/s"
-    a = base.requests_per_s if name == "throughput_rps" else base.tokens_per_s
-    b = cand.requests_per_s if name == "throughput_rps" else cand.tokens_per_s
+    metric = metrics.get(name)
+    unit, worse = metric.unit, metric.higher_is_worse
+    a, b = base.per_second[name], cand.per_second[name]
     if a.size == 0 or b.size == 0:
-        return _na(name, unit, False, None, None)
+        return _na(name, unit, worse, None, None)
     va, vb = float(a.mean()), float(b.mean())
     da = bootstrap_stats(a, np.arange(a.size), ("mean",), resamples=resamples, rng=rng)["mean"]
     db = bootstrap_stats(b, np.arange(b.size), ("mean",), resamples=resamples, rng=rng)["mean"]
@@ -380,8 +378,8 @@ def _throughput_delta(
     delta = vb - va
     rel = _rel(delta, va)
     beyond = rel is not None and abs(rel) > tolerance
-    significant, verdict = _verdict(delta, rel, ci, False, beyond)
-    return MetricDelta(name, unit, va, vb, delta, rel, ci[0], ci[1], False, significant, verdict)
+    significant, verdict = _verdict(delta, rel, ci, worse, beyond)
+    return MetricDelta(name, unit, va, vb, delta, rel, ci[0], ci[1], worse, significant, verdict)
 
 
 def _error_rate_delta(
@@ -435,14 +433,14 @@ def select_metrics(wanted: Sequence[str]) -> tuple[str, ...]:
             continue
         if item in LATENCY:
             out += [f"{item}.{s}" for s in ("p50", "p90", "p99")]
-        elif item in ("throughput_rps", "output_tokens_per_s", "error_rate"):
+        elif item in RATES:
             out.append(item)
         else:
             metric, dot, stat = item.partition(".")
             if metric in LATENCY and dot and stat in ("p50", "p90", "p95", "p99", "p99.9", "mean", "max"):
                 out.append(item)
             else:
-                choices = ", ".join([*LATENCY, "throughput_rps", "output_tokens_per_s", "error_rate"])
+                choices = ", ".join([*LATENCY, *RATES])
                 raise UsageError(
                     f"--metric {item!r}: unknown; choose from {choices} (latency may add .p95 etc.)"
                 )

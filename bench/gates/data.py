@@ -2,8 +2,8 @@
 
 Every gate (SLO verdict, compare, capacity) takes its values from here, so the three can never disagree
 with each other or with the report about what "TPOT p99" means: the frame is
-``bench.analysis.frames.load_records`` (merged records of every load-generator process) and the latency
-values are ``bench.analysis.metrics.latency_values``. Never Locust's statistics.
+``bench.analysis.frames.load_records`` (merged records of every load-generator process) and the values
+of a metric are those of its module in ``bench.metrics``. Never Locust's statistics.
 
 Which requests count is decided in one place, ``bench.analysis.selection`` (``docs/metrics.md``):
 
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from bench import metrics
 from bench.analysis.frames import RecordFrame, frame_from_records, load_json, load_records
-from bench.analysis.metrics import latency_values
 from bench.analysis.selection import Selection, WindowSpec, select, select_run
 from bench.errors import ResultsError
 from bench.records import Record
@@ -41,9 +41,6 @@ __all__ = [
 
 Records = RecordFrame | str | Path | Iterable[Record]
 """What a gate accepts: a loaded frame, a results directory, or records in memory."""
-
-
-_LATENCY_KEYS = {"ttft_ms": "ttft", "tpot_ms": "tpot", "itl_ms": "itl", "e2e_ms": "e2e"}
 
 
 def as_frame(records: Records) -> RecordFrame:
@@ -69,15 +66,16 @@ def counted_mask(frame: RecordFrame) -> np.ndarray:
 
 
 def metric_values(frame: RecordFrame, metric: str, mask: np.ndarray | None = None) -> np.ndarray:
-    """Raw values (ms) of ``ttft_ms``, ``tpot_ms``, ``itl_ms`` (every chunk gap, pooled) or ``e2e_ms``.
+    """The samples of a latency metric of ``bench.metrics`` (``ttft_ms``, ``itl_ms``: every chunk gap...).
 
-    Successful requests within ``mask`` (default: every counted request); the formulas are those of
-    ``bench.analysis.metrics`` (TPOT = (E2E - TTFT) / (output_tokens - 1)).
+    Requests within ``mask`` (default: every counted request) for which the metric is defined
+    (successful ones; streamed ones for TTFT...); the formula is in the metric's module.
     """
-    if metric not in _LATENCY_KEYS:
-        raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(_LATENCY_KEYS)}")
+    latency = metrics.names(kind="latency")
+    if metric not in latency:
+        raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(latency)}")
     selected = counted_mask(frame) if mask is None else mask
-    return latency_values(frame, selected)[_LATENCY_KEYS[metric]]
+    return metrics.get(metric).values(frame, selected)
 
 
 def error_rate(frame: RecordFrame, mask: np.ndarray | None = None) -> float | None:

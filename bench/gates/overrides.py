@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bench import metrics
 from bench.errors import UsageError
 
 __all__ = [
@@ -37,8 +38,8 @@ __all__ = [
     "slo_overrides_from_args",
 ]
 
-SLO_METRICS: tuple[str, ...] = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
-"""Latency metrics an SLO may bound (same names as the scenario file's ``slo`` block)."""
+SLO_METRICS: tuple[str, ...] = metrics.names(kind="latency", slo=True)
+"""Latency metrics an SLO may bound (same names as the scenario file's ``slo`` block), from the registry."""
 SLO_STATS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p99.9", "mean", "max")
 """Statistics an SLO may bound."""
 

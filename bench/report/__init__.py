@@ -87,6 +87,7 @@ def headline_table(summary: Mapping[str, Any], html_path: str | Path | None = No
     Figures are those of the steady-state window (the whole run when there is none). ``html_path``
     defaults to the report.html named in ``summary["files"]`` (relative to the run directory).
     """
+    from bench import metrics
     from bench.numbers import DASH, fmt, pct
 
     section = summary["steady"]
@@ -112,7 +113,9 @@ def headline_table(summary: Mapping[str, Any], html_path: str | Path | None = No
         f"{fmt(tp['output_tokens_per_s'], 1)} output tok/s"
     )
     lines.append(f"  {'latency':<12} {'p50':>10} {'p95':>10} {'p99':>10}")
-    for key, label, unit in (("ttft", "TTFT", "ms"), ("tpot", "TPOT", "ms/token"), ("e2e", "E2E", "ms")):
+    for key, label, unit in (
+        (m.name, m.label, m.unit) for m in metrics.all_metrics(kind="latency") if m.per_second
+    ):
         stats = section["latency_ms"].get(key) or {}
         lines.append(
             f"  {label:<12} "

@@ -26,6 +26,7 @@ import orjson
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure as MplFigure
 
+from bench import metrics
 from bench.analysis.frames import load_json
 from bench.analysis.stats import min_samples
 from bench.capacity.plan import Plan, StepResult
@@ -39,8 +40,10 @@ from bench.report.server_metrics import capacity_server_table
 __all__ = ["capacity_page", "format_capacity", "write_capacity_report"]
 
 COLORS = {"p50": "#1f77b4", "p95": "#ff7f0e", "p99": "#d62728"}
-LABELS = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "e2e_ms": "E2E"}
-UNITS = {"ttft_ms": "ms", "tpot_ms": "ms/token", "e2e_ms": "ms"}
+LABELS = {m.name: m.label for m in metrics.all_metrics()}
+UNITS = {m.name: m.unit for m in metrics.all_metrics()}
+TIMED = tuple(m.name for m in metrics.all_metrics(kind="latency") if m.per_second)
+"""The latencies of the step table, the plan and the plots (TTFT, TPOT, E2E), from ``bench.metrics``."""
 CAPACITY_COLOR = "#2e7d32"
 OPERATING_COLOR = "#7b1fa2"
 KNEE_SHADE = "#bdbdbd"
@@ -176,9 +179,7 @@ def _step_table(result: CapacityResult) -> Table:
                 fmt(s.goodput_rps, 2),
                 fmt(s.output_tokens_per_s, 0),
                 pct(s.error_rate, 1),
-                trio("ttft_ms"),
-                trio("tpot_ms"),
-                trio("e2e_ms"),
+                *(trio(m) for m in TIMED),
                 verdict,
             )
         )
@@ -190,9 +191,7 @@ def _step_table(result: CapacityResult) -> Table:
         "goodput req/s",
         "output tok/s",
         "errors",
-        "TTFT p50/p95/p99 ms",
-        "TPOT p50/p95/p99 ms/token",
-        "E2E p50/p95/p99 ms",
+        *(f"{LABELS[m]} p50/p95/p99 {UNITS[m]}" for m in TIMED),
         "SLOs",
     )
     note = (
@@ -224,7 +223,7 @@ def _plan_table(result: CapacityResult) -> Table | None:
         lambda p: f"ceil({p.target:g} / {p.usable_per_server:.3g}) = {p.replicas}",
     )
     row("load per replica", lambda p: f"{p.load_per_replica:.3g} {unit}")
-    for metric in ("ttft_ms", "tpot_ms", "e2e_ms"):
+    for metric in TIMED:
         row(
             f"expected {LABELS[metric]} p50 / p95 / p99 ({UNITS[metric]})",
             lambda p, m=metric: " / ".join(
@@ -357,9 +356,9 @@ def _nan(value: float | None) -> float:
 
 def _plot_latency(result: CapacityResult) -> MplFigure:
     fig = MplFigure(figsize=(12, 4.6), layout="constrained")
-    axes = fig.subplots(1, 3)
+    axes = fig.subplots(1, len(TIMED))
     levels = [s.level for s in result.steps]
-    for ax, metric in zip(axes, ("ttft_ms", "tpot_ms", "e2e_ms"), strict=True):
+    for ax, metric in zip(axes, TIMED, strict=True):
         _marks(ax, result)
         for stat, color in COLORS.items():
             ys = [_nan(s.latency(metric, stat)) for s in result.steps]

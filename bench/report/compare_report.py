@@ -11,6 +11,7 @@ import numpy as np
 import orjson
 from matplotlib.figure import Figure as MplFigure
 
+from bench import metrics
 from bench.compare.runs import LATENCY, Comparison, MetricDelta, RunSample
 from bench.numbers import DASH, fmt, pct, qty
 from bench.report.html import render_html
@@ -24,7 +25,7 @@ __all__ = [
     "write_comparison",
 ]
 
-_LABELS = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "itl_ms": "ITL", "e2e_ms": "E2E"}
+_LABELS = {m.name: m.label for m in metrics.all_metrics()}
 
 
 def _value(d: MetricDelta, value: float | None) -> str:

@@ -22,6 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from bench import metrics
 from bench.analysis import series
 from bench.analysis.metrics import latency_values
 from bench.analysis.stats import min_samples
@@ -37,8 +38,8 @@ COLORS = {"p50": "#1f77b4", "p90": "#2ca02c", "p95": "#ff7f0e", "p99": "#d62728"
 GREY = "#9e9e9e"
 UNITS = {key: unit for key, _, unit in LATENCY_METRICS}
 LABELS = {key: label.split(" (")[0] for key, label, _ in LATENCY_METRICS}
-CDF_METRICS = ("ttft", "tpot", "itl", "e2e")
-TIME_METRICS = ("ttft", "tpot", "e2e")
+CDF_METRICS = tuple(m.name for m in metrics.all_metrics(kind="latency") if m.plotted)
+TIME_METRICS = series.TIMED
 
 
 def write_plots(analysis: Analysis, out_dir: Path) -> dict[str, Path]:
@@ -110,10 +111,10 @@ def latency_cdf(analysis: Analysis) -> Figure:
         top, tail = axes[col], axes[4 + col]
         data = latency_values(analysis.frame, analysis.in_window, (key,))[key]
         n = int(data.size)
-        what = "gaps" if key == "itl" else "requests"
+        what = "gaps" if key == "itl_ms" else "requests"
         top.set_title(f"{LABELS[key]} (n = {n:,} {what})", fontsize=10)
         if n == 0:
-            _note(top, "no successful streamed request" if key != "e2e" else "no successful request")
+            _note(top, "no successful streamed request" if key != "e2e_ms" else "no successful request")
             tail.axis("off")
             continue
         sampled = n > MAX_CDF_VALUES
@@ -440,21 +441,22 @@ def breakdown(analysis: Analysis) -> Figure:
     )
     for i, (column, rows) in enumerate(groups.items()):
         ax_lat, ax_tok = axes[2 * i], axes[2 * i + 1]
-        metric = "ttft" if any(r.get("ttft_n") for r in rows) and column != "stream" else "e2e"
-        if not any(r.get(f"{metric}_n") for r in rows):
+        stem = "ttft" if any(r.get("ttft_n") for r in rows) and column != "stream" else "e2e"
+        metric = f"{stem}_ms"
+        if not any(r.get(f"{stem}_n") for r in rows):
             failed = sum(r["failed"] for r in rows)
             _note(ax_lat, f"{column}: no successful request in any group ({failed:,} failed)")
             _note(ax_tok, "no output tokens to compare")
             continue
-        labels = [f"{r['value']}\nn = {r.get(f'{metric}_n', 0):,}" for r in rows]
+        labels = [f"{r['value']}\nn = {r.get(f'{stem}_n', 0):,}" for r in rows]
         pos = np.arange(len(rows))
         top = 0.0
         for offset, p in ((-0.2, "p50"), (0.2, "p95")):
             q = float(p[1:])
-            values = np.array([_nan(r.get(f"{metric}_{p}_ms")) for r in rows])
-            n = np.array([r.get(f"{metric}_n", 0) for r in rows])
+            values = np.array([_nan(r.get(f"{stem}_{p}_ms")) for r in rows])
+            n = np.array([r.get(f"{stem}_n", 0) for r in rows])
             judged = n >= min_samples(q)
-            ci = [r.get(f"{metric}_{p}_ci_ms") for r in rows]
+            ci = [r.get(f"{stem}_{p}_ci_ms") for r in rows]
             lo = np.array([values[j] - c[0] if c and judged[j] else 0.0 for j, c in enumerate(ci)])
             hi = np.array([c[1] - values[j] if c and judged[j] else 0.0 for j, c in enumerate(ci)])
             if judged.any():

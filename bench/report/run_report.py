@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bench import metrics
 from bench.numbers import DASH, fmt, pct, qty
 from bench.report.model import Facts, Figure, Headline, Page, Section, Text, Verdict
 from bench.report.tables import report_tables
@@ -96,7 +97,7 @@ def _slo_value(check: Mapping[str, Any], value: float | None) -> str:
         return "not measured"
     if check["stat"] is None:
         return pct(value)
-    return qty(value, "ms/token" if check["metric"] == "tpot_ms" else "ms")
+    return qty(value, metrics.get(check["metric"]).unit)
 
 
 def _margin(check: Mapping[str, Any]) -> str:
@@ -245,7 +246,9 @@ def headline_items(summary: Mapping[str, Any]) -> tuple[tuple[str, str, str], ..
         ("throughput", qty(tp["requests_per_s"], "req/s", 2), "successful requests per second"),
         ("output tokens", qty(tp["output_tokens_per_s"], "tok/s", 1), "of successful requests, per second"),
     ]
-    for key, label, unit in (("ttft", "TTFT", "ms"), ("tpot", "TPOT", "ms/token"), ("e2e", "E2E", "ms")):
+    for key, label, unit in (
+        (m.name, m.label, m.unit) for m in metrics.all_metrics(kind="latency") if m.per_second
+    ):
         stats = lat.get(key) or {}
         if stats.get("count"):
             items.append(

@@ -9,21 +9,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bench import metrics
 from bench.analysis.stats import PERCENTILES
 from bench.numbers import DASH, fmt, pct
 from bench.report.model import Table
 
 __all__ = ["DASH", "LATENCY_METRICS", "Table", "fmt", "pct", "report_tables"]
 
-LATENCY_METRICS: tuple[tuple[str, str, str], ...] = (
-    ("ttft", "TTFT", "ms"),
-    ("tpot", "TPOT", "ms/token"),
-    ("itl", "ITL (per chunk gap)", "ms"),
-    ("e2e", "E2E", "ms"),
-    ("client_lag", "client lag (open loop)", "ms"),
+LATENCY_METRICS: tuple[tuple[str, str, str], ...] = tuple(
+    (m.name, m.label, m.unit) for m in metrics.all_metrics(kind="latency")
 )
-"""(summary key, label, unit) of every latency the report shows, in order. The one list the tables,
-the headline and the plots read (it becomes the metric registry's list when ``bench.metrics`` lands)."""
+"""(summary key = metric name, label, unit) of every latency the report shows, in order, from the
+registry (``bench.metrics``). The one list the tables, the headline and the plots read."""
 STAT_KEYS = (*tuple(f"p{q:g}" for q in PERCENTILES), "mean", "max")
 
 
@@ -117,7 +114,8 @@ def _goodput(steady: Mapping[str, Any], whole: Mapping[str, Any], summary: Mappi
             "Goodput",
             ("", ""),
             (("goodput", DASH),),
-            "The scenario sets no per-request SLO threshold (slo: ttft_ms / tpot_ms / itl_ms / e2e_ms), "
+            "The scenario sets no per-request SLO threshold "
+            f"(slo: {' / '.join(metrics.names(kind='latency', slo=True))}), "
             "so goodput is not defined.",
         )
     rows = [
@@ -140,35 +138,24 @@ def _goodput(steady: Mapping[str, Any], whole: Mapping[str, Any], summary: Mappi
 
 
 def _breakdown(column: str, rows: Sequence[Mapping[str, Any]]) -> Table:
+    timed = [m for m in metrics.all_metrics(kind="latency") if m.per_second]
+    stats = [
+        (f"{m.stem}_{p}_ms", f"{m.label} {p}", 2 if m.unit != "ms" else 1)
+        for m in timed
+        for p in ("p50", "p95")
+    ]
     out = tuple(
         (
             r["value"],
             fmt(r["requests"]),
             fmt(r["failed"]),
             pct(r["error_rate"], 1),
-            fmt(r["ttft_p50_ms"]),
-            fmt(r["ttft_p95_ms"]),
-            fmt(r["tpot_p50_ms"], 2),
-            fmt(r["tpot_p95_ms"], 2),
-            fmt(r["e2e_p50_ms"]),
-            fmt(r["e2e_p95_ms"]),
+            *(fmt(r[key], digits) for key, _, digits in stats),
             fmt(r["output_tokens_mean"]),
         )
         for r in rows
     )
-    headers = (
-        column,
-        "requests",
-        "failed",
-        "error rate",
-        "TTFT p50",
-        "TTFT p95",
-        "TPOT p50",
-        "TPOT p95",
-        "E2E p50",
-        "E2E p95",
-        "output tokens (mean)",
-    )
+    headers = (column, "requests", "failed", "error rate", *(h for _, h, _ in stats), "output tokens (mean)")
     return Table(f"By {column} (steady window; latencies in ms, successful requests)", headers, out)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bench import metrics
 from bench.scenario.checks import Where, join
 
 __all__ = ["METRICS", "STATS", "Slo", "SloThreshold", "parse_slo"]
 
-METRICS: tuple[str, ...] = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
+METRICS: tuple[str, ...] = metrics.names(kind="latency", slo=True)  # from the registry (bench/metrics/)
 STATS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p99.9", "mean", "max")
 
 

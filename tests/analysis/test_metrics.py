@@ -25,7 +25,7 @@ def test_tpot_excludes_the_first_token_and_divides_by_tokens_minus_one():
         [make_record(ttft_ms=100.0, itl_ms=[100.0] * 10, e2e_ms=1100.0, output_tokens=11)]
     )
     assert frame.df["tpot_ms"].iloc[0] == 100.0
-    assert metrics.latency_values(frame, _all(frame))["tpot"].tolist() == [100.0]
+    assert metrics.latency_values(frame, _all(frame))["tpot_ms"].tolist() == [100.0]
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,7 @@ def test_tpot_is_undefined_without_two_tokens_a_stream_and_success(tokens, strea
     record = replace(make_record(stream=stream, error_kind=error, e2e_ms=500.0), output_tokens=tokens)
     frame = frame_from_records([record])
     assert math.isnan(frame.df["tpot_ms"].iloc[0])
-    assert metrics.latency_values(frame, _all(frame))["tpot"].size == 0
+    assert metrics.latency_values(frame, _all(frame))["tpot_ms"].size == 0
 
 
 def test_itl_pools_every_chunk_gap_of_successful_streams_only():
@@ -48,7 +48,7 @@ def test_itl_pools_every_chunk_gap_of_successful_streams_only():
             make_record(3, stream=False),
         ]
     )
-    gaps = metrics.latency_values(frame, _all(frame))["itl"]
+    gaps = metrics.latency_values(frame, _all(frame))["itl_ms"]
     assert sorted(gaps.tolist()) == [10.0, 20.0, 30.0]
     assert frame.df["itl_max_ms"].tolist()[:3] == [20.0, 30.0, 99.0]
     assert math.isnan(frame.df["itl_max_ms"].iloc[3])
@@ -60,20 +60,20 @@ def test_latency_percentiles_are_exact_linear_interpolation_of_successes():
     records.append(make_error(9, at_s=2.5))  # no TTFT; must not shift the percentiles
     frame = frame_from_records(records)
     table = metrics.latency_table(frame, _all(frame))
-    assert table["ttft"]["count"] == 5
-    assert table["ttft"]["p50"] == 300.0
-    assert table["ttft"]["p90"] == pytest.approx(760.0)  # 400 + 0.6 * (1000 - 400)
-    assert table["ttft"]["p99"] == percentile(ttfts, 99)
-    assert table["ttft"]["max"] == 1000.0
-    assert table["ttft"]["mean"] == 400.0
-    assert "client_lag" not in table  # closed loop: not measured
+    assert table["ttft_ms"]["count"] == 5
+    assert table["ttft_ms"]["p50"] == 300.0
+    assert table["ttft_ms"]["p90"] == pytest.approx(760.0)  # 400 + 0.6 * (1000 - 400)
+    assert table["ttft_ms"]["p99"] == percentile(ttfts, 99)
+    assert table["ttft_ms"]["max"] == 1000.0
+    assert table["ttft_ms"]["mean"] == 400.0
+    assert "client_lag_ms" not in table  # closed loop: not measured
 
 
 def test_non_streamed_requests_have_e2e_but_no_ttft():
     frame = frame_from_records([make_record(0, stream=False, e2e_ms=250.0)])
     values = metrics.latency_values(frame, _all(frame))
-    assert values["e2e"].tolist() == [250.0]
-    assert values["ttft"].size == 0
+    assert values["e2e_ms"].tolist() == [250.0]
+    assert values["ttft_ms"].size == 0
 
 
 def test_client_lag_counts_every_request_that_carries_it():
@@ -84,7 +84,7 @@ def test_client_lag_counts_every_request_that_carries_it():
             make_record(2, client_lag_ms=None),
         ]
     )
-    assert sorted(metrics.latency_values(frame, _all(frame))["client_lag"].tolist()) == [1.0, 3.0]
+    assert sorted(metrics.latency_values(frame, _all(frame))["client_lag_ms"].tolist()) == [1.0, 3.0]
 
 
 def test_throughput_counts_successful_requests_and_their_tokens():
@@ -200,7 +200,7 @@ def test_summary_of_only_errors_has_no_numbers_for_latency_and_says_why():
     summary = summarize(frame).summary
     assert summary["steady"]["failed"] == 5
     assert summary["steady"]["error_rate"] == 1.0
-    assert summary["steady"]["latency_ms"]["ttft"]["p50"] is None
+    assert summary["steady"]["latency_ms"]["ttft_ms"]["p50"] is None
     assert summary["steady"]["throughput"]["output_tokens_per_s"] == 0.0
     assert any("no request succeeded" in note for note in summary["notes"])
 
@@ -215,17 +215,17 @@ def test_summary_of_no_records():
 
 def test_summary_of_one_request():
     summary = summarize(frame_from_records([make_record(0)])).summary
-    assert summary["steady"]["latency_ms"]["ttft"]["p99"] == 100.0
-    assert summary["steady"]["latency_ms"]["tpot"]["p50"] == 10.0
+    assert summary["steady"]["latency_ms"]["ttft_ms"]["p99"] == 100.0
+    assert summary["steady"]["latency_ms"]["tpot_ms"]["p50"] == 10.0
     assert any("only one request" in note for note in summary["notes"])
 
 
 def test_summary_of_one_token_answers_has_no_tpot():
     frame = frame_from_records([make_record(i, itl_ms=[], output_tokens=1) for i in range(3)])
     latency = summarize(frame).summary["steady"]["latency_ms"]
-    assert latency["tpot"]["count"] == 0 and latency["tpot"]["p50"] is None
-    assert latency["itl"]["count"] == 0
-    assert latency["ttft"]["count"] == 3
+    assert latency["tpot_ms"]["count"] == 0 and latency["tpot_ms"]["p50"] is None
+    assert latency["itl_ms"]["count"] == 0
+    assert latency["ttft_ms"]["count"] == 3
 
 
 def test_requests_cut_off_by_the_end_of_the_run_count_in_no_figure():

@@ -46,11 +46,11 @@ def test_buckets_are_wide_enough_for_a_p95_and_sparse_ones_are_flagged():
     assert width == 10.0
     data = series.latency_over_time(frame, np.ones(len(frame), dtype=bool), 20.2)
     assert data.width_s == 10.0
-    counts = data.counts["ttft"]
+    counts = data.counts["ttft_ms"]
     assert counts.sum() == 60
-    assert (data.sparse["ttft"][50.0] == (counts < 10)).all()
-    assert (data.sparse["ttft"][99.0] == (counts < 100)).all() and data.sparse["ttft"][99.0].all()
-    assert np.allclose(data.values["ttft"][50.0][counts > 0], 100.0)
+    assert (data.sparse["ttft_ms"][50.0] == (counts < 10)).all()
+    assert (data.sparse["ttft_ms"][99.0] == (counts < 100)).all() and data.sparse["ttft_ms"][99.0].all()
+    assert np.allclose(data.values["ttft_ms"][50.0][counts > 0], 100.0)
 
 
 def test_errors_over_time_split_by_kind_and_status():

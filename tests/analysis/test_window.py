@@ -136,7 +136,7 @@ def test_the_window_counts_latency_of_requests_that_ended_inside_it_and_errors_o
         "source": "manual",
     }
     assert steady["window_requests"] == 5  # those that ended at 5.1 ... 9.1 s
-    assert steady["latency_ms"]["e2e"]["count"] == 5
+    assert steady["latency_ms"]["e2e_ms"]["count"] == 5
     assert (steady["requests"], steady["failed"]) == (22, 2)  # the error rate counts every request
     assert analysis.summary["window"]["left_out"] == {"requests": 17, "failed": 2, "cancelled": 0}
     assert analysis.summary["whole_run"]["requests"] == 22
@@ -146,7 +146,7 @@ def test_a_window_after_the_run_has_no_latency_and_says_so():
     records = [make_record(i, at_s=float(i)) for i in range(5)]
     summary = summarize(frame_from_records(records), window=(1000.0, None)).summary
     assert summary["steady"]["window_requests"] == 0
-    assert summary["steady"]["latency_ms"]["e2e"]["count"] == 0
+    assert summary["steady"]["latency_ms"]["e2e_ms"]["count"] == 0
     assert any("starts after the run ended" in note for note in summary["notes"])
 
 

@@ -218,7 +218,7 @@ def test_default_window_is_the_reports_steady_state_window(tmp_path: Path) -> No
     (run / "scenario.json").write_text(json.dumps({"name": "ramp", "slo": {}, "load": load}))
     summary = analyze(run).summary
     assert (summary["window"]["start_s"], summary["window"]["end_s"]) == (5.0, 15.0)
-    steady = summary["steady"]["latency_ms"]["ttft"]
+    steady = summary["steady"]["latency_ms"]["ttft_ms"]
     assert steady["p50"] == 200.0
     verdict = evaluate_slos(run, slo_from_dict({"ttft_ms": {"p50": 1000, "p95": 1000}}))
     assert "steady-state window" in verdict.window

@@ -239,7 +239,7 @@ def test_the_llm_tab_charts_and_report_in_a_real_browser(tmp_path: Path) -> None
     run_dir = dash.run_dir()
     summary = json.loads((run_dir / "test-1" / "summary.json").read_text())
     exact = summary["whole_run"]["latency_ms"]
-    for label, key in (("TTFT", "ttft"), ("E2E", "e2e")):
+    for label, key in (("TTFT", "ttft_ms"), ("E2E", "e2e_ms")):  # summary.json v3: metric names
         for got, p in zip(final[label], ("p50", "p95", "p99"), strict=True):
             want = exact[key][p]
             # the sketch's error, plus the tab's rounding to 0.1 ms

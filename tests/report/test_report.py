@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from bench import metrics
 from bench.cli import main
 from bench.report import build_report, headline_table
 from bench.report.plots import PLOTS
@@ -47,7 +48,9 @@ def test_report_writes_every_file_with_stable_keys(tmp_path):
         assert result.paths[name].is_file(), name
         assert result.paths[name].parent == run
     summary = _strict_json(run / "summary.json")
-    assert summary["schema_version"] == 2
+    assert summary["schema_version"] == 3  # 3: latency_ms keyed by the metric names (docs/report.md)
+    assert set(summary["steady"]["latency_ms"]) <= set(metrics.names(kind="latency"))
+    assert {"ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"} <= set(summary["steady"]["latency_ms"])
     for key in ("run", "window", "steady", "whole_run", "breakdowns", "slo", "loadgen", "warnings", "notes"):
         assert key in summary
     assert summary["whole_run"]["requests"] == 205

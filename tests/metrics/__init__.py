@@ -1,0 +1,1 @@
+"""Tests of bench.metrics: the registry, and each metric's two forms (per record, vectorised) agreeing."""
