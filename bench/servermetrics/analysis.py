@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.servermetrics.signals import SIGNALS, Server, detect_server, signal_frame
+from bench.servermetrics.names import SIGNALS, Server, detect_server
+from bench.servermetrics.signals import signal_frame
 from bench.servermetrics.store import PARQUET, STATUS
 
 __all__ = [

@@ -7,7 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from bench.servermetrics.signals import SERVERS, detect_server, signal_frame
+from bench.servermetrics.names import SERVERS, detect_server
+from bench.servermetrics.signals import signal_frame
 
 
 def _samples(rows: list[tuple[float, str, str, float]]) -> pd.DataFrame:
@@ -104,3 +105,36 @@ def test_the_saturation_sentence_names_what_the_server_showed() -> None:
     idle = {"waiting": {"mean": 0.0, "max": 0.0}, "kv_usage": {"mean": 0.2, "max": 0.3}, "preemptions": 0.0}
     assert "the limit is elsewhere" in saturation_cause(8, "users", idle)
     assert saturation_cause(8, "users", None) == "the knee at 8 users: no server metrics for that step"
+
+
+def test_live_reader_gives_the_latest_gauges_and_counter_rates(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import orjson
+
+    from bench.servermetrics.live import LiveServerMetrics
+
+    live = LiveServerMetrics(tmp_path)
+    assert live.latest() is None  # nothing scraped yet (no file)
+    path = tmp_path / "server_metrics.jsonl"
+
+    def scrape(t: float, running: float, waiting: float, tokens: float) -> bytes:
+        samples = [
+            ["vllm:num_requests_running", "vllm:num_requests_running", E0, running],
+            ["vllm:num_requests_waiting", "vllm:num_requests_waiting", E0, waiting],
+            ["vllm:generation_tokens", "vllm:generation_tokens_total", E0, tokens],
+        ]
+        return orjson.dumps({"t_s": t, "ok": True, "s": samples}) + b"\n"
+
+    path.write_bytes(scrape(100.0, 2, 0, 1000))
+    first = live.latest()
+    assert first is not None and first["server"] == "vLLM" and first["running"] == 2
+    assert first["generated_tokens_per_s"] is None  # one scrape: no rate yet
+    with path.open("ab") as f:
+        f.write(scrape(101.0, 8, 3, 1400))
+        f.write(b'{"t_s": 102.0, "ok": false, "kind": "timeout", "err')  # still being written
+    now = live.latest()
+    assert now is not None and now["running"] == 8 and now["waiting"] == 3 and now["kv_usage"] is None
+    assert now["generated_tokens_per_s"] == pytest.approx(400.0)
+    assert now["scrapes_ok"] == 2 and now["scrapes_failed"] == 0
+    with path.open("ab") as f:
+        f.write(b'or": "no complete answer within 0.8 s"}\n')
+    assert live.latest()["last_error"] == "no complete answer within 0.8 s"  # type: ignore[index]
