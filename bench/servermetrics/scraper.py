@@ -21,7 +21,8 @@ creation time) are left out. Failure kinds: ``refused``, ``timeout``, ``http_<st
 ever succeeding on a 404 or a body that is not Prometheus text, it stops asking (the server has no
 metrics) and says so in a last line ``{"ok": false, "kind": ..., "gave_up": true}``.
 
-SIGTERM ends it after one last scrape, so counters cover the whole run. It holds a lifeline to the
+SIGTERM ends it after one last scrape, so counters cover the whole run; that line also carries
+``cpu_s``, the scraper's own CPU time (user + system seconds), the cost of scraping. It holds a lifeline to the
 chatbench process that started it (``bench.lifeline``, as Locust and the mock do) and stops at once
 when that process is gone, however it ended. SIGINT is ignored: the runner stops it after Locust.
 """
@@ -208,8 +209,12 @@ def run(url: str, out: str, interval_s: float, timeout_s: float) -> int:
             finally:
                 state["sleeping"] = False
         if state["stopping"] and not gave_up and not orphaned:
-            # The last scrape after the load stopped: counters then cover every request of the run.
-            f.write(orjson.dumps(scraper.scrape()) + b"\n")
+            # The last scrape after the load stopped: counters then cover every request of the run; it
+            # also says what scraping cost (this process's CPU seconds, user + system).
+            last = scraper.scrape()
+            cpu = os.times()
+            last["cpu_s"] = round(cpu.user + cpu.system, 4)
+            f.write(orjson.dumps(last) + b"\n")
     scraper.close()
     return 0
 

@@ -3,7 +3,8 @@
 Parquet, one row per sample: ``t_s`` (wall-clock epoch seconds of the scrape: the run's clock, the
 one ``records.parquet``'s ``started_at_s`` uses), ``family``, ``name``, ``labels`` (sorted-key JSON,
 ``""`` for none), ``value``. ``server_metrics.json``: the URL, the scrape counts, failures by kind, the
-first failure's message, whether the scraper gave up, and each family's type and help text.
+first failure's message, whether the scraper gave up, the scraper's own CPU seconds, and each
+family's type and help text.
 
 pyarrow only (no pandas, no gevent): the runner calls this at the end of a run.
 """
@@ -51,7 +52,10 @@ def write_store(run_dir: str | Path, *, url: str, interval_s: float) -> dict[str
     ok = 0
     gave_up = False
     scrape_ms: list[float] = []
+    cpu_s = None
     for line in lines:
+        if line.get("cpu_s") is not None:
+            cpu_s = float(line["cpu_s"])
         if line.get("ok"):
             ok += 1
             scrape_ms.append(float(line.get("ms") or 0.0))
@@ -91,6 +95,7 @@ def write_store(run_dir: str | Path, *, url: str, interval_s: float) -> dict[str
         "samples": len(t),
         "scrape_ms_p50": scrape_ms[len(scrape_ms) // 2] if scrape_ms else None,
         "scrape_ms_max": scrape_ms[-1] if scrape_ms else None,
+        "scraper_cpu_s": cpu_s,  # the scraper process's own CPU time, user + system (None: not stopped cleanly)
         "families": meta,
     }
     (run_dir / STATUS).write_bytes(orjson.dumps(status, option=orjson.OPT_INDENT_2) + b"\n")

@@ -126,8 +126,10 @@ def test_the_process_scrapes_on_schedule_and_takes_a_last_scrape_on_sigterm(tmp_
     lines = [orjson.loads(x) for x in out.read_bytes().splitlines()]
     assert len(lines) >= before and 8 <= len(lines) <= 20, len(lines)  # 0.1 s ticks over ~1.7 s
     assert all(line["ok"] for line in lines)
+    assert lines[-1]["cpu_s"] > 0 and all("cpu_s" not in line for line in lines[:-1])
     status = write_store(tmp_path, url=url, interval_s=0.1)
     assert status["ok"] == len(lines) and status["samples"] == 2 * len(lines)
+    assert status["scraper_cpu_s"] == lines[-1]["cpu_s"]
     assert status["families"]["vllm:num_requests_running"][1].startswith("Number of requests")
 
 
