@@ -122,12 +122,40 @@ def _messages(raw: Any) -> list[dict[str, str]]:
             raise ApiError(
                 f"'{where}.role' must be one of {', '.join(ROLES)}, not {_show(role)}", param=f"{where}.role"
             )
-        if not isinstance(message.get("content"), str):
+        content = message.get("content")
+        if isinstance(content, list):
+            # OpenAI content parts: the text parts joined by newlines (as vLLM's chat templates get
+            # them); the message is replaced by its plain-text form for everything downstream.
+            raw[i] = {**message, "content": _text_parts(content, f"{where}.content")}
+            continue
+        if not isinstance(content, str):
             raise ApiError(
-                f"'{where}.content' must be a string, not {_show(message.get('content'))}",
+                f"'{where}.content' must be a string or an array of text parts, not {_show(content)}",
                 param=f"{where}.content",
             )
     return raw
+
+
+def _text_parts(parts: list[Any], where: str) -> str:
+    """The text of an OpenAI content-part array; any part but ``{"type": "text", "text": str}`` is a 400."""
+    if not parts:
+        raise ApiError(f"'{where}' must not be an empty array", param=where)
+    texts = []
+    for j, part in enumerate(parts):
+        key = f"{where}[{j}]"
+        if not isinstance(part, dict):
+            raise ApiError(f'\'{key}\' must be an object like {{"type": "text", "text": ...}}', param=key)
+        kind = part.get("type")
+        if kind != "text":
+            raise ApiError(
+                f"'{key}.type' {_show(kind)} is not supported by this server: only 'text' parts are",
+                param=f"{key}.type",
+            )
+        text = part.get("text")
+        if not isinstance(text, str):
+            raise ApiError(f"'{key}.text' must be a string, not {_show(text)}", param=f"{key}.text")
+        texts.append(text)
+    return "\n".join(texts)
 
 
 # Per distinct message text: (its tokens by chatbench's rule, whether it holds CJK). A benchmark

@@ -251,3 +251,49 @@ def test_prompt_tokens_stay_exact_for_repeated_and_new_texts(fast_url, monkeypat
             assert any("\u4e00" <= c <= "\u9fff" for c in content) == (
                 i == 1
             )  # a Chinese prompt, a Chinese answer
+
+
+def test_content_part_arrays_are_read_as_their_text(fast_url):
+    """OpenAI clients (GuideLLM among them) send ``content`` as an array of text parts."""
+    parts = [{"type": "text", "text": "Hello, world!"}, {"type": "text", "text": "How are you?"}]
+    as_parts = chat(fast_url, {"model": "o", "messages": [{"role": "user", "content": parts}]})
+    as_text = chat(
+        fast_url, {"model": "o", "messages": [{"role": "user", "content": "Hello, world!\nHow are you?"}]}
+    )
+    assert as_parts.status_code == 200, as_parts.text
+    assert as_parts.json()["usage"]["prompt_tokens"] == as_text.json()["usage"]["prompt_tokens"]
+    stream = chat(fast_url, {"model": "o", "stream": True, "messages": [{"role": "user", "content": parts}]})
+    assert stream.status_code == 200 and sse_events(stream.text)[-1] == "[DONE]"
+    chinese = chat(
+        fast_url,
+        {
+            "model": "o",
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "请介绍一下你自己"}]}],
+        },
+    )
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese.json()["choices"][0]["message"]["content"])
+
+
+@pytest.mark.parametrize(
+    ("content", "param", "words"),
+    [
+        (
+            [{"type": "image_url", "image_url": {"url": "x"}}],
+            "messages[0].content[0].type",
+            "only 'text' parts",
+        ),
+        (
+            [{"type": "text", "text": "a"}, {"type": "input_audio"}],
+            "messages[0].content[1].type",
+            "not supported",
+        ),
+        ([{"type": "text", "text": 5}], "messages[0].content[0].text", "must be a string"),
+        (["hello"], "messages[0].content[0]", "must be an object"),
+        ([], "messages[0].content", "must not be an empty array"),
+    ],
+)
+def test_other_content_parts_get_a_clear_400(fast_url, content, param, words):
+    r = chat(fast_url, {"model": "o", "messages": [{"role": "user", "content": content}]})
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["param"] == param and words in error["message"], error
