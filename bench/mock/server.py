@@ -65,6 +65,22 @@ _SSE_HEAD = (
 
 _PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
 _OK_JSON = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%b"
+_HTTP10_SSE_HEAD = b"HTTP/1.0 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+_HTTP10_JSON_HEAD = b"HTTP/1.0 200 OK\r\ncontent-type: application/json\r\n\r\n"
+_OVERSIZED_BYTES = 1 << 30  # an 'oversized' answer stops by itself after 1 GiB (the client cuts at 32 MiB)
+_WRITE_BUFFER_BYTES = 1 << 20  # ... and is written only while the transport holds less than this
+
+
+def _unframe(data: bytes) -> bytes:
+    """The payload of complete HTTP/1.1 chunks (for an HTTP/1.0 answer, which has no chunked framing)."""
+    out = []
+    i = 0
+    while i < len(data):
+        end = data.index(b"\r\n", i)
+        size = int(data[i:end], 16)
+        out.append(data[end + 2 : end + 2 + size])
+        i = end + 2 + size + 2
+    return b"".join(out)
 
 
 def _head(status: int, content_type: bytes, length: int, *, close: bool = False, extra: bytes = b"") -> bytes:
@@ -590,6 +606,14 @@ class Exchange:
             self.handle = asyncio.get_running_loop().call_later(
                 server.settings.slow_headers_ms / 1000.0, self._begin
             )
+        elif fault == "close_after_request":
+            self.status = 0
+            self._finish_log()
+            self.conn.closing = True
+            if self.conn.transport is not None:
+                self.conn.transport.close()  # an orderly close (FIN) without a byte of answer
+        elif fault == "oversized":
+            self._oversized()
         else:
             self._begin()
 
@@ -614,11 +638,77 @@ class Exchange:
                 include_usage=self.req.include_usage,
             )
             self.status = 200
+            fault = self.fault
+            head = _HTTP10_SSE_HEAD if fault == "http10_close" else _SSE_HEAD
+            if fault == "text_plain_stream":
+                head = head.replace(b"text/event-stream", b"text/plain")
+            head += b"x-request-id: " + self.request_id.encode("latin-1", "replace") + b"\r\n\r\n"
+            if fault == "trickle_headers":
+                self._trickle(head, lambda: server.engine.submit(self))
+                return
             self.headers_at = time.monotonic()
-            self._write(
-                _SSE_HEAD + b"x-request-id: " + self.request_id.encode("latin-1", "replace") + b"\r\n\r\n"
-            )
+            self._send(head)
         server.engine.submit(self)
+
+    def _trickle(self, head: bytes, then: Callable[[], None]) -> None:
+        """Write ``head`` one byte every ``trickle_ms``, then call ``then`` (the 'trickle_headers' fault)."""
+        delay_s = self.conn.server.settings.trickle_ms / 1000.0
+        loop = asyncio.get_running_loop()
+
+        def step(i: int) -> None:
+            self.handle = None
+            if self.cancelled or self.conn.closing:
+                return
+            self._send(head[i : i + 1])
+            if i + 1 < len(head):
+                self.handle = loop.call_later(delay_s, step, i + 1)
+            else:
+                self.headers_at = time.monotonic()
+                then()
+
+        step(0)
+
+    def _oversized(self) -> None:
+        """An answer that never ends: a stream of content chunks, or a chunked plain body, written as
+        fast as the client reads, until it hangs up (or 1 GiB, so the mock stops by itself)."""
+        assert self.req is not None
+        self.status = 200
+        self.headers_at = time.monotonic()
+        if self.req.stream:
+            writer = ChunkWriter(
+                "chatcmpl-" + self.request_id,
+                int(time.time()),
+                self.conn.server.settings.model,
+                include_usage=False,
+            )
+            self._send(_SSE_HEAD + b"\r\n" + writer.role())
+            piece = writer.content("many " * 800) * 16
+        else:
+            self._send(
+                _head(200, b"application/json", 0).replace(
+                    b"content-length: 0", b"transfer-encoding: chunked"
+                )
+            )
+            self._send(api.frame(b'{"choices":[{"index":0,"message":{"role":"assistant","content":"'))
+            piece = api.frame(b"many " * 13000)
+        loop = asyncio.get_running_loop()
+
+        def pump() -> None:
+            self.handle = None
+            transport = self.conn.transport
+            if self.cancelled or self.conn.closing or transport is None:
+                return
+            while transport.get_write_buffer_size() < _WRITE_BUFFER_BYTES and self.index < _OVERSIZED_BYTES:
+                transport.write(piece)
+                self.index += len(piece)
+            if self.index >= _OVERSIZED_BYTES:
+                self._finish_log()
+                self.conn.closing = True
+                transport.close()
+                return
+            self.handle = loop.call_later(0.002, pump)
+
+        pump()
 
     # --- the serving model's callbacks
     def admit(self) -> None:
@@ -710,7 +800,7 @@ class Exchange:
             self._release()
             self._finish_log()
             self._write(tail + api.LAST_CHUNK)
-            self.conn.finished()
+            self.conn.finished(close=fault == "http10_close")  # an HTTP/1.0 body ends with the connection
             return
         r = answer.reasoning_chunks
         body = api.completion_body(
@@ -741,6 +831,22 @@ class Exchange:
             return
         if fault == "bad_json_chunk":
             body = body[: len(body) // 2]
+        if fault == "http10_close":
+            self._finish_log()
+            self._send(_HTTP10_JSON_HEAD + body)
+            self.conn.finished(close=True)
+            return
+        if fault == "trickle_headers":
+            self.headers_at = None
+            head = _head(200, b"application/json", len(body))
+
+            def rest() -> None:
+                self._finish_log()
+                self._write(body)
+                self.conn.finished()
+
+            self._trickle(head, rest)
+            return
         self._finish_log()
         self.conn.respond(200, body)
 
@@ -756,6 +862,13 @@ class Exchange:
         self.conn.reset()
 
     def _write(self, data: bytes) -> None:
+        """Write answer bytes (a stream's events come framed as HTTP/1.1 chunks; HTTP/1.0 has none)."""
+        transport = self.conn.transport
+        if transport is not None and not self.conn.closing:
+            transport.write(_unframe(data) if self.fault == "http10_close" else data)
+
+    def _send(self, data: bytes) -> None:
+        """Write bytes as they are (a head)."""
         transport = self.conn.transport
         if transport is not None and not self.conn.closing:
             transport.write(data)

@@ -40,6 +40,11 @@ FaultKind = Literal[
     "stall",
     "slow_headers",
     "not_json",
+    "close_after_request",
+    "trickle_headers",
+    "text_plain_stream",
+    "http10_close",
+    "oversized",
 ]
 FAULT_KINDS: tuple[str, ...] = (
     "http_500",
@@ -52,6 +57,11 @@ FAULT_KINDS: tuple[str, ...] = (
     "stall",
     "slow_headers",
     "not_json",
+    "close_after_request",
+    "trickle_headers",
+    "text_plain_stream",
+    "http10_close",
+    "oversized",
 )
 
 
@@ -170,11 +180,24 @@ class MockSettings:
     fault_stall: float = _fault("a stall of --stall-s before any response byte")
     fault_slow_headers: float = _fault("response headers delayed by --slow-headers-ms")
     fault_not_json: float = _fault("a 200 whose body is not JSON")
+    fault_close_after_request: float = _fault(
+        "the connection closed right after the request (no answer byte)"
+    )
+    fault_trickle_headers: float = _fault("response headers written one byte per --trickle-ms")
+    fault_text_plain_stream: float = _fault("a stream sent as text/plain (plain answers are unchanged)")
+    fault_http10_close: float = _fault("a valid HTTP/1.0 answer whose body ends when the connection closes")
+    fault_oversized: float = _fault(
+        "an answer that never ends (a body or a stream), until the client hangs up"
+    )
     stall_s: float = field(
         default=90.0, metadata=_opt("length of a 'stall' fault, s (longer than the client's timeout)", lo=0.0)
     )
     slow_headers_ms: float = field(
         default=2000.0, metadata=_opt("delay of a 'slow_headers' fault, ms", lo=0.0)
+    )
+    trickle_ms: float = field(
+        default=50.0,
+        metadata=_opt("a 'trickle_headers' fault writes one header byte every this many ms", lo=0.0),
     )
     retry_after_s: int = field(default=1, metadata=_opt("Retry-After header of an HTTP 429, s", lo=0))
     truth_log: str | None = field(

@@ -34,6 +34,7 @@ def mock_url() -> Iterator[str]:
         output_tokens=6,
         stall_s=30,
         slow_headers_ms=3000,
+        retry_after_s=7,
     )
     with start_mock(settings) as handle:
         yield str(handle.url)
@@ -90,6 +91,10 @@ def test_a_non_streaming_answer_has_e2e_but_no_ttft(mock_url: str) -> None:
         ("no_done", "stream_incomplete", 200),
         ("stall", "first_byte_timeout", 0),
         ("slow_headers", "first_byte_timeout", 0),
+        ("close_after_request", "connection_reset", 0),
+        ("trickle_headers", "first_byte_timeout", 0),
+        ("text_plain_stream", "bad_response", 200),
+        ("oversized", "too_large", 200),
     ],
 )
 def test_each_mock_fault_becomes_its_error_kind(mock_url: str, fault: str, kind: str, status: int) -> None:
@@ -203,3 +208,74 @@ def test_headers_at_once_then_no_body_line_is_a_first_byte_timeout() -> None:
         server.close()
     assert (ex.error_kind, ex.status) == ("first_byte_timeout", 200), ex.error_message
     assert ex.e2e_ms is not None and 450 < ex.e2e_ms < 1500
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind", "status"),
+    [
+        ("http_500", "http_error", 500),
+        ("http_503", "http_error", 503),
+        ("reset_before_headers", "connection_reset", 0),
+        ("reset_mid_stream", "connection_reset", 200),
+        ("close_after_request", "connection_reset", 0),
+        ("no_done", "connection_reset", 200),  # a plain body cut short by a clean close
+        ("bad_json_chunk", "bad_json", 200),
+        ("not_json", "bad_json", 200),
+        ("stall", "first_byte_timeout", 0),
+        ("slow_headers", "first_byte_timeout", 0),
+        ("trickle_headers", "first_byte_timeout", 0),
+        ("oversized", "too_large", 200),
+    ],
+)
+def test_each_mock_fault_on_a_plain_answer_becomes_its_error_kind(
+    mock_url: str, fault: str, kind: str, status: int
+) -> None:
+    client = ChatClient(ClientSettings(mock_url, first_byte_timeout_s=1.0, total_timeout_s=5.0))
+    body = {**BODY, "stream": False}
+    ex = client.send(body, stream=False, extra_headers={"X-Mock-Fault": fault})
+    assert (ex.error_kind, ex.status) == (kind, status), ex.error_message
+    assert ex.e2e_ms is not None
+    assert client.send(body, stream=False).ok
+    client.close()
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_faults_a_client_must_accept(mock_url: str, stream: bool) -> None:
+    """A close-delimited HTTP/1.0 body is valid HTTP; text/plain on a plain answer changes nothing."""
+    client = ChatClient(ClientSettings(mock_url))
+    for fault in ("http10_close", "text_plain_stream"):
+        ex = client.send({**BODY, "stream": stream}, stream=stream, extra_headers={"X-Mock-Fault": fault})
+        if fault == "text_plain_stream" and stream:
+            continue
+        assert ex.ok, (fault, ex.error_kind, ex.error_message)
+        assert ex.answer and ex.chunks == (6 if stream else 1)
+    client.close()
+
+
+def test_a_429_keeps_its_retry_after(mock_url: str) -> None:
+    client = ChatClient(ClientSettings(mock_url))
+    ex = client.send(BODY, stream=True, extra_headers={"X-Mock-Fault": "http_429"})
+    client.close()
+    assert (ex.error_kind, ex.status, ex.retry_after_s) == ("http_error", 429, 7.0)
+
+
+def test_an_oversized_answer_is_cut_at_the_memory_bound(mock_url: str) -> None:
+    client = ChatClient(ClientSettings(mock_url, max_answer_bytes=1_000_000))
+    for stream in (True, False):
+        ex = client.send(
+            {**BODY, "stream": stream}, stream=stream, extra_headers={"X-Mock-Fault": "oversized"}
+        )
+        assert ex.error_kind == "too_large" and "1000000-byte bound" in (ex.error_message or "")
+        assert len(ex.answer) < 1_000_000
+    client.close()
+
+
+def test_close_after_request_on_a_kept_alive_connection_is_resent_once_then_failed(mock_url: str) -> None:
+    client = ChatClient(ClientSettings(mock_url))
+    assert client.send(BODY, stream=True).ok  # leaves a kept-alive connection in the pool
+    ex = client.send(BODY, stream=True, extra_headers={"X-Mock-Fault": "close_after_request"})
+    client.close()
+    # The first attempt met a closed kept-alive connection: resent, on a new connection, where the
+    # same fault closed it again: that is the server failing, recorded, never resent again.
+    assert ex.error_kind == "connection_reset" and ex.attempts == 2 and ex.resend_kind == "connection_reset"
+    assert ex.connect_ms is not None

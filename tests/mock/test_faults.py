@@ -140,14 +140,51 @@ def test_rate_one_hits_every_request_and_rates_are_reproducible():
 def test_each_fault_at_rate_one_is_drawn_and_logged(tmp_path, kind):
     truth = tmp_path / "truth.jsonl"
     settings = replace(
-        SETTINGS, stall_s=0.05, slow_headers_ms=10.0, truth_log=str(truth), **{f"fault_{kind}": 1.0}
+        SETTINGS,
+        stall_s=0.05,
+        slow_headers_ms=10.0,
+        trickle_ms=0.5,
+        truth_log=str(truth),
+        **{f"fault_{kind}": 1.0},
     )
     with running_in_thread(settings) as url, httpx.Client() as client:
         for stream in (False, True):
             try:
-                r = client.post(url + "/v1/chat/completions", json=body(stream=stream), timeout=5)
-                r.read()
+                with client.stream(
+                    "POST", url + "/v1/chat/completions", json=body(stream=stream), timeout=5
+                ) as r:
+                    read = 0
+                    for data in r.iter_raw():
+                        read += len(data)
+                        if read > 1_000_000:  # an oversized answer: enough, hang up
+                            break
             except httpx.TransportError:
                 pass  # the resets
     lines = [orjson.loads(line) for line in truth.read_bytes().splitlines()]
     assert [(line["fault"], line["stream"]) for line in lines] == [(kind, False), (kind, True)]
+
+
+def test_close_after_request_sends_no_byte_and_http10_ends_with_the_connection(url):
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+        forced(url, "close_after_request", stream=False)
+    r = forced(url, "http10_close", stream=True)
+    assert r.http_version == "HTTP/1.0" and "content-length" not in r.headers
+    assert sse_events(r.text)[-1] == "[DONE]"
+    r = forced(url, "http10_close", stream=False)
+    assert r.http_version == "HTTP/1.0" and r.json()["choices"][0]["message"]["content"]
+
+
+def test_text_plain_stream_is_a_correct_stream_with_the_wrong_content_type(url):
+    r = forced(url, "text_plain_stream", stream=True)
+    assert r.headers["content-type"].startswith("text/plain")
+    assert sse_events(r.text)[-1] == "[DONE]"
+    assert forced(url, "text_plain_stream", stream=False).headers["content-type"] == "application/json"
+
+
+def test_trickle_headers_writes_the_head_slowly():
+    with running_in_thread(replace(SETTINGS, trickle_ms=5.0)) as url:
+        start = time.perf_counter()
+        r = forced(url, "trickle_headers", stream=True)
+        took = time.perf_counter() - start
+    assert r.status_code == 200 and sse_events(r.text)[-1] == "[DONE]"
+    assert took > 0.5  # about 150 head bytes, 5 ms apart
