@@ -60,6 +60,9 @@ FLOAT_COLUMNS: tuple[str, ...] = tuple(
             "prompt_tokens",
             "output_tokens",
             "lg_cpu_pct",
+            "cached_tokens",
+            "reasoning_tokens",
+            "reasoning_ms",
             *(f for m in metrics.all_metrics() for f in m.fields),  # the Record fields the metrics read
         )
     )
@@ -86,6 +89,10 @@ class RecordFrame:
     itl_values: np.ndarray  # float64, the gaps of all requests one after another (ms)
     itl_offsets: np.ndarray  # int64, len(df) + 1: request i owns itl_values[off[i]:off[i+1]]
     t0_s: float  # wall-clock epoch seconds of the run start (what start_s counts from)
+    # Tokens per content chunk (records whose server reported them), stored flat like the gaps:
+    # request i owns chunk_tokens[chunk_offsets[i]:chunk_offsets[i+1]] (empty when not reported).
+    chunk_tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    chunk_offsets: np.ndarray | None = None
     skipped_lines: int = 0  # unreadable JSONL lines (a line cut by a killed process)
     source: str = ""  # what the records were read from
     notes: tuple[str, ...] = field(default=())
@@ -165,8 +172,16 @@ def _from_rows(
     )
     offsets = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
+    chunk_lengths = np.fromiter(
+        (len(r.get("chunk_tokens") or ()) for r in rows), dtype=np.int64, count=len(rows)
+    )
+    chunks = np.fromiter(
+        (x for r in rows for x in (r.get("chunk_tokens") or ())),
+        dtype=np.int64,
+        count=int(chunk_lengths.sum()),
+    )
     df = pd.DataFrame(columns)
-    return _finish(df, values, offsets, t0_s, skipped=skipped, source=source)
+    return _finish(df, values, offsets, t0_s, skipped=skipped, source=source, chunks=(chunks, chunk_lengths))
 
 
 def _from_parquet(path: Path, t0_s: float | None) -> RecordFrame:
@@ -182,23 +197,28 @@ def _from_parquet(path: Path, t0_s: float | None) -> RecordFrame:
         table = parquet.read(columns=[c for c in LOADED_COLUMNS if c in names])
         n = table.num_rows
         if "itl_ms" in names:
-            values, lengths = _read_itl(parquet)
+            values, lengths = _read_list(parquet, "itl_ms", np.float64)
         else:
             values, lengths = np.zeros(0, dtype=np.float64), np.zeros(n, dtype=np.int64)
+        if "chunk_tokens" in names:
+            chunks = _read_list(parquet, "chunk_tokens", np.int64)
+        else:
+            chunks = (np.zeros(0, dtype=np.int64), np.zeros(n, dtype=np.int64))
     except (OSError, pa.ArrowException) as exc:
         raise ResultsError(f"{path}: cannot read ({exc})") from None
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     df = table.to_pandas(self_destruct=True, split_blocks=True)  # text: Categorical (dictionary-encoded)
     del table
-    frame = _finish(df, values, offsets, t0_s, source=path.name)
+    frame = _finish(df, values, offsets, t0_s, source=path.name, chunks=chunks)
     del df
     pa.default_memory_pool().release_unused()  # hand the read buffers back to the OS (peak RSS)
     return frame
 
 
-def _read_itl(parquet: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The ``itl_ms`` lists as one float64 array and a length per row, streamed batch by batch.
+def _read_list(parquet: Any, column: str, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The lists of ``column`` (``itl_ms``, ``chunk_tokens``) as one flat array and a length per row,
+    streamed batch by batch.
 
     The array is allocated once at its final size (the leaf column's value count in the file
     metadata is an upper bound), so the peak is the gaps themselves plus one batch.
@@ -206,14 +226,18 @@ def _read_itl(parquet: Any) -> tuple[np.ndarray, np.ndarray]:
     import pyarrow.compute as pc
 
     meta = parquet.metadata
-    leaf = next(i for i in range(meta.num_columns) if meta.schema.column(i).path.split(".")[0] == "itl_ms")
+    leaf = next(i for i in range(meta.num_columns) if meta.schema.column(i).path.split(".")[0] == column)
     bound = sum(meta.row_group(g).column(leaf).num_values for g in range(meta.num_row_groups))
-    values = np.empty(bound, dtype=np.float64)
+    values = np.empty(bound, dtype=dtype)
     lengths = np.empty(meta.num_rows, dtype=np.int64)
     pos = row = 0
-    for batch in parquet.iter_batches(batch_size=65_536, columns=["itl_ms"], use_threads=False):
+    for batch in parquet.iter_batches(batch_size=65_536, columns=[column], use_threads=False):
         lists = batch.column(0)
-        flat = lists.flatten().to_numpy(zero_copy_only=False)
+        if not hasattr(lists, "flatten"):  # a column of nulls only (no request reported any list)
+            lengths[row : row + len(lists)] = 0
+            row += len(lists)
+            continue
+        flat = pc.fill_null(lists.flatten(), 0).to_numpy(zero_copy_only=False)
         values[pos : pos + flat.size] = flat
         pos += flat.size
         counts = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
@@ -230,6 +254,7 @@ def _finish(
     *,
     skipped: int = 0,
     source: str = "",
+    chunks: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> RecordFrame:
     """Give every expected column its dtype (missing ones become empty), and add the derived columns."""
     n = len(df)
@@ -267,10 +292,17 @@ def _finish(
         itl_max[has] = np.maximum.reduceat(itl_values, itl_offsets[:-1][has])
     out["itl_max_ms"] = itl_max
     notes = (f"{skipped} unreadable record line(s) skipped (cut by a killed process?)",) if skipped else ()
+    chunk_values, chunk_lengths = (
+        chunks if chunks is not None else (np.zeros(0, dtype=np.int64), np.zeros(n, dtype=np.int64))
+    )
+    chunk_offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(chunk_lengths, out=chunk_offsets[1:])
     frame = RecordFrame(
         df=out,
         itl_values=np.ascontiguousarray(itl_values, dtype=np.float64),
         itl_offsets=itl_offsets,
+        chunk_tokens=np.ascontiguousarray(chunk_values, dtype=np.int64),
+        chunk_offsets=chunk_offsets,
         t0_s=float(t0_s),
         skipped_lines=skipped,
         source=source,

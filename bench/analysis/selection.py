@@ -5,7 +5,8 @@
 - ``counted``: every request the run sent, which is every request that started while load was offered
   (the load generator sends nothing else; clocks of other hosts and the last user stopping a moment
   after the shape did are no reason to drop one), except those the run itself cancelled when it ended
-  (``error_kind == "cancelled"``: not answers of the server). Error rate, error counts and the error
+  (``error_kind == "cancelled"``: not answers of the server) and those the scenario abandoned on
+  purpose (``client_cancelled``, ``load.cancel``: counted apart in ``client_cancelled``). Error rate, error counts and the error
   breakdown are over these, so an outage in the middle or at the end of a run is counted in full;
 - ``in_window``: the counted requests that *ended* inside the steady-state window (or the ``--window``
   the user gave). Latency percentiles are over the successful ones among them; throughput is over the
@@ -56,6 +57,7 @@ class Selection:
     in_window: np.ndarray  # bool per row: counted and ended inside ``window``
     ok: np.ndarray  # bool per row: the request succeeded
     cancelled: int  # requests the run cancelled when it ended (left out of everything)
+    client_cancelled: int = 0  # requests the scenario abandoned on purpose (counted apart)
 
     @property
     def requests(self) -> int:
@@ -115,10 +117,12 @@ def select(frame: RecordFrame, schedule: Schedule | None, window: WindowSpec = N
     end_s = df["end_s"].to_numpy(dtype=np.float64)
     ok = df["ok"].to_numpy(dtype=bool)
     run_end_s = float(max(end_s.max(), start_s.max())) if len(df) else 0.0
-    not_cancelled = np.array(df["error_kind"] != "cancelled", dtype=bool)
+    kinds = df["error_kind"]
+    not_cancelled = np.array(kinds != "cancelled", dtype=bool)
+    on_purpose = np.array(kinds == "client_cancelled", dtype=bool)
 
     offered = offered_window(schedule)
-    counted = not_cancelled
+    counted = not_cancelled & ~on_purpose
 
     if window == "whole":
         win = Window(0.0, run_end_s, "whole_run")
@@ -139,6 +143,7 @@ def select(frame: RecordFrame, schedule: Schedule | None, window: WindowSpec = N
         in_window=counted & inside,
         ok=ok,
         cancelled=int((~not_cancelled).sum()),
+        client_cancelled=int(on_purpose.sum()),
     )
 
 

@@ -25,6 +25,7 @@ from bench.analysis.outage import find_outages
 from bench.analysis.selection import Selection, WindowSpec, run_schedule, select
 from bench.analysis.stats import describe
 from bench.analysis.window import Schedule, Window, parse_window
+from bench.analysis.workload import behind_warning, workload_summary
 
 __all__ = ["SCHEMA_VERSION", "Analysis", "analyze", "summarize"]
 
@@ -98,6 +99,10 @@ def summarize(
     outages = find_outages(frame, sel)
     warnings = [health.message] if health is not None and health.inflated else []
     warnings += [o.describe() for o in outages]
+    workload = workload_summary(frame, sel)
+    behind = behind_warning(workload)
+    if behind is not None:
+        warnings.append(behind)
 
     summary: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -109,6 +114,7 @@ def summarize(
         "slo": {"thresholds": dict(slo), "per_request_limits_ms": limits, "not_per_request": ignored},
         "loadgen": health.to_dict() if health is not None else None,
         "outages": [o.to_dict() for o in outages],
+        "workload": workload,
         "warnings": warnings,
         "notes": _notes(frame, sel),
         "timeseries": {col: series[col].tolist() for col in series.columns},
@@ -201,6 +207,11 @@ def _notes(frame: RecordFrame, sel: Selection) -> list[str]:
         notes.append(
             f"{cancelled} request(s) were still in flight when the run ended (cancelled): "
             "kept in the records, left out of every figure"
+        )
+    if sel.client_cancelled:
+        notes.append(
+            f"{sel.client_cancelled} request(s) were cancelled on purpose by the scenario (load.cancel, "
+            "client_cancelled): counted apart, neither failures nor latency samples"
         )
     if win.note:
         notes.append(f"window: {win.note}")

@@ -39,7 +39,9 @@ def report_tables(summary: Mapping[str, Any]) -> list[Table]:
         tables.append(_breakdown(column, rows))
     tables.append(_loadgen(summary))
     from bench.report.server_metrics import server_metrics_tables
+    from bench.report.workload import workload_tables
 
+    tables += workload_tables(summary)
     tables += server_metrics_tables(summary)
     return tables
 
