@@ -92,7 +92,7 @@ def test_reasoning_answers_record_reasoning_tokens_and_duration(tmp_path: Path) 
         assert r.output_tokens == 32  # completion_tokens counts the reasoning too
         assert r.ttft_ms is not None and r.ttfo_ms is not None and r.reasoning_ms is not None
         # 20 reasoning tokens at 5 ms: the first answer token comes ~100 ms after the first thought.
-        assert 80 < r.reasoning_ms < 160, r.reasoning_ms
+        assert 80 < r.reasoning_ms < 300, r.reasoning_ms  # upper bound loose: a busy machine adds delay
         assert abs(r.ttfo_ms - r.ttft_ms - r.reasoning_ms) < 0.01
 
 
