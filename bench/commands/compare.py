@@ -1,7 +1,8 @@
 """`chatbench compare BASELINE CANDIDATE`: metric-by-metric deltas of two runs, regressions flagged.
 
-Exit codes: 0 no significant regression, 3 a significant regression beyond the tolerance, 2 the runs
-could not be read. Writes ``compare.md``, ``compare.json`` and CDF overlays (``docs/ci.md``).
+Exit codes: 0 no significant regression, 3 a significant regression beyond the tolerance, 4
+inconclusive (a run's timing may be inflated by the load generator, or no metric could be judged), 2 the
+runs could not be read or are of different workloads (without ``--force``). Writes ``compare.md``, ``compare.json`` and CDF overlays (``docs/ci.md``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     parser.add_argument(
+        "--force",
+        action="store_true",
+        help="compare runs whose requests, load model or load level differ (refused otherwise); "
+        "the verdict says what differed",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -67,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bench.compare.runs import compare_samples, load_sample, select_metrics
-    from bench.gates.exit_codes import EXIT_PASS, EXIT_SLO_BREACH
+    from bench.gates.exit_codes import EXIT_INCONCLUSIVE, EXIT_PASS, EXIT_SLO_BREACH
     from bench.report.compare_report import format_comparison, write_comparison
 
     if not 0.5 <= args.confidence < 1.0:
@@ -86,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         confidence=args.confidence,
         resamples=args.resamples,
         seed=args.seed,
+        force=args.force,
     )
     out = args.out or args.candidate.resolve().parent / (
         f"compare-{args.baseline.resolve().name}-vs-{args.candidate.resolve().name}"
@@ -93,4 +101,6 @@ def run(args: argparse.Namespace) -> int:
     paths = write_comparison(comparison, baseline, candidate, out)
     print(format_comparison(comparison))
     print(f"wrote {paths['markdown']} and {paths['json']}")
-    return EXIT_SLO_BREACH if comparison.regressions else EXIT_PASS
+    return {"regression": EXIT_SLO_BREACH, "inconclusive": EXIT_INCONCLUSIVE}.get(
+        comparison.verdict, EXIT_PASS
+    )

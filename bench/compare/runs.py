@@ -29,6 +29,13 @@ A metric *regressed* when the change is in the bad direction (latency or error r
 its interval excludes zero (significant), **and** it is beyond the tolerance: relative change beyond
 ``tolerance`` (default 5 %) for latency and throughput, absolute change beyond ``error_tolerance``
 (default 0.005 = 0.5 percentage points) for the error rate. Improvements are marked the same way.
+The overall verdict (``Comparison.verdict``) is one of three. **regression**: at least one metric
+regressed. **inconclusive**: a run carries the load generator's "timing may be inflated" warning
+(``bench.analysis.bottleneck``: its own CPU or event-loop lag, not the server, may explain a change), or
+none of the requested metrics could be judged; a regression is then never claimed, and the metrics that
+moved are still shown. **no significant regression** otherwise. Metrics that could not be judged are
+listed apart. Runs of different workloads (other requests, load model or load level:
+``bench.compare.workload``) are refused unless ``force`` is given, and the verdict then says what differed.
 Numpy only (no scipy).
 """
 
@@ -36,7 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +54,7 @@ from bench.analysis.frames import RecordFrame
 from bench.analysis.selection import Selection
 from bench.analysis.stats import describe
 from bench.analysis.window import Window
+from bench.compare.workload import differences
 from bench.errors import ResultsError, UsageError
 from bench.gates import data
 
@@ -54,6 +62,7 @@ __all__ = [
     "DEFAULT_METRICS",
     "MAX_BOOTSTRAP_VALUES",
     "MIN_TAIL_VALUES",
+    "CompareVerdict",
     "Comparison",
     "MetricDelta",
     "RunSample",
@@ -84,6 +93,7 @@ MIN_TAIL_VALUES = 5
 with fewer, p99 is one of the last few values and no interval around it can be trusted."""
 
 Verdict = Literal["regression", "improvement", "no change", "n/a"]
+CompareVerdict = Literal["regression", "no significant regression", "inconclusive"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,8 @@ class RunSample:
     requests: int
     failed: int
     window: Window | None = None
+    scenario: dict[str, Any] = field(default_factory=dict)  # the run's scenario.json ({} when absent)
+    timing_warning: str | None = None  # the load generator may have inflated this run's timing
 
 
 @dataclass(frozen=True)
@@ -131,10 +143,31 @@ class Comparison:
     seed: int
     deltas: tuple[MetricDelta, ...]
     notes: tuple[str, ...] = field(default=())
+    inconclusive_because: tuple[str, ...] = ()  # why no verdict can be given (see ``verdict``)
+    forced: tuple[str, ...] = ()  # differences of the workloads compared anyway (--force)
 
     @property
     def regressions(self) -> tuple[MetricDelta, ...]:
+        """Metrics that changed for the worse beyond noise and tolerance (a REGRESSION only when the
+        verdict is not inconclusive)."""
         return tuple(d for d in self.deltas if d.verdict == "regression")
+
+    @property
+    def judged(self) -> tuple[MetricDelta, ...]:
+        return tuple(d for d in self.deltas if d.verdict != "n/a")
+
+    @property
+    def not_judged(self) -> tuple[MetricDelta, ...]:
+        """Metrics shown but not judged (too few values, nothing measured): listed apart."""
+        return tuple(d for d in self.deltas if d.verdict == "n/a")
+
+    @property
+    def verdict(self) -> CompareVerdict:
+        """``inconclusive`` when a run's timing may be inflated by the load generator, or when no
+        requested metric could be judged; else ``regression`` or ``no significant regression``."""
+        if self.inconclusive_because:
+            return "inconclusive"
+        return "regression" if self.regressions else "no significant regression"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -145,8 +178,12 @@ class Comparison:
             "confidence": self.confidence,
             "resamples": self.resamples,
             "seed": self.seed,
-            "regressed": bool(self.regressions),
+            "verdict": self.verdict,
+            "regressed": self.verdict == "regression",
+            "inconclusive_because": list(self.inconclusive_because),
             "regressions": [d.metric for d in self.regressions],
+            "not_judged": [d.metric for d in self.not_judged],
+            "forced": list(self.forced),
             "metrics": [d.to_dict() for d in self.deltas],
             "notes": list(self.notes),
         }
@@ -154,9 +191,17 @@ class Comparison:
 
 def load_sample(run_dir: str | Path) -> RunSample:
     """Read a results directory and keep what ``compare`` needs, over its steady-state window."""
+    from bench.analysis.bottleneck import assess
+
     path = Path(run_dir)
     frame = data.as_frame(path)
-    return sample_from_frame(frame, path.name, data.selection(path, frame))
+    sample = sample_from_frame(frame, path.name, data.selection(path, frame))
+    health = assess(path)
+    return replace(
+        sample,
+        scenario=data.load_scenario_json(path),
+        timing_warning=health.message if health.inflated else None,
+    )
 
 
 def sample_from_frame(frame: RecordFrame, name: str, selection: Selection | None = None) -> RunSample:
@@ -274,8 +319,19 @@ def compare_samples(
     confidence: float = 0.99,
     resamples: int = 2000,
     seed: int = 0,
+    force: bool = False,
 ) -> Comparison:
-    """Metric-by-metric deltas of ``candidate`` against ``baseline`` with noise-aware verdicts."""
+    """Metric-by-metric deltas of ``candidate`` against ``baseline`` with noise-aware verdicts.
+
+    Runs of different workloads (``bench.compare.workload.differences``) are refused with a
+    ``UsageError`` unless ``force``; then the differences are in ``Comparison.forced``.
+    """
+    differ = differences(baseline.scenario, candidate.scenario)
+    if differ and not force:
+        raise UsageError(
+            f"compare: {baseline.name} and {candidate.name} cannot be judged against each other: "
+            f"{'; '.join(differ)}. Compare runs of one workload, or pass --force to compare anyway"
+        )
     wanted: dict[str, list[str]] = {}
     for name in metrics:
         metric, _, stat = name.partition(".")
@@ -309,6 +365,16 @@ def compare_samples(
     for s in (baseline, candidate):
         if s.window is not None and s.window.source == "whole_run":
             notes.append(f"{s.name}: no load schedule in its results; the whole run was compared")
+    if baseline.scenario.get("name") != candidate.scenario.get("name") and not differ:
+        notes.append(
+            f"the scenarios are named differently ({baseline.scenario.get('name')!r}, "
+            f"{candidate.scenario.get('name')!r}) but send the same requests at the same load"
+        )
+    inconclusive = [
+        f"{s.name}: {s.timing_warning}" for s in (baseline, candidate) if s.timing_warning is not None
+    ]
+    if not any(d.verdict != "n/a" for d in deltas):
+        inconclusive.append("none of the requested metrics could be judged (too few values in a run)")
     return Comparison(
         baseline.name,
         candidate.name,
@@ -319,6 +385,8 @@ def compare_samples(
         seed,
         tuple(deltas),
         tuple(notes),
+        tuple(inconclusive),
+        tuple(differ),
     )
 
 

@@ -13,10 +13,11 @@ This package's ``__init__`` imports only the standard library (the CLI reads the
     EXIT_PASS = 0          every SLO met (or no SLO to check)
     EXIT_NOT_RUN = 2       the run could not be made or judged (usage, scenario, target or results error)
     EXIT_SLO_BREACH = 3    at least one SLO breached / compare found a significant regression
+    EXIT_INCONCLUSIVE = 4  compare could not judge (a run's timing may be inflated, or no metric judged)
 """
 
 from __future__ import annotations
 
-from bench.gates.exit_codes import EXIT_NOT_RUN, EXIT_PASS, EXIT_SLO_BREACH
+from bench.gates.exit_codes import EXIT_INCONCLUSIVE, EXIT_NOT_RUN, EXIT_PASS, EXIT_SLO_BREACH
 
-__all__ = ["EXIT_NOT_RUN", "EXIT_PASS", "EXIT_SLO_BREACH"]
+__all__ = ["EXIT_INCONCLUSIVE", "EXIT_NOT_RUN", "EXIT_PASS", "EXIT_SLO_BREACH"]

@@ -53,29 +53,42 @@ def _interval(d: MetricDelta) -> str:
     return f"[{d.ci_low:+,.2f}, {d.ci_high:+,.2f}]"
 
 
+def _headline(comparison: Comparison) -> str:
+    """``REGRESSION in 2 metric(s)``, ``INCONCLUSIVE (...)`` or ``no significant regression (12 judged)``."""
+    verdict = comparison.verdict
+    if verdict == "regression":
+        return f"REGRESSION in {len(comparison.regressions)} metric(s)"
+    if verdict == "inconclusive":
+        return "INCONCLUSIVE (no verdict: " + "; ".join(comparison.inconclusive_because) + ")"
+    return f"no significant regression ({len(comparison.judged)} metric(s) judged)"
+
+
+def _mark(comparison: Comparison, d: MetricDelta) -> str:
+    """A metric's verdict in words; a regression of an inconclusive comparison is shown, not claimed."""
+    if d.verdict == "regression":
+        mark = "REGRESSED" if comparison.verdict == "regression" else "worse (not judged: inconclusive)"
+    else:
+        mark = {"improvement": "improved", "no change": "", "n/a": "not judged"}[d.verdict]
+    return f"{mark} ({d.note})" if d.note else mark
+
+
 def format_comparison(comparison: Comparison) -> str:
-    """A readable block for the terminal: headline, then each metric with its verdict."""
-    regressions = comparison.regressions
-    head = (
-        f"compare: REGRESSION in {len(regressions)} metric(s)"
-        if regressions
-        else "compare: no significant regression"
-    )
+    """A readable block for the terminal: headline, the metrics judged, those not judged, warnings."""
     lines = [
-        f"{head} - candidate {comparison.candidate} vs baseline {comparison.baseline} "
-        f"(tolerance {pct(comparison.tolerance, 0)}, {pct(comparison.confidence, 0)} bootstrap intervals)"
+        f"compare: {_headline(comparison)} - candidate {comparison.candidate} vs baseline "
+        f"{comparison.baseline} (tolerance {pct(comparison.tolerance, 0)}, {pct(comparison.confidence, 0)} "
+        "bootstrap intervals)"
     ]
+    lines += [f"  WARNING: compared with --force although {d}" for d in comparison.forced]
     width = max(len(d.metric) for d in comparison.deltas) if comparison.deltas else 10
-    for d in sorted(comparison.deltas, key=lambda d: d.verdict != "regression"):
-        mark = {"regression": "REGRESSED", "improvement": "improved", "no change": "", "n/a": "n/a"}[
-            d.verdict
-        ]
-        if d.note:
-            mark = f"{mark} ({d.note})"
+    for d in sorted(comparison.judged, key=lambda d: d.verdict != "regression"):
         lines.append(
             f"  {d.metric:<{width}}  {_value(d, d.baseline):>14} -> {_value(d, d.candidate):>14}  "
-            f"{_change(d):>20}  CI {_interval(d):<22} {mark}"
+            f"{_change(d):>20}  CI {_interval(d):<22} {_mark(comparison, d)}"
         )
+    if comparison.not_judged:
+        lines.append("  not judged:")
+        lines += [f"  {d.metric:<{width}}  {d.note or 'nothing to compare'}" for d in comparison.not_judged]
     lines += [f"  note: {n}" for n in comparison.notes]
     return "\n".join(lines)
 
@@ -84,12 +97,12 @@ def comparison_page(
     comparison: Comparison, baseline: RunSample, candidate: RunSample, figures: Sequence[Figure] = ()
 ) -> Page:
     """The comparison in reading order: the verdict, the setup, the CDF overlays, the metric table."""
-    regressions = comparison.regressions
-    if regressions:
-        head = f"REGRESSION: {', '.join(d.metric for d in regressions)}"
+    if comparison.verdict == "regression":
+        verdict = Verdict(False, f"REGRESSION: {', '.join(d.metric for d in comparison.regressions)}")
+    elif comparison.verdict == "inconclusive":
+        verdict = Verdict(None, "Inconclusive: " + "; ".join(comparison.inconclusive_because))
     else:
-        head = "No significant regression"
-    verdict = Verdict(not regressions, head)
+        verdict = Verdict(True, f"No significant regression ({len(comparison.judged)} metrics judged)")
     conf = pct(comparison.confidence, 0)
     rule = Text(
         f"A change is a regression when it is worse, its {conf} bootstrap interval "
@@ -117,19 +130,40 @@ def comparison_page(
         )
     )
     rows = []
-    for d in comparison.deltas:
-        mark = d.verdict + (f" ({d.note})" if d.note else "")
-        rows.append((d.metric, _value(d, d.baseline), _value(d, d.candidate), _change(d), _interval(d), mark))
+    for d in comparison.judged:
+        rows.append(
+            (
+                d.metric,
+                _value(d, d.baseline),
+                _value(d, d.candidate),
+                _change(d),
+                _interval(d),
+                _mark(comparison, d) or "no change",
+            )
+        )
     table = Table(
         "Metrics",
         ("metric", "baseline", "candidate", "change", f"{conf} CI of change", "verdict"),
         tuple(rows),
     )
+    not_judged = Table(
+        "Not judged",
+        ("metric", "baseline", "candidate", "why"),
+        tuple(
+            (d.metric, _value(d, d.baseline), _value(d, d.candidate), d.note or "nothing to compare")
+            for d in comparison.not_judged
+        ),
+    )
+    warnings = tuple(Text(f"Compared with --force although {d}.", "warning") for d in comparison.forced)
     sections = (
-        Section("verdict", "Verdict", (verdict, rule, *(Text(n, "note") for n in comparison.notes))),
+        Section(
+            "verdict",
+            "Verdict",
+            (verdict, *warnings, rule, *(Text(n, "note") for n in comparison.notes)),
+        ),
         Section("setup", "Setup", (setup,)),
         Section("plots", "Plots", tuple(figures)),
-        Section("tables", "Tables", (table,)),
+        Section("tables", "Tables", (table, not_judged) if comparison.not_judged else (table,)),
     )
     return Page("compare", f"{comparison.candidate} vs baseline {comparison.baseline}", "", sections)
 

@@ -121,3 +121,81 @@ def test_cli_missing_dir_is_a_one_line_error(tmp_path: Path, capsys: pytest.Capt
     assert main(["compare", str(base), str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such results directory" in err
+
+
+def _with_load(run: Path, **load: object) -> Path:
+    """Give a synthetic run a scenario.json load block (users, stages...)."""
+    scenario = json.loads((run / "scenario.json").read_text())
+    users = load.pop("users", 4)
+    stage = {"duration_s": 10, "users": users, "spawn_rate": 100, "rate_rps": load.pop("rate_rps", None)}
+    scenario["load"] = {"stages": [stage], "arrival": load.pop("arrival", None), **load}
+    (run / "scenario.json").write_text(json.dumps(scenario))
+    return run
+
+
+def test_a_run_whose_timing_may_be_inflated_is_inconclusive_never_a_regression(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.truth.test_bottleneck import write_monitor
+
+    base = write_run(tmp_path / "base", drawn(300, seed=1, tpot_mean_ms=12.0))
+    cand = write_run(tmp_path / "cand", drawn(300, seed=2, tpot_mean_ms=16.0))  # slower for real
+    write_monitor(cand, "local", [20.0] * 3 + [30.0] * 10, lag=[0.3] * 3 + [12.0] * 10)  # lag p99 12 ms
+    result = compare_runs(base, cand, resamples=500)
+    assert result.verdict == "inconclusive"
+    assert "timing may be inflated" in result.inconclusive_because[0]
+    assert result.regressions  # shown, but not claimed
+    assert main(["compare", str(base), str(cand), "--out", str(tmp_path / "out")]) == 4
+    out = capsys.readouterr().out
+    assert out.startswith("compare: INCONCLUSIVE") and "REGRESSED" not in out
+    report = json.loads((tmp_path / "out" / "compare.json").read_text())
+    assert report["verdict"] == "inconclusive" and not report["regressed"]
+
+
+def test_nothing_judged_is_inconclusive_not_green(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = write_run(tmp_path / "base", drawn(40, seed=1))
+    cand = write_run(tmp_path / "cand", drawn(40, seed=2))
+    result = compare_runs(base, cand, metrics=("ttft_ms.p95",))  # p95 needs 100 values
+    assert result.verdict == "inconclusive" and [d.metric for d in result.not_judged] == ["ttft_ms.p95"]
+    assert main(["compare", str(base), str(cand), "--metric", "ttft_ms.p95", "--out", str(tmp_path / "o")]) == 4
+    out = capsys.readouterr().out
+    assert "none of the requested metrics could be judged" in out and "not judged:" in out
+    # Some judged, some not: a verdict on those judged, the others listed apart.
+    mixed = compare_runs(base, cand, metrics=("ttft_ms.p50", "ttft_ms.p95"), resamples=300)
+    assert mixed.verdict == "no significant regression" and [d.metric for d in mixed.not_judged] == ["ttft_ms.p95"]
+
+
+@pytest.mark.parametrize(
+    ("candidate_load", "why"),
+    [
+        ({"users": 12}, "the load level differs (baseline 4 users, candidate 12 users)"),
+        ({"users": 1, "rate_rps": 5.0, "arrival": {"rate_rps": 5.0}}, "the load model differs"),
+        ({"users": 4, "think_time_s": 1.0}, "the load level differs"),
+    ],
+)
+def test_runs_of_different_workloads_are_refused_unless_forced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], candidate_load: dict, why: str
+) -> None:
+    base = _with_load(write_run(tmp_path / "base", drawn(300, seed=1)), users=4)
+    cand = _with_load(write_run(tmp_path / "cand", drawn(300, seed=2)), **candidate_load)
+    with pytest.raises(UsageError, match="--force"):
+        compare_runs(base, cand)
+    assert main(["compare", str(base), str(cand), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert why in err and err.count("\n") == 1
+    forced = compare_runs(base, cand, force=True, resamples=300)
+    assert forced.forced and why in forced.forced[0]
+    assert main(["compare", str(base), str(cand), "--force", "--out", str(tmp_path / "o")]) in (0, 3)
+    assert "WARNING: compared with --force although" in capsys.readouterr().out
+
+
+def test_other_requests_are_refused_and_a_name_alone_is_not(tmp_path: Path) -> None:
+    base = _with_load(write_run(tmp_path / "base", drawn(300, seed=1), name="a"), users=4)
+    cand = _with_load(write_run(tmp_path / "cand", drawn(300, seed=2), name="b"), users=4)
+    result = compare_runs(base, cand, resamples=300)
+    assert any("named differently" in n for n in result.notes)
+    scenario = json.loads((cand / "scenario.json").read_text())
+    scenario["sampling"] = {"temperature": 1.0}
+    (cand / "scenario.json").write_text(json.dumps(scenario))
+    with pytest.raises(UsageError, match="the requests differ"):
+        compare_runs(base, cand)
