@@ -19,6 +19,7 @@ import orjson
 from bench.mock.process import start_mock
 from bench.mock.settings import MockSettings
 from tests.mock.conftest import body
+from tests.timing_bounds import MEDIAN_MS, noisy, timing_failure
 
 TIMED = MockSettings(
     port=0,
@@ -95,19 +96,21 @@ def measure_schedule(tmp_path: Path, n: int = 12) -> tuple[list[float], ...]:
 
 
 def test_stream_follows_the_configured_ttft_and_token_time(tmp_path):
-    # The machine is shared: one more try if another job's burst spoiled the first measurement.
-    for attempt in range(2):
-        ttft_err_ms, slot_err_ms, token_err_ms, lag_ms = measure_schedule(tmp_path / str(attempt))
-        p90 = [sorted(errors)[int(len(errors) * 0.9) - 1] for errors in (ttft_err_ms, slot_err_ms)]
-        if max(p90) < 2.0 and statistics.median(token_err_ms) < 0.5:
-            break
-    # Within 2 ms of the schedule: the median always, 90 % of them on a shared machine.
-    for errors in (ttft_err_ms, slot_err_ms):
-        assert statistics.median(errors) < 1.0, errors
-        assert sorted(errors)[int(len(errors) * 0.9) - 1] < 2.0, errors
-    assert statistics.median(token_err_ms) < 0.5, token_err_ms
+    """TTFT and every chunk on the configured schedule, within the bounds of ``tests/timing_bounds.py``
+    (median 5 ms, p90 10 ms: a timer a 50 ms tick late fails, 2 ms of scheduler noise does not). The
+    mean time per token, averaged over 14 gaps, is held to 1 ms (noise moves it by 2/14 ms, a 50 ms bug
+    by 3.6 ms). The mock's sub-millisecond figures are in docs/mock.md (benchmarks/mock_capacity.py)."""
+    ttft_err_ms, slot_err_ms, token_err_ms, lag_ms = measure_schedule(tmp_path)
+    noise = noisy()
+    for name, errors in (("ttft", ttft_err_ms), ("chunk slots", slot_err_ms)):
+        assert timing_failure(errors, tail=90, noise=noise) is None, (
+            name,
+            timing_failure(errors, tail=90),
+            errors,
+        )
+    assert statistics.median(token_err_ms) < 1.0, token_err_ms
     assert min(lag_ms) >= 0
-    assert statistics.median(lag_ms) < 3.0
+    assert statistics.median(lag_ms) < MEDIAN_MS, lag_ms
 
 
 def test_requests_beyond_the_batch_slots_wait_in_a_fifo_queue(tmp_path):
