@@ -157,12 +157,16 @@ def test_nothing_judged_is_inconclusive_not_green(tmp_path: Path, capsys: pytest
     cand = write_run(tmp_path / "cand", drawn(40, seed=2))
     result = compare_runs(base, cand, metrics=("ttft_ms.p95",))  # p95 needs 100 values
     assert result.verdict == "inconclusive" and [d.metric for d in result.not_judged] == ["ttft_ms.p95"]
-    assert main(["compare", str(base), str(cand), "--metric", "ttft_ms.p95", "--out", str(tmp_path / "o")]) == 4
+    assert (
+        main(["compare", str(base), str(cand), "--metric", "ttft_ms.p95", "--out", str(tmp_path / "o")]) == 4
+    )
     out = capsys.readouterr().out
     assert "none of the requested metrics could be judged" in out and "not judged:" in out
     # Some judged, some not: a verdict on those judged, the others listed apart.
     mixed = compare_runs(base, cand, metrics=("ttft_ms.p50", "ttft_ms.p95"), resamples=300)
-    assert mixed.verdict == "no significant regression" and [d.metric for d in mixed.not_judged] == ["ttft_ms.p95"]
+    assert mixed.verdict == "no significant regression" and [d.metric for d in mixed.not_judged] == [
+        "ttft_ms.p95"
+    ]
 
 
 @pytest.mark.parametrize(
