@@ -11,9 +11,9 @@ What is counted (the same rules as the report, ``bench.analysis.metrics``):
 - requests cancelled by the run itself (``cancelled``) are left out of everything and counted apart;
 - requests = all other requests; failed = those with an ``error_kind``, by kind, HTTP errors with
   their status; *throttled* = HTTP 429, shown apart from the other failures;
-- latencies (ms) are of successful requests: TTFT (streamed), TPOT = (E2E - TTFT) / (output tokens -
-  1) (streamed, >= 2 tokens), ITL (every chunk gap, pooled), E2E; client lag (open loop) of every
-  request that carries it;
+- latencies (ms) are the registry's (``bench.metrics``), each with its own per-record rule: TTFT,
+  TPOT = (E2E - TTFT) / (output tokens - 1), ITL (every chunk gap, pooled), E2E of successful requests,
+  client lag (open loop) of every request that carries it, and whatever latency the registry gains;
 - output tokens/s and requests/s count successful requests over the span: the last ``window_s``
   seconds (or the test's age when younger), or the whole test since its start;
 - goodput = successful requests meeting every per-request SLO limit (for each metric the smallest limit
@@ -30,19 +30,22 @@ from __future__ import annotations
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench import metrics
 from bench.live.sketch import Sketch
 from bench.records import Record
 
 __all__ = ["GROUP_ALL", "LATENCY_METRICS", "LiveSlo", "LiveStats", "per_request_limits"]
 
 GROUP_ALL = "all"
-LATENCY_METRICS: tuple[str, ...] = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "client_lag_ms")
-"""The latencies the live view keeps a sketch of (ms); the per-request rule of each is in ``_values``."""
-_PER_REQUEST_SLO = {"ttft_ms", "tpot_ms", "e2e_ms", "itl_ms"}
+_LATENCIES = metrics.all_metrics(kind="latency")
+LATENCY_METRICS: tuple[str, ...] = tuple(m.name for m in _LATENCIES)
+"""The latencies the live view keeps a sketch of: the registry's (``bench.metrics``), whose per-record
+computation (``record_samples``, ``record_value``) is the live view's rule for each."""
+_PER_REQUEST_SLO = {m.name for m in _LATENCIES if m.slo}
 _SERIES_KEYS = (
     "t_s",
     "ttft_p50_ms",
@@ -113,13 +116,7 @@ class _Bucket:
         self.sketches: dict[str, Sketch] = {}
         self.pending: dict[str, array[float]] = {}
 
-    def value(self, metric: str, v: float) -> None:
-        buf = self.pending.get(metric)
-        if buf is None:
-            buf = self.pending[metric] = array("d")
-        buf.append(v)
-
-    def values(self, metric: str, vs: array[float]) -> None:
+    def values(self, metric: str, vs: Iterable[float]) -> None:
         buf = self.pending.get(metric)
         if buf is None:
             buf = self.pending[metric] = array("d")
@@ -153,7 +150,6 @@ class LiveStats:
         *,
         prompt_sets: Sequence[str] = (),
         slo: LiveSlo | None = None,
-        open_loop: bool = False,
         started_at_s: float | None = None,
         window_s: float = 10.0,
         clock: Callable[[], float] = time.time,
@@ -162,7 +158,6 @@ class LiveStats:
     ) -> None:
         self.slo = slo or LiveSlo()
         self.limits = per_request_limits(self.slo)
-        self.open_loop = open_loop
         self.window_s = window_s
         self.clock = clock
         self.started_at_s = clock() if started_at_s is None else started_at_s
@@ -221,9 +216,9 @@ class LiveStats:
             for b in targets:
                 b.counts.cancelled += 1
             return
-        values = _values(r)
+        latencies = [(m.name, got) for m in _LATENCIES if (got := m.record_samples(r))]
         label = None if r.error_kind is None else kind_label(r)
-        good = label is None and self._good(values, r.itl_ms)
+        good = label is None and self._good(r)
         tokens = r.output_tokens or 0
         for b in targets:
             c = b.counts
@@ -234,17 +229,14 @@ class LiveStats:
             else:
                 c.output_tokens += tokens
                 c.good += good
-            for metric, v in values.items():
-                b.value(metric, v)
-            if label is None and r.itl_ms:
-                b.values("itl_ms", r.itl_ms)
+            for metric, got in latencies:
+                b.values(metric, got)
 
-    def _good(self, values: Mapping[str, float], itl_ms: array[float]) -> bool:
+    def _good(self, r: Record) -> bool:
+        """Every per-request limit holds (a metric the request does not have does not judge it)."""
         for metric, limit in self.limits.items():
-            if metric == "itl_ms":
-                if itl_ms and max(itl_ms) > limit:
-                    return False
-            elif values.get(metric, 0.0) > limit:
+            value = metrics.get(metric).record_value(r)
+            if value is not None and value > limit:
                 return False
         return True
 
@@ -370,23 +362,6 @@ class LiveStats:
 def _verdict(name: str, measured: float | None, limit: float) -> dict[str, Any]:
     state = "none" if measured is None else ("pass" if measured <= limit else "fail")
     return {"name": name, "measured": measured, "limit": limit, "state": state}
-
-
-def _values(r: Record) -> dict[str, float]:
-    """The per-request latencies of one record (ms); ITL gaps are added apart, as an array."""
-    out: dict[str, float] = {}
-    if r.client_lag_ms is not None:
-        out["client_lag_ms"] = r.client_lag_ms
-    if r.error_kind is not None:
-        return out
-    if r.e2e_ms is not None:
-        out["e2e_ms"] = r.e2e_ms
-    if r.stream and r.ttft_ms is not None:
-        out["ttft_ms"] = r.ttft_ms
-        tokens = r.output_tokens or 0
-        if r.e2e_ms is not None and tokens >= 2:
-            out["tpot_ms"] = (r.e2e_ms - r.ttft_ms) / (tokens - 1)
-    return out
 
 
 def fold_all(stats: LiveStats, records: Iterable[Record]) -> LiveStats:

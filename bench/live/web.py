@@ -39,7 +39,8 @@ from typing import Any
 
 import gevent
 
-from bench.live.aggregate import GROUP_ALL, LATENCY_METRICS, LiveSlo, LiveStats
+from bench import metrics
+from bench.live.aggregate import GROUP_ALL, LiveSlo, LiveStats
 from bench.live.sketch import RELATIVE_ACCURACY
 from bench.live.testruns import REPORT_FILES, read_tests, test_dir, write_tests
 from bench.records import Record
@@ -50,13 +51,6 @@ log = logging.getLogger("chatbench")
 STATIC = Path(__file__).with_name("static")
 TAB_KEY = "llm"
 _FOLD_S = 1.0
-_LABELS = {
-    "ttft_ms": "TTFT",
-    "tpot_ms": "TPOT",
-    "itl_ms": "ITL",
-    "e2e_ms": "E2E",
-    "client_lag_ms": "client lag",
-}
 _DOWNLOADS = (*REPORT_FILES, "summary.md", "slo.md", "report.log")
 
 
@@ -105,10 +99,10 @@ class LiveDashboard:
         self.target = target
         self.prompt_sets = [ps.name for ps in scenario.prompt_sets]
         self.slo = LiveSlo.from_scenario(scenario.slo)
-        self.open_loop = scenario.load.arrival is not None
         self.stats: LiveStats | None = None
         self.tests: list[dict[str, Any]] = read_tests(run_dir)
         self.reports: dict[int, str] = {}  # test -> "building" | "ready" | "empty" | "failed"
+        self._server: Any = None  # bench.servermetrics.live.LiveServerMetrics, made on first read
         self._folder = gevent.spawn(self._fold_loop)
         environment.events.test_start.add_listener(self._on_test_start)
         environment.events.test_stop.add_listener(self._on_test_stop)
@@ -135,7 +129,6 @@ class LiveDashboard:
         return LiveStats(
             prompt_sets=self.prompt_sets,
             slo=self.slo,
-            open_loop=self.open_loop,
             started_at_s=started_at_s,
             inflight=self.inflight,
             cpu_limit_pct=CPU_LIMIT_PCT,
@@ -261,6 +254,11 @@ class LiveDashboard:
                     ),
                 }
             )
+        server = self._server_line()
+        if server is not None:
+            rows.append(
+                {"name": "server", "metric": "server (its /metrics)", "span": "latest scrape", "g0": server}
+            )
         row("requests", "since start", lambda v: f"{v['requests']:,}")
         inflight = stats.in_flight()
         rows.append(
@@ -281,13 +279,17 @@ class LiveDashboard:
         for kind in kinds:
             row(f"failed: {kind}", "since start", partial(_kind_cell, kind))
         row("cancelled by the run (not counted)", "since start", lambda v: f"{v['cancelled']:,}")
-        metrics = [m for m in LATENCY_METRICS if m != "client_lag_ms" or self.open_loop]
-        for metric in metrics:
+        everything = views.get((GROUP_ALL, False))
+        for metric in metrics.all_metrics(kind="latency"):
+            # a latency the run does not measure (TTFO without reasoning, lag of a closed loop) shows no row
+            measured = everything is not None and everything["latency_ms"][metric.name]["n"] > 0
+            if not (metric.shown_when_empty or measured):
+                continue
             for window, span in ((True, f"last {stats.window_s:g} s"), (False, "since start")):
                 row(
-                    f"{_LABELS[metric]} ms p50 / p95 / p99",
+                    f"{metric.label} {metric.unit} p50 / p95 / p99",
                     span,
-                    partial(_latency_cell, metric),
+                    partial(_latency_cell, metric.name),
                     window,
                 )
         for window, span in ((True, f"last {stats.window_s:g} s"), (False, "since start")):
@@ -311,6 +313,28 @@ class LiveDashboard:
         for i, r in enumerate(rows):  # Locust's table sorts by "name": keep this order
             r["name"] = f"{i:03d}"
         return rows
+
+    def _server_line(self) -> str | None:
+        """The target's own latest signals (``bench.servermetrics``), when its /metrics is scraped."""
+        if self._server is None:
+            from bench.servermetrics.live import LiveServerMetrics
+
+            self._server = LiveServerMetrics(self.run_dir)
+        latest = self._server.latest()
+        if latest is None:
+            return None
+        if latest.get("server") is None:
+            return f"not read: {latest.get('last_error') or 'no known metric names'}"
+        parts = [str(latest["server"])]
+        for key, label in (("running", "running"), ("waiting", "waiting")):
+            if latest.get(key) is not None:
+                parts.append(f"{label} {latest[key]:,.0f}")
+        if latest.get("kv_usage") is not None:
+            parts.append(f"KV cache {latest['kv_usage'] * 100:.0f} %")
+        if latest.get("generated_tokens_per_s") is not None:
+            parts.append(f"{latest['generated_tokens_per_s']:,.0f} generated tokens/s")
+        parts.append(f"{latest.get('age_s', 0.0):.1f} s ago")
+        return " · ".join(parts)
 
     def _slo_names(self) -> list[tuple[str, str]]:
         out = [(f"{m}.{s}", f"{limit:g}") for m, s, limit in self.slo.thresholds]
