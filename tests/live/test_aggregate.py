@@ -141,7 +141,8 @@ def test_live_percentiles_agree_with_the_final_summary(tmp_path) -> None:
 def test_client_lag_counts_every_request_that_carries_it() -> None:
     clock = Clock(T0 + 5)
     records = [make_record(i, at_s=i * 0.1, client_lag_ms=2.0 + i) for i in range(5)]
-    records.append(make_error(9, at_s=0.7, client_lag_ms=40.0))  # a failed request's lag measures the client too
+    # a failed request's lag measures the client too
+    records.append(make_error(9, at_s=0.7, client_lag_ms=40.0))
     stats = fold_all(_stats(clock), records)
     lag = stats.view("all", window=False)["latency_ms"]["client_lag_ms"]
     assert lag["n"] == 6 and lag["p99"] == pytest.approx(40.0 - 0.05 * (40.0 - 6.0), rel=0.005)
