@@ -116,5 +116,6 @@ def write_parquet(path: Path, records: Sequence[Record]) -> None:
 
     columns: dict[str, list[Any]] = {f.name: [getattr(r, f.name) for r in records] for f in fields(Record)}
     columns["itl_ms"] = [list(gaps) for gaps in columns["itl_ms"]]
+    columns["chunk_tokens"] = [None if c is None else list(c) for c in columns["chunk_tokens"]]
     table = pa.table(columns) if records else pa.table({name: pa.array([]) for name in columns})
     pq.write_table(table, path)

@@ -1,0 +1,89 @@
+"""Token-weighted ITL: each output token's share of the gap before its chunk (ms)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bench.metrics.base import Metric, finite
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from bench.analysis.frames import RecordFrame
+    from bench.records import Record
+
+
+class ItlToken(Metric):
+    """Token-weighted inter-token latency: when a chunk holds several tokens (speculative decoding,
+    server-side batching of deltas), per-chunk ITL counts the burst once; this metric gives each token
+    of chunk k (k >= 2) the value gap(k-1, k) / tokens(k), one sample per token. Known only when the
+    server says how many tokens each chunk held (running usage: the ``openai`` profile's
+    ``target.options.continuous_usage_stats``, vLLM).
+
+    Formula: for chunk k of a stream with gaps ``itl_ms`` and ``chunk_tokens``, ``tokens(k)`` samples of
+    ``itl_ms[k-1] / chunk_tokens[k]``; the mean is sum(gaps) / (output tokens after the first chunk).
+    The request value (a per-request SLO limit) is its largest sample.
+
+    Counts: every token after the first chunk of the successful streamed requests whose chunk token
+    counts are known.
+    """
+
+    name = "itl_token_ms"
+    label = "ITL (token-weighted)"
+    title = "inter-token latency, token-weighted"
+    unit = "ms"
+    slo = True
+    shown_when_empty = False
+    order = 45
+
+    def record_samples(self, rec: Record) -> tuple[float, ...]:
+        counts = rec.chunk_tokens
+        if not (rec.ok and rec.stream) or counts is None or len(counts) != len(rec.itl_ms) + 1:
+            return ()
+        out: list[float] = []
+        for gap, tokens in zip(rec.itl_ms, counts[1:], strict=True):
+            if tokens > 0:
+                out.extend([gap / tokens] * tokens)
+        return tuple(out)
+
+    def record_value(self, rec: Record) -> float | None:
+        samples = self.record_samples(rec)
+        return max(samples) if samples else None
+
+    def _counted(self, frame: RecordFrame, mask: np.ndarray | None = None) -> np.ndarray:
+        import numpy as np
+
+        df = frame.df
+        counted = df["ok"].to_numpy(dtype=bool) & df["stream"].to_numpy(dtype=bool)
+        return counted if mask is None else counted & np.asarray(mask, dtype=bool)
+
+    def column(self, frame: RecordFrame) -> np.ndarray:
+        import numpy as np
+
+        from bench.analysis.workload import token_weighted_by_request
+
+        out = np.full(len(frame.df), np.nan)
+        for i, values in token_weighted_by_request(frame, self._counted(frame)):
+            if values.size:
+                out[i] = float(values.max())
+        return out
+
+    def values(self, frame: RecordFrame, mask: np.ndarray) -> np.ndarray:
+        from bench.analysis.workload import token_weighted_itl
+
+        return finite(token_weighted_itl(frame, self._counted(frame, mask)))
+
+    def values_by_request(self, frame: RecordFrame, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import numpy as np
+
+        from bench.analysis.workload import token_weighted_by_request
+
+        parts = list(token_weighted_by_request(frame, self._counted(frame, mask)))
+        if not parts:
+            return np.zeros(0), np.zeros(0, dtype=np.int64)
+        values = np.concatenate([finite(v) for _, v in parts])
+        owners = np.concatenate([np.full(finite(v).size, k) for k, (_, v) in enumerate(parts)])
+        return values, owners
+
+
+METRIC = ItlToken()
