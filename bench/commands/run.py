@@ -124,7 +124,32 @@ def finish(outcome: Any, args: argparse.Namespace) -> int:
     if outcome.exit_code != 0:
         print(f"chatbench: Locust exited with code {outcome.exit_code}", file=sys.stderr)
         return 2
-    return gate_run(outcome.run_dir, slo, None, junit_path=args.junit, window=window, verdict=verdict)
+    code = gate_run(outcome.run_dir, slo, None, junit_path=args.junit, window=window, verdict=verdict)
+    return _breaker_exit(outcome, verdict, code)
+
+
+def _breaker_exit(outcome: Any, verdict: Any, code: int) -> int:
+    """The circuit breaker stopped the load (``bench.load.breaker``): never a pass. Exit 3 (SLO breach)
+    when the target answered some of the run's requests before it went away, 2 when it answered none."""
+    import json
+    from pathlib import Path
+
+    from bench.gates.exit_codes import EXIT_NOT_RUN, EXIT_SLO_BREACH
+
+    try:
+        run_info = json.loads((Path(outcome.run_dir) / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return code
+    schedule = run_info.get("schedule") or {}
+    if schedule.get("stop_reason") != "target_unreachable":
+        return code
+    limit = outcome.scenario.target.stop_when_unreachable_s
+    print(
+        f"chatbench: the target was unreachable for {limit:g} s, so the run stopped early "
+        "(target.stop_when_unreachable_s)",
+        file=sys.stderr,
+    )
+    return EXIT_SLO_BREACH if verdict.requests > verdict.failed else EXIT_NOT_RUN
 
 
 def _record_slo(run_dir: Any, slo: dict[str, Any]) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -40,17 +42,18 @@ def test_reachability_is_the_start_of_the_current_run_of_connect_failures() -> N
 
 
 class GoneAfterProbe:
-    """Answers the pre-load probe (GET /v1/models and one chat request), then stops listening:
-    every request of the load meets a refused connection."""
+    """Answers the pre-load probe (GET /v1/models and one chat request) and ``answers`` more chat
+    requests, one per connection, then stops listening: every later request meets a refused connection."""
 
-    def __init__(self) -> None:
+    def __init__(self, answers: int = 0) -> None:
+        self.connections = 2 + answers
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
         with self.sock:
-            for _ in range(2):
+            for _ in range(self.connections):
                 conn, _ = self.sock.accept()
                 with conn:
                     head = conn.recv(65536)
@@ -94,3 +97,37 @@ def test_a_target_that_went_away_is_not_hammered_and_the_breaker_stops_the_run(
         assert schedule["stop_reason"] == "target_unreachable"
         first = min(r["started_at_s"] for r in records)
         assert abs(schedule["unreachable_since_s"] - first) < 0.5
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(("answers", "code"), [(5, 3), (0, 2)])
+def test_a_run_the_breaker_stopped_never_passes(tmp_path: Path, answers: int, code: int) -> None:
+    """No SLO at all, yet the run is not a pass: 3 when the target answered and then went away,
+    2 when it answered none of the load."""
+    server = GoneAfterProbe(answers)
+    scenario = write_scenario(tmp_path, load={"users": 1, "duration_s": 20, "think_time_s": 0})
+    text = scenario.read_text().replace("base_url: null", "base_url: null\n  stop_when_unreachable_s: 2")
+    scenario.write_text(text)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "run",
+            str(scenario),
+            "--host",
+            server.url,
+            "--results-dir",
+            str(tmp_path / "r"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    assert "the run stopped early" in proc.stderr
+    if answers:
+        assert "target unreachable from" in proc.stdout + proc.stderr
