@@ -157,7 +157,7 @@ class Exchange:
         if self.usage_prompt_tokens is not None:
             return self.usage_prompt_tokens
         if counter is not None:
-            return sum(counter(m.get("content", "")) for m in messages)
+            return sum(counter(m.get("content") or "") for m in messages)
         return None
 
 

@@ -58,7 +58,7 @@ RECORDS_SCHEMA = pa.schema([(name, _TYPES.get(name, pa.string())) for name in RE
 class MergeResult:
     path: Path
     records: int
-    errors: int  # records with an error kind
+    errors: int  # records with an error kind (client_cancelled aside: the scenario cancelled them on purpose)
     skipped_lines: int  # lines that were not valid JSON (cut by a killed process)
 
 
@@ -72,5 +72,5 @@ def merge_records(run_dir: str | Path) -> MergeResult:
     )
     out = run_dir / "records.parquet"
     pq.write_table(table, out)
-    errors = sum(1 for kind in columns["error_kind"] if kind is not None)
+    errors = sum(1 for kind in columns["error_kind"] if kind is not None and kind != "client_cancelled")
     return MergeResult(out, table.num_rows, errors, skipped)

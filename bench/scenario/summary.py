@@ -27,7 +27,7 @@ _SHOWN_CHARS = 160
 def prompt_token_lengths(prompt_set: PromptSet, counter: Callable[[str], int], seed: int = 0) -> list[int]:
     """Tokens of each conversation's first request (all the messages of its first turn)."""
     conversations = prompt_set.source.sample(_SYNTHETIC_SAMPLE, seed, counter, prompt_set.name)
-    return [sum(counter(m["content"]) for m in c.turns[0]) for c in conversations]
+    return [sum(counter(m.get("content") or "") for m in c.turns[0]) for c in conversations]
 
 
 def _sampling_lines(spec: SamplingSpec, indent: str) -> list[str]:
@@ -114,6 +114,14 @@ def describe_scenario(scenario: Scenario) -> str:
         out.append(f"  open loop: {a.rate_rps:g} req/s, {shape} arrivals{cap}")
     if load.max_requests is not None:
         out.append(f"  stops after {load.max_requests} requests")
+    if load.cancel is not None:
+        c = load.cancel
+        when = (
+            f"{c.after_s:g} s after sending"
+            if c.after_s is not None
+            else f"after {c.after_tokens} output tokens"
+        )
+        out.append(f"  cancels {c.share:.0%} of requests {when} (client_cancelled, counted apart)")
 
     if scenario.slo.empty:
         out.append("slo: none")
