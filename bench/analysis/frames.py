@@ -67,7 +67,7 @@ FLOAT_COLUMNS: tuple[str, ...] = tuple(
         )
     )
 )
-INT_COLUMNS = ("user", "turn", "step", "chunks", "status")
+INT_COLUMNS = ("user", "turn", "step", "chunks", "status", "attempts")  # attempts: 0 in old records
 TEXT_COLUMNS = (
     "worker",
     "scenario",

@@ -158,6 +158,7 @@ def _section(
     df = frame.df
     ok_rows = df["ok"].to_numpy()
     requests = int(counted.sum())
+    resent = counted & (df["attempts"].to_numpy() > 1)
     succeeded = int((counted & ok_rows).sum())
     ok = in_window & ok_rows
     edges = None if win.source == "whole_run" else (win.start_s, win.end_s)
@@ -167,6 +168,11 @@ def _section(
         "succeeded": succeeded,
         "failed": requests - succeeded,
         "error_rate": (requests - succeeded) / requests if requests else None,
+        # Sent again after a kept-alive connection was found closed before any answer byte (docs/load.md);
+        # throttled: answered HTTP 429 (an http_error, counted in "failed" too; docs/faults.md).
+        "resent": int(resent.sum()),
+        "resent_failed": int((resent & ~ok_rows).sum()),
+        "throttled": int((counted & (df["status"].to_numpy() == 429)).sum()),
         "window_requests": int(in_window.sum()),
         "window_failed": int((in_window & ~ok_rows).sum()),
         "throughput": metrics.throughput(frame, counted, win.duration_s, window=edges),

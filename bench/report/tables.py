@@ -83,6 +83,8 @@ def _errors(steady: Mapping[str, Any], whole: Mapping[str, Any]) -> Table:
         ("requests", fmt(steady["requests"]), fmt(whole["requests"])),
         ("failed", fmt(steady["failed"]), fmt(whole["failed"])),
         ("error rate", pct(steady["error_rate"]), pct(whole["error_rate"])),
+        ("throttled (HTTP 429)", fmt(steady.get("throttled", 0)), fmt(whole.get("throttled", 0))),
+        ("resent (kept-alive connection closed)", fmt(steady.get("resent", 0)), fmt(whole.get("resent", 0))),
     ]
     kinds = sorted(set(steady["errors"]["by_kind"]) | set(whole["errors"]["by_kind"]))
     rows += [

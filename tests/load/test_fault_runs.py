@@ -9,6 +9,7 @@ import orjson
 
 from bench.load.runner import run_load
 from bench.records import read_jsonl
+from bench.report import build_report
 from tests.load.helpers import write_scenario
 
 FAST = {"prefill_base_ms": 5, "tpot_ms": 2, "output_tokens": 10}
@@ -41,6 +42,11 @@ def test_close_after_request_is_either_failed_or_marked_resent(tmp_path: Path) -
     # No resend hides a fault: every resent request was one the server dropped.
     assert {r["request_id"] for r in resent} <= dropped
     assert all(r["error_kind"] is None or r["error_kind"] == "connection_reset" for r in records)
+    # The summary (and the report's error table) count the resends.
+    whole = build_report(outcome.run_dir).summary["whole_run"]
+    assert whole["resent"] == len(resent) and whole["resent_failed"] == sum(
+        1 for r in resent if r["error_kind"]
+    )
 
 
 def test_with_resends_off_every_dropped_request_is_a_failed_record(tmp_path: Path) -> None:
@@ -61,3 +67,12 @@ def test_a_run_records_connect_time_only_for_new_connections(tmp_path: Path) -> 
     assert len(with_connect) == 2  # one connection per closed-loop user, kept alive for the run
     assert all(0 <= r["connect_ms"] < 100 for r in with_connect)
     assert len(records) > 20
+
+
+def test_a_429_is_counted_as_throttled_with_its_retry_after(tmp_path: Path) -> None:
+    outcome = _run(tmp_path, {"fault_http_429": 0.3, "retry_after_s": 4})
+    records, _ = read_jsonl((outcome.run_dir / "records").glob("*.jsonl"))
+    throttled = [r for r in records if r["status"] == 429]
+    assert throttled and all(r["error_kind"] == "http_error" and r["retry_after_s"] == 4.0 for r in throttled)
+    whole = build_report(outcome.run_dir).summary["whole_run"]
+    assert whole["throttled"] == len(throttled) and whole["failed"] >= len(throttled)
