@@ -99,7 +99,7 @@ def summarize(
     outages = find_outages(frame, sel)
     warnings = [health.message] if health is not None and health.inflated else []
     warnings += [o.describe() for o in outages]
-    workload = workload_summary(frame, sel)
+    workload = workload_summary(frame, sel, scenario)
     behind = behind_warning(workload)
     if behind is not None:
         warnings.append(behind)

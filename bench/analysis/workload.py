@@ -25,7 +25,7 @@ Definitions (``docs/metrics.md`` has them too):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -45,7 +45,11 @@ __all__ = [
 LAG_BEHIND_MS = 50.0
 
 
-def workload_summary(frame: RecordFrame, sel: Selection) -> dict[str, Any]:
+def workload_summary(
+    frame: RecordFrame, sel: Selection, scenario: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The ``workload`` block; ``scenario`` (``scenario.json``) says what the run asked the server for,
+    so a count it asked for and did not get reads "not reported"."""
     df = frame.df
     out: dict[str, Any] = {}
     ok = sel.counted & sel.ok
@@ -80,7 +84,9 @@ def workload_summary(frame: RecordFrame, sel: Selection) -> dict[str, Any]:
         }
     chunks = _chunk_block(frame, latency)
     if chunks is not None:
-        out["chunks"] = chunks
+        out["chunks"] = {"reported": True, **chunks}
+    elif _asked_chunk_usage(scenario) and (ok & df["stream"].to_numpy(dtype=bool)).any():
+        out["chunks"] = {"reported": False}
     lag = df["client_lag_ms"].to_numpy(dtype=np.float64)
     has_lag = sel.counted & ~np.isnan(lag)
     if has_lag.any():
@@ -92,6 +98,12 @@ def workload_summary(frame: RecordFrame, sel: Selection) -> dict[str, Any]:
         }
     out["client_cancelled"] = sel.client_cancelled
     return out
+
+
+def _asked_chunk_usage(scenario: Mapping[str, Any] | None) -> bool:
+    target = (scenario or {}).get("target")
+    options = target.get("options") if isinstance(target, Mapping) else None
+    return isinstance(options, Mapping) and bool(options.get("continuous_usage_stats"))
 
 
 def behind_warning(workload: dict[str, Any]) -> str | None:

@@ -57,7 +57,14 @@ def workload_tables(summary: Mapping[str, Any]) -> list[Table]:
         rows.append(("reasoning tokens", _stats(reasoning["reasoning_tokens"], "tokens")))
         rows.append(("reasoning duration (first thought to first answer)", _stats(reasoning["reasoning_ms"])))
     chunks = work.get("chunks")
-    if chunks:
+    if chunks and not chunks.get("reported", True):
+        rows.append(
+            (
+                "tokens per chunk",
+                "not reported by the server (continuous_usage_stats asked for, no running usage per chunk)",
+            )
+        )
+    elif chunks:
         counts = ", ".join(f"{k}: {fmt(v)}" for k, v in chunks["tokens_per_chunk_counts"].items())
         rows.append(
             ("tokens per chunk", f"{_stats(chunks['tokens_per_chunk'], 'tokens')}; chunks by size {counts}")

@@ -165,3 +165,36 @@ def test_a_run_scrapes_llama_cpp_metrics_and_the_report_shows_them(llama_url: st
     page = (run_dir / "report.html").read_text("utf-8")
     assert "llamacpp:requests_processing" in page and "llamacpp:tokens_predicted_total" in page
     assert (run_dir / "server_metrics.png").is_file()
+
+
+def test_a_shared_prefix_run_records_what_llama_cpp_reports(llama_url: str, tmp_path: Path) -> None:
+    """llama-server reuses its slots' KV cache: it reports usage.prompt_tokens_details.cached_tokens
+    (and timings.cache_n); it ignores continuous_usage_stats, which the report then calls not reported."""
+    scenario = tmp_path / "shared-llama.yaml"
+    scenario.write_text(
+        f"""
+name: shared-llama
+target: {{profile: openai, tokenizer: {TOKENIZER}, options: {{continuous_usage_stats: true}}}}
+prompt_sets:
+  - name: apps
+    shared_prefix: {{groups: 2, prefix_tokens: 300, suffix_tokens: 20, prompts_per_group: 8}}
+sampling: {{temperature: 0.0, max_tokens: 8, stream: true}}
+load: {{users: 2, spawn_rate: 2, duration_s: 5}}
+""",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    _, df = _run(out, str(scenario), "--host", llama_url, "--model", str(MODEL))
+    ok = df[df["error_kind"].isna()]
+    assert len(ok) > 10 and len(ok) == len(df), df["error_message"].dropna().unique()[:5]
+    assert ok["cached_tokens"].notna().all()  # reported on every answer
+    hits = ok[ok["cached_tokens"] > 0]
+    assert len(hits) >= len(ok) / 2  # the shared prefixes are found in the cache
+    assert (hits["cached_tokens"] < hits["prompt_tokens"]).all()
+    assert ok["chunk_tokens"].isna().all()  # continuous_usage_stats ignored: no per-chunk counts
+    (run_dir,) = list(out.iterdir())
+    work = orjson.loads((run_dir / "summary.json").read_bytes())["workload"]
+    assert work["prefix_cache"]["reported"] and work["prefix_cache"]["hit_ratio"] >= 0.5
+    assert work["chunks"] == {"reported": False}
+    page = (run_dir / "report.html").read_text("utf-8")
+    assert "prefix-cache hit ratio" in page and "not reported by the server" in page
