@@ -14,6 +14,7 @@ import yaml
 from bench.analysis.stats import percentile
 from bench.instrument.truth import read_records
 from bench.load.runner import run_load
+from bench.report import build_report
 
 TRACES = Path(__file__).resolve().parents[2] / "scenarios" / "traces"
 SAMPLES = {
@@ -110,3 +111,24 @@ def test_two_processes_split_the_trace_without_loss_duplication_or_reordering(tm
         ) == [r.start_mono_s for r in sorted(mine, key=lambda r: r.scheduled_at_s or 0.0)]
     limit = _lag_limit_ms()
     assert percentile([r.client_lag_ms for r in records], 99) <= limit
+
+
+def test_a_trace_too_fast_for_the_load_generator_is_reported_as_lag_never_slowed_or_cut(
+    tmp_path: Path,
+) -> None:
+    rows = 1500  # 5,000 req/s for 0.3 s: more than one process can send on time
+    trace = tmp_path / "fast.jsonl"
+    trace.write_text("".join(f'{{"t_s": {i * 0.0002:.4f}, "prompt_tokens": 5}}\n' for i in range(rows)))
+    data = yaml.safe_load(_scenario(tmp_path, "chatbench").read_text())
+    data["prompt_sets"] = [{"name": "fast", "trace": {"path": str(trace)}}]
+    data["mock"]["tpot_ms"] = 0
+    data["mock"]["prefill_base_ms"] = 0
+    path = tmp_path / "fast.yaml"
+    path.write_text(yaml.safe_dump(data), "utf-8")
+    outcome = run_load(path, results_dir=tmp_path / "results", progress=False)
+    records = read_records(outcome.run_dir)
+    assert len(records) == rows  # every row sent: nothing dropped to keep up
+    summary = build_report(outcome.run_dir).summary
+    lag = summary["workload"]["schedule_lag_ms"]
+    assert lag["count"] == rows and lag["behind"] is True, lag
+    assert any("fell behind the schedule" in w for w in summary["warnings"]), summary["warnings"]
