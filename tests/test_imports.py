@@ -33,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "load": BASE | {"scenario", "mock", "servermetrics", "live"},
     "analysis": BASE,
     "report": BASE | {"analysis", "servermetrics", "gates", "compare", "capacity"},  # the writers of each
-    "gates": BASE | {"analysis"},
+    "gates": BASE | {"analysis", "scenario"},  # the SLO type lives with the scenario that declares it
     "compare": BASE | {"analysis", "gates"},
     "capacity": BASE | {"analysis", "gates", "load", "scenario", "servermetrics"},  # the sweep drives load
     "instrument": BASE | {"analysis", "load", "mock"},

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ from bench.analysis.selection import Selection, WindowSpec, run_schedule, select
 from bench.analysis.stats import describe
 from bench.analysis.window import Schedule, Window, parse_window
 from bench.analysis.workload import behind_warning, workload_summary
+
+if TYPE_CHECKING:
+    from bench.scenario.slo import Slo
 
 __all__ = ["SCHEMA_VERSION", "Analysis", "analyze", "summarize"]
 
@@ -56,7 +59,10 @@ class Analysis:
 
 
 def analyze(
-    run_dir: str | Path, *, window: str | tuple[float | None, float | None] | None = None
+    run_dir: str | Path,
+    *,
+    window: str | tuple[float | None, float | None] | None = None,
+    slo: Slo | None = None,
 ) -> Analysis:
     """Read ``run_dir`` and compute its summary; ``window`` is ``"START:END"`` seconds, or None for auto."""
     run_dir = Path(run_dir)
@@ -64,7 +70,9 @@ def analyze(
     frame = load_records(run_dir)
     scenario = load_json(run_dir / "scenario.json")
     run_info = load_json(run_dir / "run.json")
-    return summarize(frame, scenario=scenario, run_info=run_info, health=assess(run_dir), window=bounds)
+    return summarize(
+        frame, scenario=scenario, run_info=run_info, health=assess(run_dir), window=bounds, slo=slo
+    )
 
 
 def summarize(
@@ -75,6 +83,7 @@ def summarize(
     health: LoadgenHealth | None = None,
     window: WindowSpec = None,
     schedule: Schedule | None = None,
+    slo: Slo | None = None,
 ) -> Analysis:
     """The summary of ``frame``: the steady-state window and the whole run side by side.
 
@@ -92,9 +101,10 @@ def summarize(
         schedule = run_schedule(frame, run_info, scenario)
     sel = select(frame, schedule, window)
     win = sel.window
-    raw_slo = scenario.get("slo")
-    slo: Mapping[str, Any] = raw_slo if isinstance(raw_slo, Mapping) else {}
-    limits, ignored = metrics.slo_limits(slo)
+    # The SLOs the run is judged by when given (``chatbench run`` passes the gate's), else the scenario's.
+    raw_slo = slo.to_dict() if slo is not None else scenario.get("slo")
+    slo_block: Mapping[str, Any] = raw_slo if isinstance(raw_slo, Mapping) else {}
+    limits, ignored = metrics.slo_limits(slo_block)
     series = metrics.per_second(frame, run_end_s, limits=limits)
     outages = find_outages(frame, sel)
     warnings = [health.message] if health is not None and health.inflated else []
@@ -108,10 +118,12 @@ def summarize(
         "schema_version": SCHEMA_VERSION,
         "run": _run_block(frame, scenario, run_info, run_end_s),
         "window": sel.to_dict(),
-        "steady": _section(frame, sel.counted, sel.in_window, win, slo),
-        "whole_run": _section(frame, sel.counted, sel.counted, Window(0.0, run_end_s, "whole_run"), slo),
+        "steady": _section(frame, sel.counted, sel.in_window, win, slo_block),
+        "whole_run": _section(
+            frame, sel.counted, sel.counted, Window(0.0, run_end_s, "whole_run"), slo_block
+        ),
         "breakdowns": metrics.breakdowns(frame, sel.in_window),
-        "slo": {"thresholds": dict(slo), "per_request_limits_ms": limits, "not_per_request": ignored},
+        "slo": {"thresholds": dict(slo_block), "per_request_limits_ms": limits, "not_per_request": ignored},
         "loadgen": health.to_dict() if health is not None else None,
         "outages": [o.to_dict() for o in outages],
         "workload": workload,

@@ -41,8 +41,8 @@ from bench.analysis.metrics import good_mask, slo_limits
 from bench.analysis.stats import min_samples
 from bench.errors import UsageError
 from bench.gates import data
-from bench.gates.overrides import EffectiveSlo
 from bench.gates.slo import SloCheck, evaluate_slos, stat_value
+from bench.scenario.slo import Slo
 
 __all__ = [
     "KNEE_LATENCY_RISE",
@@ -146,7 +146,7 @@ def step_from_records(
     *,
     index: int,
     level: float,
-    slo: EffectiveSlo,
+    slo: Slo,
     warmup_s: float,
     step_duration_s: float | None = None,
     run_dir: str | None = None,
@@ -177,7 +177,7 @@ def step_from_records(
         values = data.metric_values(frame, metric, judged)
         latency[metric] = {stat: stat_value(values, stat) for stat in LATENCY_STATS}
     verdict = evaluate_slos(frame, slo, mask=judged)
-    limits, _ = slo_limits(_slo_dict(slo))
+    limits, _ = slo_limits(slo.to_dict())
     good = int((good_mask(frame, limits) & in_window).sum()) if limits else int(ok.sum())
     tokens = float(np.nansum(df["output_tokens"].to_numpy()[ok]))
 
@@ -199,13 +199,6 @@ def step_from_records(
         run_dir=run_dir,
         window_s=(origin + warmup_s, origin + window_end),
     )
-
-
-def _slo_dict(slo: EffectiveSlo) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for t in slo.thresholds:
-        out.setdefault(t.metric, {})[t.stat] = t.limit
-    return out
 
 
 # --- saturation --------------------------------------------------------------------------------------

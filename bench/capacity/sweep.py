@@ -40,9 +40,10 @@ from bench.capacity.plan import (
     stop_reason,
 )
 from bench.errors import ResultsError, UsageError
-from bench.gates.overrides import EffectiveSlo, SloOverrides, Threshold, effective_slo
+from bench.gates.overrides import SloOverrides, effective_slo
 from bench.numbers import pct
 from bench.scenario.model import Sweep
+from bench.scenario.slo import Slo, SloThreshold
 from bench.servermetrics.analysis import knee_cause, step_signals
 
 __all__ = [
@@ -104,7 +105,7 @@ class CapacityResult:
 
     scenario: str
     settings: SweepSettings
-    slo: EffectiveSlo
+    slo: Slo
     steps: tuple[StepResult, ...]
     knee: Knee
     limit: CapacityLimit | None
@@ -126,10 +127,7 @@ class CapacityResult:
             "scenario": self.scenario,
             "sweep": self.settings.to_dict(),
             "load_unit": self.unit,
-            "slo": {
-                "thresholds": [asdict(t) for t in self.slo.thresholds],
-                "error_rate": self.slo.error_rate,
-            },
+            "slo": self.slo.to_dict(),
             "steps": [s.to_dict() for s in self.steps],
             "stopped_early": self.stopped_early,
             "capacity": self.capacity.to_dict() if self.capacity else None,
@@ -154,7 +152,7 @@ class CapacityResult:
 def analyze_steps(
     steps: Sequence[StepResult],
     settings: SweepSettings,
-    slo: EffectiveSlo,
+    slo: Slo,
     *,
     scenario: str,
     target_users: float | None = None,
@@ -259,7 +257,7 @@ def _step_overrides(settings: SweepSettings, level: float, base: Mapping[str, An
 def run_sweep(
     scenario_path: str | Path,
     settings: SweepSettings,
-    slo: EffectiveSlo,
+    slo: Slo,
     *,
     scenario_name: str,
     results_dir: str | Path = "results",
@@ -309,9 +307,7 @@ def run_sweep(
     return out, steps, reason
 
 
-def _read_step(
-    run_dir: Path, index: int, level: float, settings: SweepSettings, slo: EffectiveSlo
-) -> StepResult:
+def _read_step(run_dir: Path, index: int, level: float, settings: SweepSettings, slo: Slo) -> StepResult:
     frame = load_records(run_dir)
     if len(frame) == 0:
         raise ResultsError(f"{run_dir}: the step produced no records")
@@ -367,7 +363,7 @@ def _write_sweep_json(
     scenario_path: str | Path,
     name: str,
     settings: SweepSettings,
-    slo: EffectiveSlo,
+    slo: Slo,
     planning: Mapping[str, Any] | None,
 ) -> None:
     data = {
@@ -375,7 +371,7 @@ def _write_sweep_json(
         "planning": dict(planning) if planning else None,
         "scenario_path": str(scenario_path),
         "sweep": settings.to_dict(),
-        "slo": {"thresholds": [asdict(t) for t in slo.thresholds], "error_rate": slo.error_rate},
+        "slo": slo.to_dict(),
     }
     (out / "sweep.json").write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
 
@@ -386,7 +382,7 @@ class SweepRecord:
 
     scenario: str
     settings: SweepSettings
-    slo: EffectiveSlo
+    slo: Slo
     steps: list[StepResult]
     planning: Mapping[str, Any] | None = None
 
@@ -413,15 +409,13 @@ def reanalyze(capacity_dir: str | Path, overrides: SloOverrides | None = None) -
     except (KeyError, TypeError, ValueError) as exc:
         raise ResultsError(f"{path / 'sweep.json'}: incomplete sweep settings ({exc})") from None
     recorded = meta.get("slo") or {}
-    slo = effective_slo(
-        EffectiveSlo(
-            tuple(
-                Threshold(t["metric"], t["stat"], float(t["limit"])) for t in recorded.get("thresholds", [])
-            ),
-            recorded.get("error_rate"),
-        ),
-        overrides,
-    )
+    if "thresholds" in recorded:  # sweep.json before the one SLO form: a list of thresholds
+        rows = recorded.get("thresholds") or []
+        rate = recorded.get("error_rate")
+        written = Slo(tuple(SloThreshold(t["metric"], t["stat"], float(t["limit"])) for t in rows), rate)
+    else:
+        written = Slo.from_dict(recorded)
+    slo = effective_slo(written, overrides)
     steps = []
     for i, level in enumerate(settings.levels):
         step_dir = _step_dir(path, i)

@@ -20,18 +20,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Write summary.json, summary.md, report.html and the plots; print the headline table.
 
-    The SLOs recorded in the run's ``scenario.json`` are judged by the SLO gate's own evaluation over
+    The SLOs the run was judged by (``slo.json``, else the run's ``scenario.json``) are judged by the SLO gate's own evaluation over
     the same window, and the report shows that verdict first (the exit code stays 0: this command
     rebuilds a report, it is not the gate).
     """
-    from bench.gates.data import load_scenario_json
-    from bench.gates.overrides import slo_from_dict
+    from bench.gates.data import run_slo
     from bench.gates.slo import evaluate_slos
     from bench.report import build_report, headline_table
 
-    slo = slo_from_dict(load_scenario_json(args.run_dir).get("slo") or None)
+    slo = run_slo(args.run_dir)  # what the gate judged (slo.json), else the scenario's
     verdict = evaluate_slos(args.run_dir, slo, window=args.window or "steady")
     print("chatbench: building report...", flush=True)
-    result = build_report(args.run_dir, window=args.window, verdict=verdict)
+    result = build_report(args.run_dir, window=args.window, verdict=verdict, slo=slo)
     print(headline_table(result.summary, html_path=result.html_path))
     return 0

@@ -109,10 +109,9 @@ def finish(outcome: Any, args: argparse.Namespace) -> int:
     from bench.errors import ResultsError
     from bench.gates.gate import gate_run
 
-    # The SLOs this run is judged by (the scenario's, with --slo/--no-slo on top) are written into the
-    # run's resolved scenario first, so the report's goodput and the gate read the same thresholds.
+    # The SLOs this run is judged by (the scenario's, with --slo/--no-slo on top): the gate judges them
+    # and the report gets them, so its goodput uses the same thresholds; scenario.json stays as resolved.
     slo = effective_slo(outcome.scenario.slo, slo_overrides_from_args(args))
-    _record_slo(outcome.run_dir, slo.to_dict())
     window = args.window or "steady"
     verdict = report(outcome, window, slo)
     if verdict is None:
@@ -152,21 +151,6 @@ def _breaker_exit(outcome: Any, verdict: Any, code: int) -> int:
     return EXIT_SLO_BREACH if verdict.requests > verdict.failed else EXIT_NOT_RUN
 
 
-def _record_slo(run_dir: Any, slo: dict[str, Any]) -> None:
-    """Set the ``slo`` block of ``RUN_DIR/scenario.json`` to the SLOs the run is judged by."""
-    import json
-    from pathlib import Path
-
-    path = Path(run_dir) / "scenario.json"
-    try:
-        resolved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return  # the report and gate say what is missing
-    if resolved.get("slo") != slo:
-        resolved["slo"] = slo
-        path.write_text(json.dumps(resolved, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
 def report(outcome: Any, window: str | None, slo: Any) -> Any:
     """Say what was recorded; when anything was, judge ``slo`` (the gate's evaluation), build the report
     with that verdict on top, print the headline table, and return the verdict (None: nothing recorded)."""
@@ -181,6 +165,8 @@ def report(outcome: Any, window: str | None, slo: Any) -> Any:
         return None
     verdict = evaluate_slos(outcome.run_dir, slo, window=window or "steady")
     print("chatbench: building report...", flush=True)
-    result = build_report(outcome.run_dir, window=None if window == "steady" else window, verdict=verdict)
+    result = build_report(
+        outcome.run_dir, window=None if window == "steady" else window, verdict=verdict, slo=slo
+    )
     print(headline_table(result.summary, html_path=result.html_path), flush=True)
     return verdict

@@ -27,6 +27,7 @@ from bench.analysis.frames import RecordFrame, frame_from_records, load_json, lo
 from bench.analysis.selection import Selection, WindowSpec, select, select_run
 from bench.errors import ResultsError
 from bench.records import Record
+from bench.scenario.slo import Slo
 
 __all__ = [
     "Records",
@@ -36,6 +37,7 @@ __all__ = [
     "error_rate",
     "load_scenario_json",
     "metric_values",
+    "run_slo",
     "selection",
 ]
 
@@ -53,6 +55,15 @@ def as_frame(records: Records) -> RecordFrame:
             raise ResultsError(f"{records}: no records (the records files are empty)")
         return frame
     return frame_from_records(records)
+
+
+def run_slo(run_dir: str | Path) -> Slo:
+    """The SLOs a finished run was judged by: the ``slo`` the gate wrote into ``slo.json`` (the
+    scenario's with ``--slo``/``--no-slo`` on top), else the ``slo`` block of ``scenario.json``."""
+    judged = load_json(Path(run_dir, "slo.json"))
+    if "slo" in judged:
+        return Slo.from_dict(judged["slo"])
+    return Slo.from_dict(load_scenario_json(run_dir).get("slo"))
 
 
 def load_scenario_json(run_dir: str | Path) -> dict[str, Any]:

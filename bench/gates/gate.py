@@ -12,16 +12,17 @@ from bench.analysis.frames import load_json
 from bench.gates import data
 from bench.gates.exit_codes import EXIT_PASS, EXIT_SLO_BREACH
 from bench.gates.junit import write_junit
-from bench.gates.overrides import EffectiveSlo, SloLike, SloOverrides
+from bench.gates.overrides import SloOverrides
 from bench.gates.slo import SloVerdict, evaluate_slos, format_verdict
 from bench.gates.summary import verdict_markdown
+from bench.scenario.slo import Slo
 
 __all__ = ["gate_run"]
 
 
 def gate_run(
     run_dir: str | Path,
-    slo: SloLike | EffectiveSlo | None,
+    slo: Slo | None,
     overrides: SloOverrides | None = None,
     *,
     junit_path: str | Path | None = None,

@@ -15,21 +15,21 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from bench import metrics
 from bench.errors import UsageError
+from bench.scenario.slo import STATS, Slo, SloThreshold
 
 __all__ = [
     "SLO_METRICS",
     "SLO_STATS",
     "EffectiveSlo",
-    "SloLike",
+    "Slo",
     "SloOverrides",
     "Threshold",
-    "ThresholdLike",
     "add_slo_arguments",
     "effective_slo",
     "overrides_from_specs",
@@ -40,37 +40,14 @@ __all__ = [
 
 SLO_METRICS: tuple[str, ...] = metrics.names(kind="latency", slo=True)
 """Latency metrics an SLO may bound (same names as the scenario file's ``slo`` block), from the registry."""
-SLO_STATS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p99.9", "mean", "max")
+SLO_STATS: tuple[str, ...] = STATS
 """Statistics an SLO may bound."""
 
 
-class ThresholdLike(Protocol):
-    """What ``bench.scenario``'s ``SloThreshold`` offers (read-only)."""
-
-    @property
-    def metric(self) -> str: ...
-    @property
-    def stat(self) -> str: ...
-    @property
-    def limit(self) -> float: ...
-
-
-class SloLike(Protocol):
-    """What ``bench.scenario``'s ``Slo`` offers (read-only)."""
-
-    @property
-    def thresholds(self) -> Sequence[ThresholdLike]: ...
-    @property
-    def error_rate(self) -> float | None: ...
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """``stat`` of ``metric`` over the successful requests must be at most ``limit`` (unit of the metric)."""
-
-    metric: str
-    stat: str
-    limit: float
+Threshold = SloThreshold
+"""One threshold of an SLO (``bench.scenario.slo.SloThreshold``; the gate and the scenario share the type)."""
+EffectiveSlo = Slo
+"""The SLOs a run is judged by: the scenario's with the command line's on top; the one ``Slo`` type."""
 
 
 @dataclass(frozen=True)
@@ -80,27 +57,6 @@ class SloOverrides:
     thresholds: tuple[Threshold, ...] = ()
     error_rate: float | None = None
     drop_scenario_slo: bool = False  # --no-slo
-
-
-@dataclass(frozen=True)
-class EffectiveSlo:
-    """The SLOs a run is judged by: the scenario's, with the command line's on top."""
-
-    thresholds: tuple[Threshold, ...] = ()
-    error_rate: float | None = None
-
-    @property
-    def empty(self) -> bool:
-        return not self.thresholds and self.error_rate is None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The scenario-file / ``scenario.json`` form: ``{"ttft_ms": {"p95": 500.0}, "error_rate": 0.01}``."""
-        out: dict[str, Any] = {}
-        for t in self.thresholds:
-            out.setdefault(t.metric, {})[t.stat] = t.limit
-        if self.error_rate is not None:
-            out["error_rate"] = self.error_rate
-        return out
 
 
 def parse_slo_spec(spec: str) -> tuple[tuple[Threshold, ...], float | None]:
@@ -186,34 +142,22 @@ def overrides_from_specs(specs: Iterable[str], *, no_slo: bool = False) -> SloOv
     return SloOverrides(tuple(by_key.values()), error_rate, no_slo)
 
 
-def effective_slo(slo: SloLike | None, overrides: SloOverrides | None = None) -> EffectiveSlo:
+def effective_slo(slo: Slo | None, overrides: SloOverrides | None = None) -> Slo:
     """The scenario's SLOs (unless ``--no-slo``) with the command line's thresholds replacing or adding."""
     overrides = overrides or SloOverrides()
-    by_key: dict[tuple[str, str], Threshold] = {}
+    by_key: dict[tuple[str, str], SloThreshold] = {}
     error_rate: float | None = None
     if slo is not None and not overrides.drop_scenario_slo:
         for t in slo.thresholds:
-            by_key[(t.metric, t.stat)] = Threshold(t.metric, t.stat, float(t.limit))
+            by_key[(t.metric, t.stat)] = SloThreshold(t.metric, t.stat, float(t.limit))
         error_rate = slo.error_rate
     for t in overrides.thresholds:
         by_key[(t.metric, t.stat)] = t
     if overrides.error_rate is not None:
         error_rate = overrides.error_rate
-    order = {m: i for i, m in enumerate(SLO_METRICS)}
-    stat_order = {s: i for i, s in enumerate(SLO_STATS)}
-    ordered = sorted(by_key.values(), key=lambda t: (order.get(t.metric, 99), stat_order.get(t.stat, 99)))
-    return EffectiveSlo(tuple(ordered), error_rate)
+    return Slo(tuple(by_key.values()), error_rate).ordered()
 
 
-def slo_from_dict(data: dict[str, Any] | None) -> EffectiveSlo:
-    """An SLO from its scenario-file / ``scenario.json`` form (``{"ttft_ms": {"p95": 500}, "error_rate": 0.01}``)."""
-    if not data:
-        return EffectiveSlo()
-    thresholds = []
-    for metric, stats in data.items():
-        if metric == "error_rate" or not isinstance(stats, dict):
-            continue
-        for stat, limit in stats.items():
-            thresholds.append(Threshold(str(metric), str(stat), float(limit)))
-    rate = data.get("error_rate")
-    return effective_slo(EffectiveSlo(tuple(thresholds), None if rate is None else float(rate)))
+def slo_from_dict(data: dict[str, Any] | None) -> Slo:
+    """An SLO from its serialised form (``{"ttft_ms": {"p95": 500}, "error_rate": 0.01}``): ``Slo.from_dict``."""
+    return Slo.from_dict(data)

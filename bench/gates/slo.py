@@ -19,8 +19,9 @@ import numpy as np
 from bench.analysis.outage import find_outages
 from bench.analysis.stats import percentile
 from bench.gates import data
-from bench.gates.overrides import EffectiveSlo, SloLike, SloOverrides, effective_slo
+from bench.gates.overrides import SloOverrides, effective_slo
 from bench.numbers import pct, qty
+from bench.scenario.slo import Slo
 
 __all__ = ["SloCheck", "SloVerdict", "evaluate_slos", "format_verdict", "stat_value", "verdict_head"]
 
@@ -83,6 +84,7 @@ class SloVerdict:
     window_requests: int | None = None  # counted requests that ended inside that window
     left_out: dict[str, int] | None = None  # Selection.left_out(): what the window left out
     outages: tuple[str, ...] = ()  # one line per outage ("target unreachable from 12.3 s to the end ...")
+    slo: Slo | None = None  # what was judged: the scenario's SLOs with --slo/--no-slo on top
 
     @property
     def passed(self) -> bool:
@@ -103,6 +105,7 @@ class SloVerdict:
             "left_out": self.left_out,
             "outages": list(self.outages),
             "checks": [c.to_dict() for c in self.checks],
+            "slo": (self.slo or Slo()).to_dict(),  # the one serialised SLO form (bench.scenario.slo)
         }
 
 
@@ -121,7 +124,7 @@ def stat_value(values: np.ndarray, stat: str) -> float | None:
 
 def evaluate_slos(
     records: data.Records,
-    slo: SloLike | EffectiveSlo | None,
+    slo: Slo | None,
     overrides: SloOverrides | None = None,
     *,
     window: data.WindowSpec = "steady",
@@ -176,7 +179,7 @@ def evaluate_slos(
                 rate is not None and rate <= rules.error_rate,
             )
         )
-    return SloVerdict(tuple(checks), requests, failed, where, int(judged.sum()), left_out, outages)
+    return SloVerdict(tuple(checks), requests, failed, where, int(judged.sum()), left_out, outages, rules)
 
 
 def verdict_head(verdict: SloVerdict) -> str:

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.scenario.slo import Slo
 
 __all__ = ["ReportResult", "build_report", "headline_table"]
 
@@ -32,13 +35,15 @@ def build_report(
     *,
     window: str | tuple[float | None, float | None] | None = None,
     verdict: Any = None,
+    slo: Slo | None = None,
 ) -> ReportResult:
     """Analyse ``run_dir`` and write the report files into it.
 
     ``window``: ``"START:END"`` (seconds from the run start, either side may be empty) or a pair; None
     finds the steady-state window automatically. ``verdict``: the SLO gate's verdict of the same
     records and window (``bench.gates.slo.SloVerdict``, or its ``to_dict()`` form), shown first; the
-    report never judges the SLOs itself. Raises ``ResultsError`` for a missing directory or one without
+    report never judges the SLOs itself. ``slo``: the SLOs the run is judged by (goodput's per-request
+    limits); None reads them from the gate's ``slo.json`` when present, else from ``scenario.json``. Raises ``ResultsError`` for a missing directory or one without
     records, ``UsageError`` for a malformed window.
     """
     import orjson
@@ -53,7 +58,9 @@ def build_report(
     from bench.report.server_metrics import PANEL_CAPTION, server_metrics_part
 
     run_dir = Path(run_dir)
-    analysis = analyze(run_dir, window=window)
+    from bench.gates.data import run_slo
+
+    analysis = analyze(run_dir, window=window, slo=slo if slo is not None else run_slo(run_dir))
     plot_paths = write_plots(analysis, run_dir)
     paths: dict[str, Path] = {
         "summary.json": run_dir / "summary.json",
