@@ -136,6 +136,7 @@ def build_test_report(run_dir: str | Path, test: int, *, quiet: bool = True) -> 
     import io
 
     from bench.gates.gate import gate_run
+    from bench.gates.slo import evaluate_slos
     from bench.load.merge import merge_records
     from bench.report import build_report, headline_table
 
@@ -143,11 +144,14 @@ def build_test_report(run_dir: str | Path, test: int, *, quiet: bool = True) -> 
     if records == 0:
         return out, None
     merge_records(out)
-    result = build_report(out)
+    # As `chatbench run` does: the gate's verdict of the steady window, shown first in the report.
+    slo = _scenario_slo(out)
+    verdict = evaluate_slos(out, slo, window="steady")
+    result = build_report(out, verdict=verdict, slo=slo)
     sink = io.StringIO() if quiet else sys.stdout
     with contextlib.redirect_stdout(sink):
         print(headline_table(result.summary, html_path=result.html_path), flush=True)
-        code = gate_run(out, _scenario_slo(out), None)
+        code = gate_run(out, slo, None, verdict=verdict)
     return out, code
 
 
