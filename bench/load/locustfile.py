@@ -84,6 +84,7 @@ def _add_arguments(parser: Any) -> None:
         action
     ) in group._group_actions:  # set on the command line: a field in the web UI's form would do nothing
         action.include_in_web_ui = False
+    parser.set_defaults(web_host="127.0.0.1")  # the dashboard on loopback unless --web-host says otherwise
 
 
 def _fail(message: str) -> None:
