@@ -170,14 +170,17 @@ class Comparison:
         return "regression" if self.regressions else "no significant regression"
 
     def to_dict(self) -> dict[str, Any]:
+        settings = (
+            "baseline",
+            "candidate",
+            "tolerance",
+            "error_tolerance",
+            "confidence",
+            "resamples",
+            "seed",
+        )
         return {
-            "baseline": self.baseline,
-            "candidate": self.candidate,
-            "tolerance": self.tolerance,
-            "error_tolerance": self.error_tolerance,
-            "confidence": self.confidence,
-            "resamples": self.resamples,
-            "seed": self.seed,
+            **{name: getattr(self, name) for name in settings},
             "verdict": self.verdict,
             "regressed": self.verdict == "regression",
             "inconclusive_because": list(self.inconclusive_because),

@@ -96,13 +96,10 @@ class SloVerdict:
         return tuple(c for c in self.checks if not c.passed)
 
     def to_dict(self) -> dict[str, Any]:
+        counts = ("requests", "failed", "window", "window_requests", "left_out")
         return {
             "passed": self.passed,
-            "requests": self.requests,
-            "failed": self.failed,
-            "window": self.window,
-            "window_requests": self.window_requests,
-            "left_out": self.left_out,
+            **{name: getattr(self, name) for name in counts},
             "outages": list(self.outages),
             "checks": [c.to_dict() for c in self.checks],
             "slo": (self.slo or Slo()).to_dict(),  # the one serialised SLO form (bench.scenario.slo)

@@ -43,7 +43,7 @@ class Metric:
 
     name: ClassVar[str]  # with its unit: "ttft_ms"; the key everywhere (scenario slo, --slo, summary.json)
     label: ClassVar[str]  # short, for tables and plots: "TTFT"
-    title: ClassVar[str]  # a few words: "time to first token"
+    title: ClassVar[str] = ""  # a few words, "time to first token"; default: the docstring's words before ":"
     unit: ClassVar[str]  # "ms", "fraction", "req/s", "tokens/s"
     kind: ClassVar[MetricKind] = "latency"
     higher_is_worse: ClassVar[bool] = True  # the direction: True for latencies and the error rate
@@ -54,6 +54,13 @@ class Metric:
     derived: ClassVar[bool] = False  # not a Record field: the frame gets a column of it, named ``name``
     order: ClassVar[int] = 100  # position in tables (lower first)
     shown_when_empty: ClassVar[bool] = True  # a latency table row even when nothing was measured
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("title") and cls.__doc__:
+            head, colon, _ = inspect.cleandoc(cls.__doc__).partition(":")
+            if colon:
+                cls.title = " ".join(head.split()).lower()
 
     @property
     def formula(self) -> str:

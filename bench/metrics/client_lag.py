@@ -17,7 +17,6 @@ class ClientLag(FieldMetric):
 
     name = "client_lag_ms"
     label = "client lag (open loop)"
-    title = "client lag"
     unit = "ms"
     field = "client_lag_ms"
     failed_too = True

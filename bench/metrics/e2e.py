@@ -16,7 +16,6 @@ class E2e(FieldMetric):
 
     name = "e2e_ms"
     label = "E2E"
-    title = "end-to-end latency"
     unit = "ms"
     slo = True
     plotted = True

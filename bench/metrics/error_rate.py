@@ -25,7 +25,6 @@ class ErrorRate(RateMetric):
 
     name = "error_rate"
     label = "error rate"
-    title = "error rate"
     unit = "fraction"
     higher_is_worse = True
     slo = True

@@ -27,7 +27,6 @@ class Itl(Metric):
 
     name = "itl_ms"
     label = "ITL (per chunk gap)"
-    title = "inter-chunk latency"
     unit = "ms"
     slo = True
     plotted = True

@@ -16,7 +16,6 @@ class OutputThroughput(SuccessSum):
 
     name = "output_tokens_per_s"
     label = "output tokens/s"
-    title = "output token throughput"
     unit = "tokens/s"
     field = "output_tokens"
     order = 220

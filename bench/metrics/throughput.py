@@ -17,7 +17,6 @@ class Throughput(SuccessSum):
 
     name = "throughput_rps"
     label = "successful requests/s"
-    title = "throughput"
     unit = "req/s"
     order = 210
 

@@ -25,7 +25,6 @@ class Tpot(Metric):
 
     name = "tpot_ms"
     label = "TPOT"
-    title = "time per output token"
     unit = "ms/token"
     slo = True
     plotted = True

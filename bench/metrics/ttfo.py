@@ -20,7 +20,6 @@ class Ttfo(FieldMetric):
 
     name = "ttfo_ms"
     label = "TTFO"
-    title = "time to first output token (not reasoning)"
     unit = "ms"
     slo = True
     field = "ttfo_ms"

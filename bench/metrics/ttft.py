@@ -18,7 +18,6 @@ class Ttft(FieldMetric):
 
     name = "ttft_ms"
     label = "TTFT"
-    title = "time to first token"
     unit = "ms"
     slo = True
     plotted = True
