@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="START:END",
         default=None,
         help="steady-state window in seconds from the run start (either side may be empty, e.g. 10: ); "
-        "default: found from requests in flight",
+        "default: from the run's schedule of offered load (after the spawn ramp and load.warmup_s)",
     )
 
 
