@@ -371,14 +371,16 @@ def _group_figures(df: pd.DataFrame, latency: pd.DataFrame, key: pd.Series) -> l
         name = registry.get(col).stem
         values = latency[col].to_numpy(dtype=np.float64)
         keep = ok & np.isfinite(values) & (codes >= 0)
-        order = np.lexsort((values[keep], codes[keep]))
-        sorted_values, sorted_codes = values[keep][order], codes[keep][order]
+        kept_codes = codes[keep]
+        # A stable sort of small integer codes is a radix sort: groups contiguous, values left unsorted.
+        order = np.argsort(kept_codes.astype(np.int16), kind="stable")
+        grouped_values, sorted_codes = values[keep][order], kept_codes[order]
         bounds = np.searchsorted(sorted_codes, np.arange(len(labels) + 1))
         for g, label in enumerate(labels):
             row = by_label.get(str(label))
             if row is None:
                 continue
-            group = sorted_values[bounds[g] : bounds[g + 1]]
+            group = grouped_values[bounds[g] : bounds[g + 1]]
             row[f"{name}_n"] = int(group.size)
             for q in (50.0, 95.0):
                 tag = f"p{q:g}"

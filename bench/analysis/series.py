@@ -50,7 +50,7 @@ TIMED: tuple[str, ...] = tuple(m.name for m in metrics.all_metrics(kind="latency
 """The latencies given over time (``ttft_ms``, ``tpot_ms``, ``e2e_ms``)."""
 LATENCY_QUANTILES: tuple[float, ...] = (50.0, 95.0, 99.0)
 MAX_POSITION_ANSWERS = 20_000
-_BATCH_REQUESTS = 100_000  # chunk times are computed this many requests at a time (bounded memory)
+_BATCH_GAPS = 2_000_000  # chunk times are computed for about this many gaps at a time (bounded memory)
 
 
 def bucket_width_s(count: int, run_end_s: float, *, min_count: int | None = None) -> float:
@@ -100,7 +100,7 @@ def latency_over_time(
         raw = metrics.get(name).column(frame)
         keep = ok & np.isfinite(raw)
         b, v = bucket[keep], raw[keep]
-        order = np.lexsort((v, b))  # by bucket, then by value: each bucket's values sorted in a run
+        order = np.argsort(b.astype(np.int16), kind="stable")  # radix sort: each bucket's values together
         b, v = b[order], v[order]
         n = np.bincount(b, minlength=buckets)
         starts = np.concatenate(([0], np.cumsum(n)[:-1]))
@@ -129,30 +129,57 @@ def tokens_over_time(
     ttft = df["ttft_ms"].to_numpy()
     streamed = ok & df["stream"].to_numpy() & np.isfinite(ttft)
 
+    scale = 1.0 / width_s
+
     def add(times: np.ndarray, weights: np.ndarray) -> None:
-        idx = np.clip((times // width_s).astype(np.int64), 0, buckets - 1)
+        idx = (times * scale).astype(np.int64)  # times are >= 0: truncation is the floor
+        np.minimum(idx, buckets - 1, out=idx)
         tokens[:] += np.bincount(idx, weights=weights, minlength=buckets)
 
     plain = ok & ~streamed
     add(df["end_s"].to_numpy()[plain], out_tokens[plain])
     lengths = np.diff(frame.itl_offsets)
-    rows = np.flatnonzero(streamed)
-    for lo in range(0, rows.size, _BATCH_REQUESTS):
-        sel = rows[lo : lo + _BATCH_REQUESTS]
-        first = start[sel] + ttft[sel] / 1000.0
-        per_chunk = out_tokens[sel] / (lengths[sel] + 1)
-        add(first, per_chunk)  # the first content chunk, at TTFT
-        more = lengths[sel] > 0
-        if not more.any():
-            continue
-        sel, first, per_chunk = sel[more], first[more], per_chunk[more]
-        n = lengths[sel]
-        gaps = _gaps_of(frame, sel)
-        owner = np.repeat(np.arange(sel.size), n)
-        cum = np.cumsum(gaps)
-        seg_start = np.concatenate(([0], np.cumsum(n)[:-1]))
-        base = np.repeat(cum[seg_start] - gaps[seg_start], n)  # what the earlier answers' gaps add up to
-        add(first[owner] + (cum - base) / 1000.0, per_chunk[owner])
+    first_at = start + np.nan_to_num(ttft) / 1000.0
+    per_chunk = np.where(streamed, out_tokens / (lengths + 1), 0.0)
+    add(first_at[streamed], per_chunk[streamed])  # each answer's first content chunk, at its TTFT
+    # The later chunks, a contiguous range of rows at a time (their gaps are one slice of itl_values).
+    # An answer's chunks fall in the buckets from its first chunk's to its last chunk's; the chunks
+    # before each bucket edge in between are counted by a binary search in the running sum of the gaps,
+    # so the work per gap is one cumulative sum, not a bucket index each.
+    n = df.shape[0]
+    lo = 0
+    while lo < n:
+        hi = int(np.searchsorted(frame.itl_offsets, frame.itl_offsets[lo] + _BATCH_GAPS, side="right")) - 1
+        hi = min(max(hi, lo + 1), n)
+        rows = np.arange(lo, hi)[streamed[lo:hi] & (lengths[lo:hi] > 0)]
+        if rows.size:
+            gaps = frame.itl_values[frame.itl_offsets[lo] : frame.itl_offsets[hi]]
+            cum = np.cumsum(gaps)
+            first_gap = frame.itl_offsets[rows] - frame.itl_offsets[lo]  # index of each row's first gap
+            count = lengths[rows]
+            before = np.where(first_gap > 0, cum[np.maximum(first_gap - 1, 0)], 0.0)  # earlier rows' gaps
+            f = first_at[rows]
+            last = f + (cum[first_gap + count - 1] - before) / 1000.0
+            b_first = np.minimum((f * scale).astype(np.int64), buckets - 1)
+            b_last = np.minimum((last * scale).astype(np.int64), buckets - 1)
+            weight = per_chunk[rows]
+            done = np.zeros(rows.size, dtype=np.int64)  # later chunks already given to a bucket
+            k = 0
+            active = np.flatnonzero(b_last > b_first)
+            while active.size:
+                bucket = b_first[active] + k
+                edge_ms = ((bucket + 1) * width_s - f[active]) * 1000.0 + before[active]
+                upto = np.searchsorted(cum, edge_ms, side="left") - first_gap[active]
+                upto = np.clip(upto, 0, count[active])
+                tokens[:] += np.bincount(
+                    bucket, weights=weight[active] * (upto - done[active]), minlength=buckets
+                )
+                done[active] = upto
+                k += 1
+                active = active[b_first[active] + k < b_last[active]]
+            rest = count - done
+            tokens[:] += np.bincount(b_last, weights=weight * rest, minlength=buckets)
+        lo = hi
     return edges, tokens / width_s
 
 
@@ -184,7 +211,7 @@ def errors_over_time(
     buckets = edges.size - 1
     failed = np.asarray(mask, dtype=bool) & ~df["ok"].to_numpy()
     bucket = np.clip((df["end_s"].to_numpy()[failed] // width).astype(np.int64), 0, buckets - 1)
-    kinds = df["error_kind"].astype(object).to_numpy()[failed]
+    kinds = df.loc[failed, "error_kind"].astype(object).to_numpy()
     statuses = df["status"].to_numpy()[failed]
     series: dict[tuple[str, int], np.ndarray] = {}
     for kind, status in sorted({(str(k), int(s)) for k, s in zip(kinds, statuses, strict=True)}):

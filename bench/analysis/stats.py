@@ -13,7 +13,15 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["CONFIDENCE", "PERCENTILES", "describe", "min_samples", "percentile", "percentile_interval"]
+__all__ = [
+    "CONFIDENCE",
+    "PERCENTILES",
+    "describe",
+    "interval_ranks",
+    "min_samples",
+    "percentile",
+    "percentile_interval",
+]
 
 PERCENTILES: tuple[float, ...] = (50.0, 90.0, 95.0, 99.0, 99.9)
 """The percentiles every latency table reports."""
@@ -38,17 +46,8 @@ def min_samples(q: float) -> int:
     return max(MIN_SAMPLES, need)
 
 
-def percentile_interval(
-    sorted_values: np.ndarray, q: float, confidence: float = CONFIDENCE
-) -> tuple[float, float] | None:
-    """A distribution-free confidence interval of the q-th percentile from sorted values, or None (n < 2).
-
-    Order statistics: with n values and p = q/100, the count of values below the true percentile is
-    Binomial(n, p); its normal approximation gives ranks j, k = n p -/+ z sqrt(n p (1 - p)) (z = 1.96 at
-    95 %), rounded outwards and clipped to 1..n, and the interval is [x_(j), x_(k)] (1-based ranks).
-    Needs no assumption about the shape of the distribution, and costs two lookups in sorted data.
-    """
-    n = int(sorted_values.size)
+def interval_ranks(n: int, q: float, confidence: float = CONFIDENCE) -> tuple[int, int] | None:
+    """The 1-based ranks (j, k) of ``percentile_interval`` for n values, or None (n < 2)."""
     if n < 2:
         return None
     from statistics import NormalDist
@@ -58,7 +57,25 @@ def percentile_interval(
     half = z * float(np.sqrt(n * p * (1.0 - p)))
     j = min(max(int(np.floor(n * p - half)), 1), n)
     k = min(max(int(np.ceil(n * p + half)), 1), n)
-    return float(sorted_values[j - 1]), float(sorted_values[k - 1])
+    return j, k
+
+
+def percentile_interval(
+    values: np.ndarray, q: float, confidence: float = CONFIDENCE
+) -> tuple[float, float] | None:
+    """A distribution-free confidence interval of the q-th percentile of ``values``, or None (n < 2).
+
+    Order statistics: with n values and p = q/100, the count of values below the true percentile is
+    Binomial(n, p); its normal approximation gives ranks j, k = n p -/+ z sqrt(n p (1 - p)) (z = 1.96 at
+    95 %), rounded outwards and clipped to 1..n, and the interval is [x_(j), x_(k)] (1-based ranks).
+    Needs no assumption about the shape of the distribution; one partial sort (``np.partition``).
+    """
+    ranks = interval_ranks(int(values.size), q, confidence)
+    if ranks is None:
+        return None
+    j, k = ranks
+    part = np.partition(values, (j - 1, k - 1))
+    return float(part[j - 1]), float(part[k - 1])
 
 
 def percentile(values: Sequence[float] | np.ndarray, q: float) -> float | None:

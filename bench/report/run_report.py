@@ -137,10 +137,10 @@ def setup_facts(
     """What was measured and how: the label/value pairs of the Setup section."""
     run = summary["run"]
     target = scenario.get("target") or {}
-    url = run.get("target") or run_info.get("target_url") or DASH
+    url = f"{run.get('target') or run_info.get('target_url') or DASH}{target.get('path', '')}"
     if target and target.get("base_url") is None and run_info.get("target_url"):
         url = f"{url} (the embedded mock, started for this run)"
-    items: list[tuple[str, str]] = [("target", f"{url}{target.get('path', '')}")]
+    items: list[tuple[str, str]] = [("target", url)]
     if target:
         items.append(("model", str(target.get("model") or DASH)))
         items.append(("API profile", _profile(str(target.get("profile") or ""))))
@@ -240,11 +240,11 @@ def headline_items(summary: Mapping[str, Any]) -> tuple[tuple[str, str, str], ..
     """The figures a reader looks for first (steady window, or the whole run when there is none)."""
     s = summary["steady"]
     tp, lat = s["throughput"], s["latency_ms"]
-    where = "steady window" if summary["window"]["source"] != "whole_run" else "whole run"
+    where = "in the steady window" if summary["window"]["source"] != "whole_run" else "over the whole run"
     items = [
-        ("requests", fmt(s["requests"]), f"{fmt(s['failed'])} failed ({pct(s['error_rate'])}), {where}"),
-        ("throughput", qty(tp["requests_per_s"], "req/s", 2), "successful requests per second"),
-        ("output tokens", qty(tp["output_tokens_per_s"], "tok/s", 1), "of successful requests, per second"),
+        ("requests", fmt(s["requests"]), f"sent; {fmt(s['failed'])} failed ({pct(s['error_rate'])})"),
+        ("throughput", qty(tp["requests_per_s"], "req/s", 2), f"successful requests per second, {where}"),
+        ("output tokens", qty(tp["output_tokens_per_s"], "tok/s", 1), f"of successful requests, {where}"),
     ]
     for key, label, unit in (
         (m.name, m.label, m.unit) for m in metrics.all_metrics(kind="latency") if m.per_second

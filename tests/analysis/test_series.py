@@ -87,3 +87,35 @@ def test_min_samples_and_the_percentile_interval():
     # n p = 50, half-width 1.96 * sqrt(25) = 9.8: ranks 40 and 60.
     assert (lo, hi) == (40.0, 60.0)
     assert percentile_interval(np.array([1.0]), 50.0) is None
+
+
+def test_tokens_over_time_matches_a_chunk_by_chunk_count(monkeypatch):
+    rng = np.random.default_rng(5)
+    records = []
+    for i in range(400):
+        gaps = tuple(float(g) for g in rng.uniform(1, 400, rng.integers(0, 30)))
+        records.append(
+            make_record(
+                i,
+                at_s=float(rng.uniform(0, 20)),
+                ttft_ms=float(rng.uniform(5, 900)),
+                itl_ms=gaps,
+                output_tokens=int(rng.integers(1, 90)),
+                stream=bool(i % 5),
+            )
+        )
+    frame = _frame(records)
+    monkeypatch.setattr(series, "_BATCH_GAPS", 97)  # many batches, cut anywhere
+    for width in (1.0, 2.0, 5.0):
+        edges, per_s = series.tokens_over_time(frame, np.ones(len(frame), dtype=bool), 40.0, width_s=width)
+        want = np.zeros(edges.size - 1)
+        for r in records:
+            if not r.stream:
+                t = (r.started_at_s - T0) + r.e2e_ms / 1000
+                want[min(int(t // width), want.size - 1)] += r.output_tokens
+                continue
+            t = (r.started_at_s - T0) + r.ttft_ms / 1000
+            times = [t, *(t + c / 1000 for c in np.cumsum(r.itl_ms))]
+            for x in times:
+                want[min(int(x // width), want.size - 1)] += r.output_tokens / len(times)
+        assert np.allclose(per_s * width, want), width

@@ -255,7 +255,7 @@ def test_setup_names_target_model_load_window_and_versions(tmp_path):
     md = build_report(run).paths["summary.md"].read_text()
     setup = md[md.index("## Setup") : md.index("## Headline")]
     for text in (
-        "http://127.0.0.1:1234 (the embedded mock, started for this run)/v1/chat/completions",
+        "http://127.0.0.1:1234/v1/chat/completions (the embedded mock, started for this run)",
         "**model**: m1",
         "seed (only the seven documented body keys are sent)",
         "closed loop: 2 users",
