@@ -343,16 +343,8 @@ def _step_line(step: StepResult) -> str:
             "breached": "SLO breached: " + ", ".join(c.name for c in step.breaches),
             "not judged": "not judged: " + ", ".join(f"{c.name} (n = {c.samples})" for c in step.unjudged),
         }.get(step.status, ""),
-        f"errors {step.error_rate:.1%}" if step.error_rate else "",
         f"server waiting {step.server['waiting']['mean']:.1f}"
         if step.server and step.server.get("waiting")
-        else "",
-        (
-            "SLOs met"
-            if step.meets_slo
-            else "SLO breached: " + ", ".join(c.name for c in step.checks if not c.passed)
-        )
-        if step.checks
         else "",
     ]
     return ", ".join(p for p in parts if p)
