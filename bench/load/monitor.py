@@ -3,7 +3,8 @@
 Millisecond timing is only as good as the process taking the timestamps: measured here, the p99
 timestamp error of the streaming client stays within about 2 ms below 30 % of a core and about 8 ms
 below 50 %, then explodes (``shared/research/client-bench.md``). Locust itself warns only at 90 %.
-So each process writes ``monitor/<worker>.jsonl`` lines
+So each process emits one line a second, which its record stream carries to the run's writer
+(``bench.load.stream``), which appends it to ``monitor/<worker>.jsonl``:
 
     {"t_s": <wall clock>, "worker": "local", "cpu_pct": 23.5, "loop_lag_ms": 0.4}
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from pathlib import Path
+from collections.abc import Callable
 
 import gevent
 import orjson
@@ -37,20 +38,23 @@ def _cpu_s() -> float:
 
 
 class Monitor:
-    """Samples this process once per ``interval_s`` in a background greenlet."""
+    """Samples this process once per ``interval_s`` in a background greenlet; ``emit`` gets each line."""
 
     def __init__(
-        self, path: str | Path, worker: str, *, interval_s: float = 1.0, warn_cpu_pct: float = 50.0
+        self,
+        emit: Callable[[bytes], None],
+        worker: str,
+        *,
+        interval_s: float = 1.0,
+        warn_cpu_pct: float = 50.0,
     ) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._emit = emit
         self.worker = worker
         self.interval_s = interval_s
         self.warn_cpu_pct = warn_cpu_pct
         self.latest_cpu_pct: float | None = None
         self.latest_lag_ms: float | None = None
         self._warned_at = -1e9
-        self._file = self.path.open("ab")
         self._greenlet: gevent.Greenlet | None = None
 
     def start(self) -> None:
@@ -61,8 +65,6 @@ class Monitor:
         if self._greenlet is not None:
             self._greenlet.kill(block=False)
             self._greenlet = None
-        if not self._file.closed:
-            self._file.close()
 
     def _loop(self) -> None:
         cpu0, wall0 = _cpu_s(), time.perf_counter()
@@ -94,5 +96,4 @@ class Monitor:
             "cpu_pct": round(cpu_pct, 2),
             "loop_lag_ms": round(lag_ms, 3),
         }
-        self._file.write(orjson.dumps(line) + b"\n")
-        self._file.flush()
+        self._emit(orjson.dumps(line))

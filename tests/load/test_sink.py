@@ -1,18 +1,23 @@
-"""Record sink, monitor and merge: what a killed run leaves behind, and the files the analysis reads."""
+"""Record stream, monitor and merge: what reaches the run's one writer, what a killed run leaves behind,
+and the files the analysis reads."""
 
 from __future__ import annotations
 
 from array import array
+from dataclasses import replace
 from pathlib import Path
 
 import gevent
+import msgpack
 import orjson
 import pyarrow.parquet as pq
 
+from bench.load.batch import BatchBuilder, RecordBatch
+from bench.load.hub import RecordHub
 from bench.load.merge import merge_records
 from bench.load.monitor import Monitor
 from bench.load.rundir import create_run_dir
-from bench.load.sink import RecordSink
+from bench.load.stream import RecordCollector, RecordSender
 from bench.records import Record, record_from_json
 
 
@@ -27,22 +32,95 @@ def make_record(i: int, *, error: str | None = None) -> Record:
     )  # fmt: skip
 
 
-def test_records_reach_the_file_within_a_second_without_close(tmp_path: Path) -> None:
-    sink = RecordSink(tmp_path / "records" / "local.jsonl")
-    sink.write(make_record(1))
-    gevent.sleep(0.8)  # the background flush, as a process killed now would leave it
-    lines = (tmp_path / "records" / "local.jsonl").read_bytes().splitlines()
-    assert [record_from_json(line).request_id for line in lines] == ["id1"]
-    sink.write(make_record(2))
-    sink.close()
-    assert len((tmp_path / "records" / "local.jsonl").read_bytes().splitlines()) == 2
+class Link:
+    """The messaging between a sender and the collector, in-process, with a switch to lose messages."""
+
+    def __init__(self, run_dir: Path, worker: str = "w0") -> None:
+        self.hub = RecordHub()
+        self.seen: list[RecordBatch] = []
+        self.hub.subscribe(self.seen.append)
+        self.collector = RecordCollector(run_dir, self.hub, lambda client, data: self.sender.on_ack(data))
+        self.up = True
+        self.sender = RecordSender(self._carry, worker, interval_s=0.2, resend_s=0.3)
+
+    def close(self) -> None:
+        self.sender.close()
+        self.collector.close()
+
+    def _carry(self, msg: dict[str, object]) -> None:
+        if self.up:  # through msgpack, as Locust's messaging carries it
+            self.collector.receive("client-1", msgpack.loads(msgpack.dumps(msg), raw=False))
 
 
-def test_monitor_writes_one_line_a_second_in_the_bottleneck_format(tmp_path: Path) -> None:
-    monitor = Monitor(tmp_path / "monitor" / "local.jsonl", "local", interval_s=0.3)
+def _lines(path: Path) -> list[Record]:
+    return [record_from_json(line) for line in path.read_bytes().splitlines()]
+
+
+def test_records_reach_the_writer_within_a_second_without_close(tmp_path: Path) -> None:
+    link = Link(tmp_path)
+    link.sender.write(make_record(1))
+    gevent.sleep(0.5)  # the background flush, as a worker killed now would leave it
+    assert [r.request_id for r in _lines(tmp_path / "records" / "w0.jsonl")] == ["id1"]
+    link.sender.write(make_record(2))
+    link.close()
+    assert [r.request_id for r in _lines(tmp_path / "records" / "w0.jsonl")] == ["id1", "id2"]
+    assert link.collector.streams["w0"].final and link.sender.unacked == 0
+    assert [len(b) for b in link.seen] == [1, 1]  # the hub got every batch once
+
+
+def test_a_batch_the_writer_did_not_get_is_sent_again_and_written_once(tmp_path: Path) -> None:
+    link = Link(tmp_path)
+    link.up = False  # the connection to the master is broken
+    link.sender.write(make_record(1))
+    link.sender.flush()
+    assert link.sender.unacked == 1 and not (tmp_path / "records").exists()
+    link.up = True
+    link.sender.write(make_record(2))
+    link.sender.flush()
+    stream = link.collector.streams["w0"]
+    assert (stream.upto, stream.above) == (0, {2})  # batch 1 is missing, batch 2 is written
+    gevent.sleep(0.6)  # the resend
+    assert (stream.upto, link.sender.unacked) == (2, 0)
+    link.sender.resend(older_than_s=0)  # nothing left to resend; a duplicate would not be written anyway
+    link.collector.receive("client-1", {"worker": "w0", "seq": 1, "batch": {}, "monitor": []})
+    link.close()
+    assert sorted(r.request_id for r in _lines(tmp_path / "records" / "w0.jsonl")) == ["id1", "id2"]
+
+
+def test_a_batch_keeps_every_field_and_writes_the_lines_record_to_json_writes(tmp_path: Path) -> None:
+    plain = make_record(1)
+    rich = replace(make_record(2), itl_ms=array("d", [1 / 3, 2.0, 2e-4]), chunk_tokens=array("l", [1, 4, 2]))
+    empty = replace(make_record(3, error="http_error"), itl_ms=array("d"), chunks=0)
+    builder = BatchBuilder()
+    for record in (plain, rich, empty):
+        builder.add(record)
+    batch = RecordBatch.from_wire(msgpack.loads(msgpack.dumps(builder.take().to_wire()), raw=False))
+    assert len(builder) == 0 and len(batch) == 3
+    lines = batch.jsonl().splitlines()
+    assert [orjson.loads(line) for line in lines] == [orjson.loads(r.to_json()) for r in (plain, rich, empty)]
+    assert list(batch.records()) == [record_from_json(r.to_json()) for r in (plain, rich, empty)]
+    assert batch.column("request_id") == ["id1", "id2", "id3"]
+    assert list(batch.itl_ms(1)) == [0.3333, 2.0, 0.0002]
+
+
+def test_a_batch_from_another_chatbench_is_refused_and_not_acknowledged(tmp_path: Path) -> None:
+    acks: list[object] = []
+    collector = RecordCollector(tmp_path, None, lambda client, data: acks.append(data))
+    builder = BatchBuilder()
+    builder.add(make_record(1))
+    wire = builder.take().to_wire()
+    wire["cols"] = [*wire["cols"], "a_new_field"]  # type: ignore[list-item]
+    collector.receive("c", {"worker": "w0", "seq": 1, "batch": wire, "monitor": []})
+    assert (collector.rejected, acks, collector.records) == (1, [], 0)
+
+
+def test_monitor_samples_travel_with_the_records_in_the_bottleneck_format(tmp_path: Path) -> None:
+    link = Link(tmp_path, "local")
+    monitor = Monitor(link.sender.monitor_sample, "local", interval_s=0.3)
     monitor.start()
     gevent.sleep(1.0)
     monitor.stop()
+    link.close()
     rows = [orjson.loads(line) for line in (tmp_path / "monitor" / "local.jsonl").read_bytes().splitlines()]
     assert len(rows) >= 2
     assert set(rows[0]) == {"t_s", "worker", "cpu_pct", "loop_lag_ms"}
