@@ -19,11 +19,15 @@ __all__ = ["install", "subscribe"]
 
 
 def subscribe(environment: Any, callback: Callable[[Any], None]) -> None:
-    """Call ``callback(record)`` for every finished record this process sees (the one hook to the record
-    stream: the load context's subscribers)."""
-    from bench.load.context import CONTEXT
+    """Call ``callback(record)`` for every finished record of the run, this process's or a worker's (the
+    one hook to the record stream: the record hub of the run's writer, ``bench.load.hub``)."""
+    from bench.load.hub import record_hub
 
-    CONTEXT.subscribers.append(callback)
+    def on_batch(batch: Any) -> None:
+        for record in batch.records():
+            callback(record)
+
+    record_hub(environment).subscribe(on_batch)
 
 
 def install(environment: Any, scenario: Any, run_dir: Path, **options: Any) -> Any:

@@ -1,35 +1,40 @@
-"""What one load-generator process shares between its users: the scenario, the sink, the counters.
+"""What one Locust process shares between its users and listeners: the scenario, the record stream, the counters.
 
-Each Locust process (the local runner, or each distributed worker) has exactly one ``LoadContext``
-(``CONTEXT``), set up by the locustfile's ``init`` listener. The master (or the local runner) decides
-the run directory and the target URL and sends them, with the current load step, to every worker in
-a ``chatbench_step`` message; a worker opens its record file when it first needs it.
+Each Locust process (the local runner, the master, each distributed worker) has exactly one
+``LoadContext``, made by the locustfile's ``init`` listener and kept on Locust's ``Environment``
+(``load_context(environment)``), so two environments in one process never share state. The master
+(or the local runner) decides the run and the target URL and sends them, with the current load step,
+to every worker in a ``chatbench_step`` message. Records leave each load generator through its
+``RecordSender`` (``bench.load.stream``) for the run's one writer, the master's or local runner's
+``RecordCollector``, which publishes them on the record hub (``bench.load.hub``).
 
 ``execute`` is the one place where a request is sent, counted in flight, turned into a ``Record``,
-written, handed to the live subscribers (``bench.live``), and shown in Locust's live statistics (one
-request event per request: ``E2E`` rows for successful requests, ``failed`` rows for the others).
+handed to the record stream, and shown in Locust's live statistics (one request event per request:
+``E2E`` rows for successful requests, ``failed`` rows for the others).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gevent
+from gevent.event import Event
 
 from bench.load.client import ChatClient, ClientSettings, Exchange, new_request_id
 from bench.load.monitor import Monitor
-from bench.load.sink import RecordSink
+from bench.load.stream import RecordCollector, RecordSender
 from bench.records import Record
 from bench.scenario.model import Scenario
 from bench.scenario.plan import RequestPlan
 from bench.tokens import TokenCounter
 
-__all__ = ["CONTEXT", "LoadContext", "StepInfo"]
+__all__ = ["LoadContext", "StepInfo", "load_context"]
 
 log = logging.getLogger("chatbench")
 
@@ -51,7 +56,7 @@ class LoadContext:
 
     scenario: Scenario | None = None
     run_id: str = ""
-    run_dir: Path | None = None
+    run_dir: Path | None = None  # on the master or the local runner: where the run is written
     base_url: str | None = None
     worker: str = "local"
     worker_index: int = 0
@@ -62,28 +67,50 @@ class LoadContext:
     started: int = 0  # requests sent by this process
     dropped: int = 0  # open-loop arrivals not sent because the in-flight pool was full
     max_requests: int | None = None  # this process's share of load.max_requests
-    sink: RecordSink | None = None
+    sink: RecordSender | None = None
     monitor: Monitor | None = None
-    subscribers: list[Callable[[Record], None]] = field(default_factory=list)  # live consumers of records
+    collector: RecordCollector | None = None  # the run's one writer: on the master or the local runner
+    worker_reports: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)  # master
+    options: dict[str, Any] = field(default_factory=dict)  # drain_timeout_s, step_label (master's)
+    ready: Event = field(default_factory=Event)  # set once the scenario is known (a worker: from the master)
+    workdir: Path | None = None  # a worker's private folder for the files the master sent
+    mock: Any = None  # the embedded mock's handle, when this process started it
+    services: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)  # e.g. the metrics scraper
+    bundle: dict[str, Any] | None = None  # the master's: what it sends each worker (bench.load.bundle)
+    finished: bool = False  # the end of every record stream was waited for
     _users: int = 0
 
     # -- setup ---------------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Open the record and monitor files (once the run directory and the worker name are known)."""
+        """Start this process's record stream and monitor (once the worker name is known)."""
         if self.sink is not None:
             return
-        if self.run_dir is None:
-            raise RuntimeError("the run directory is not known yet (no chatbench_step message arrived)")
-        self.sink = RecordSink(self.run_dir / "records" / f"{self.worker}.jsonl")
-        self.monitor = Monitor(self.run_dir / "monitor" / f"{self.worker}.jsonl", self.worker)
+        runner = self.environment.runner if self.environment is not None else None
+        if runner is None:
+            raise RuntimeError("the load context has no runner (the locustfile's init listener did not run)")
+        from bench.load.stream import RECORDS_MESSAGE
+
+        self.sink = RecordSender(lambda msg: runner.send_message(RECORDS_MESSAGE, msg), self.worker)
+        self.monitor = Monitor(self.sink.monitor_sample, self.worker)
         self.monitor.start()
 
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Block until the scenario is known (on a worker it comes from the master after it connects)."""
+        if not self.ready.wait(timeout_s):
+            raise RuntimeError(f"no scenario from the master within {timeout_s:g} s")
+
     def close(self) -> None:
-        if self.sink is not None:
-            self.sink.close()
+        """Stop the monitor and send the last records (idempotent)."""
         if self.monitor is not None:
             self.monitor.stop()
+        if self.sink is not None:
+            self.sink.close()
+        if self.workdir is not None:
+            import shutil
+
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
 
     def next_user_index(self) -> int:
         self._users += 1
@@ -243,8 +270,6 @@ class LoadContext:
             chunk_tokens=ex.chunk_tokens,
         )
         self.sink.write(record)
-        for subscriber in self.subscribers:
-            subscriber(record)
         self._to_locust_stats(record, len(ex.answer.encode()))
 
     def _to_locust_stats(self, record: Record, answer_bytes: int) -> None:
@@ -271,8 +296,12 @@ class LoadContext:
         )
 
 
-CONTEXT = LoadContext()
-"""This process's context (one per Locust process)."""
+def load_context(environment: Any) -> LoadContext:
+    """The ``LoadContext`` the locustfile's ``init`` listener put on this Locust ``Environment``."""
+    ctx = getattr(environment, "chatbench", None)
+    if not isinstance(ctx, LoadContext):
+        raise RuntimeError("no chatbench load context on this environment (run bench/load/locustfile.py)")
+    return ctx
 
 
 def conversation_messages(plan: RequestPlan, answer: str) -> Sequence[Mapping[str, str]]:

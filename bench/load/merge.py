@@ -1,4 +1,5 @@
-"""Merge the per-process record files of a run into ``records.parquet`` (pyarrow; no gevent, no pandas).
+"""Merge the per-process record files of a run into ``records.parquet`` (pyarrow; no gevent, no pandas),
+and finish the run (``finish_run``).
 
 ``records/<worker>.jsonl`` files are read line by line; a line cut short by a killed process is
 skipped (and counted). ``itl_ms`` stays a ``list<double>`` column. The column order is
@@ -14,9 +15,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bench.load.rundir import finish_run_json
 from bench.records import RECORD_COLUMNS, read_jsonl
 
-__all__ = ["RECORDS_SCHEMA", "MergeResult", "merge_records"]
+__all__ = ["RECORDS_SCHEMA", "MergeResult", "finish_run", "merge_records"]
 
 _TYPES: dict[str, pa.DataType] = {
     "user": pa.int32(),
@@ -74,3 +76,12 @@ def merge_records(run_dir: str | Path) -> MergeResult:
     pq.write_table(table, out)
     errors = sum(1 for kind in columns["error_kind"] if kind is not None and kind != "client_cancelled")
     return MergeResult(out, table.num_rows, errors, skipped)
+
+
+def finish_run(run_dir: str | Path, **fields: Any) -> MergeResult:
+    """The end of every run: merge the records, then add the counts, the end time and ``fields`` to
+    ``run.json``. The run's master (or local runner) calls it when Locust quits; ``run_load`` calls it
+    only when the Locust process could not (it was killed)."""
+    merged = merge_records(run_dir)
+    finish_run_json(Path(run_dir), records=merged.records, errors=merged.errors, **fields)
+    return merged

@@ -21,6 +21,8 @@ __all__ = [
     "finish_run_json",
     "new_run_id",
     "note_schedule",
+    "read_run_json",
+    "update_run_json",
     "write_run_json",
     "write_scenario_json",
 ]
@@ -88,11 +90,23 @@ def write_run_json(
 
 def finish_run_json(run_dir: Path, **fields: Any) -> None:
     """Add the end time and ``fields`` (exit code, counts) to ``run.json``."""
-    path = run_dir / "run.json"
-    data = json.loads(path.read_text("utf-8")) if path.is_file() else {}
-    data["ended_at_s"] = time.time()
+    update_run_json(run_dir, ended_at_s=time.time(), **fields)
+
+
+def update_run_json(run_dir: Path, **fields: Any) -> None:
+    """Add ``fields`` to ``run.json``."""
+    data = read_run_json(run_dir)
     data.update(fields)
     _write(run_dir, data)
+
+
+def read_run_json(run_dir: Path) -> dict[str, Any]:
+    """``run.json`` of ``run_dir`` ({} when it is missing or unreadable)."""
+    try:
+        data = json.loads((run_dir / "run.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def note_schedule(

@@ -3,17 +3,19 @@
 ``run_load`` is what ``chatbench run``, ``chatbench ui`` and the capacity sweep call:
 
 1. load the scenario with the overrides (a ``ScenarioError`` reaches the CLI: one line, exit 2);
-2. create ``results/<run-id>/``;
-3. start the embedded mock when ``target.base_url`` is None (and always stop it at the end), with its
-   ground-truth log in ``mock/truth.jsonl``;
-4. probe the target with httpx before any load (``probe_scenario``): ``GET /v1/models`` and one chat
+2. probe a real target before any load (``probe_scenario``): ``GET /v1/models`` and one chat
    request of the scenario catch a server that is not there, a wrong model, a wrong path or an
    authentication error; the server's own message becomes a ``TargetError`` (one line, exit 2);
-5. write ``scenario.json`` and ``run.json``;
-6. scrape the server's ``/metrics`` in a process of its own while Locust runs (``bench.servermetrics``);
-   run ``python -m locust -f bench/load/locustfile.py --headless ...`` and wait (hard timeout:
+   then create ``results/<run-id>/``;
+3. run ``python -m locust -f bench/load/locustfile.py --headless ...`` and wait (hard timeout:
    duration + drain + margin); Ctrl-C stops Locust gracefully and what was recorded is kept;
-7. merge ``records/*.jsonl`` into ``records.parquet`` and finish ``run.json``.
+4. read what the run left in ``run.json``.
+
+Everything else happens in the one place that runs every run, driven from here or started as plain
+Locust: the locustfile's master (or local runner) starts the embedded mock when the scenario has no
+target (its ground truth in ``mock/truth.jsonl``, probed the same way), scrapes the server's ``/metrics`` in a process of
+its own (``bench.servermetrics``), writes ``scenario.json`` and ``run.json`` (with the options given
+here), writes the records, merges them and finishes ``run.json``.
 """
 
 from __future__ import annotations
@@ -22,25 +24,25 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench.errors import TargetError, error_text
+from bench.errors import ChatbenchError, TargetError, error_text
 from bench.lifeline import Lifeline
-from bench.load.merge import merge_records
-from bench.load.rundir import create_run_dir, finish_run_json, write_run_json, write_scenario_json
-from bench.servermetrics.process import scraping
+from bench.load.rundir import create_run_dir, read_run_json, update_run_json
 
 __all__ = [
     "LOCUSTFILE",
     "RunOutcome",
     "mock_settings",
+    "probe_before_load",
     "probe_scenario",
     "probe_target",
     "run_load",
@@ -164,6 +166,14 @@ def _model_ids(response: Any) -> list[str]:
     return [str(m["id"]) for m in data if isinstance(m, dict) and m.get("id") is not None]
 
 
+def probe_before_load(scenario: Any, base_url: str, full: bool = True) -> None:
+    """The probe of a target before any load: ``probe_scenario``, or only ``probe_target`` (--no-probe)."""
+    if full:
+        probe_scenario(scenario, base_url)
+    else:
+        probe_target(base_url, timeout_s=scenario.target.timeouts.connect_s)
+
+
 def mock_settings(scenario: Any, truth_log: Path) -> Any:
     """The embedded mock's settings: the scenario's ``mock:`` block on a free port, speaking the target's
     profile and model unless the block says otherwise, logging its ground truth to ``truth_log``."""
@@ -178,22 +188,6 @@ def mock_settings(scenario: Any, truth_log: Path) -> Any:
         profile=given.get("profile", scenario.target.profile),
         model=given.get("model", scenario.target.model),
     )
-
-
-@contextlib.contextmanager
-def _embedded_mock(scenario: Any, run_dir: Path) -> Iterator[tuple[str, Path] | None]:
-    if scenario.target.base_url is not None:
-        yield None
-        return
-    from bench.mock.process import start_mock
-
-    (run_dir / "mock").mkdir(exist_ok=True)
-    truth = run_dir / "mock" / "truth.jsonl"
-    handle = start_mock(mock_settings(scenario, truth), log_path=run_dir / "mock" / "mock.log")
-    try:
-        yield str(handle.url), truth
-    finally:
-        handle.stop()
 
 
 class _Stop(Exception):
@@ -228,67 +222,60 @@ def run_load(
     overrides = dict(overrides or {})
     scenario = load_scenario(scenario_path, overrides)
     if scenario.target.base_url is not None:  # fail before leaving an empty run directory behind
-        _probe(scenario, scenario.target.base_url, probe)
+        probe_before_load(scenario, scenario.target.base_url, probe)
     run_dir = create_run_dir(Path(results_dir), scenario.name, run_id)
     drain_s = drain_timeout_s if drain_timeout_s is not None else scenario.target.timeouts.total_s
-    with _embedded_mock(scenario, run_dir) as mock:
-        base_url = mock[0] if mock else scenario.target.base_url
-        assert base_url is not None
-        if mock:
-            _probe(scenario, base_url, probe)
-        write_scenario_json(run_dir, scenario)
-        command = _locust_command(
-            scenario_path, overrides, run_dir, base_url, processes, web_ui, web_host, web_port, drain_s, step
-        )
-        command += list(extra_locust_args)
-        write_run_json(
-            run_dir,
-            run_id=run_dir.name,
-            target_url=base_url,
-            command=sys.argv,
-            options={
-                "overrides": overrides,
-                "processes": processes,
-                "web_ui": web_ui,
-                "drain_timeout_s": drain_s,
-                "step": step,
-                "locust_command": command,
-            },
-        )
-        limit_s = None if web_ui else scenario.load.total_duration_s + drain_s + _MARGIN_S
-        if web_ui and on_ready is not None:
-            on_ready(f"http://{web_host}:{web_port}")
-        with scraping(scenario.server_metrics, base_url, run_dir):
-            exit_code, interrupted = _run_locust(command, limit_s, progress)
-    merged = merge_records(run_dir)
-    finish_run_json(
-        run_dir, exit_code=exit_code, records=merged.records, errors=merged.errors, interrupted=interrupted
-    )
+    command = _locust_command(
+        scenario_path, overrides, run_dir, scenario.target.base_url, processes, web_ui, web_host, web_port,
+        drain_s, step,
+    )  # fmt: skip
+    if not probe:
+        command.append("--no-probe")
+    command += list(extra_locust_args)
+    options = {
+        "command": sys.argv,
+        "overrides": overrides,
+        "processes": processes,
+        "web_ui": web_ui,
+        "drain_timeout_s": drain_s,
+        "step": step,
+        "locust_command": command,
+    }
+    command += ["--driven", "--run-options", json.dumps(options)]
+    limit_s = None if web_ui else scenario.load.total_duration_s + drain_s + _MARGIN_S
+    if web_ui and on_ready is not None:
+        on_ready(f"http://{web_host}:{web_port}")
+    exit_code, interrupted = _run_locust(command, limit_s, progress)
+    info = read_run_json(run_dir)
+    if not info:
+        if not (run_dir / "records").exists():
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing ran: leave no empty run directory
+        raise ChatbenchError(f"Locust could not start the run (exit code {exit_code}); its message is above")
+    if info.get("ended_at_s") is None:  # Locust was killed before it could finish the run itself
+        from bench.load.merge import finish_run
+
+        finish_run(run_dir, exit_code=exit_code)
+    update_run_json(run_dir, interrupted=interrupted)
+    info = read_run_json(run_dir)
+    truth = run_dir / "mock" / "truth.jsonl"
     return RunOutcome(
         run_id=run_dir.name,
         run_dir=run_dir,
         exit_code=exit_code,
-        records=merged.records,
-        errors=merged.errors,
-        target_url=base_url,
+        records=int(info.get("records") or 0),
+        errors=int(info.get("errors") or 0),
+        target_url=str(info.get("target_url") or ""),
         scenario=scenario,
         interrupted=interrupted,
-        truth_log=mock[1] if mock else None,
+        truth_log=truth if truth.is_file() else None,
     )
-
-
-def _probe(scenario: Any, base_url: str, full: bool) -> None:
-    if full:
-        probe_scenario(scenario, base_url)
-    else:
-        probe_target(base_url, timeout_s=scenario.target.timeouts.connect_s)
 
 
 def _locust_command(
     scenario_path: str | os.PathLike[str],
     overrides: Mapping[str, Any],
     run_dir: Path,
-    base_url: str,
+    base_url: str | None,
     processes: int,
     web_ui: bool,
     web_host: str,
@@ -307,8 +294,6 @@ def _locust_command(
         str(scenario_path),
         "--run-dir",
         str(run_dir),
-        "--host",
-        base_url,
         "--drain-timeout",
         str(drain_s),
         "--stop-timeout",
@@ -317,10 +302,11 @@ def _locust_command(
         "0",  # failed requests are data; the SLO gate decides the verdict
         "--json-file",
         str(run_dir / "locust" / "stats"),
-        "--driven",
         "--loglevel",
         "WARNING",
     ]
+    if base_url is not None:  # else the run starts the embedded mock
+        command += ["--host", base_url]
     if overrides:
         command += ["--overrides", json.dumps(overrides)]
     if step is not None:

@@ -34,7 +34,7 @@ from locust import User, task
 
 from bench.load.breaker import REACHABILITY, Backoff
 from bench.load.client import ChatClient, Exchange
-from bench.load.context import CONTEXT, conversation_messages
+from bench.load.context import LoadContext, conversation_messages, load_context
 from bench.load.replay import Replay
 from bench.scenario.builder import RequestBuilder
 from bench.scenario.plan import Conversation, Message
@@ -47,9 +47,9 @@ _DEFAULT_MAX_INFLIGHT = 1000
 _START_SPREAD_S = 1.0  # Locust spawns a second's worth of users at once: spread them over that second
 
 
-def _user_seed(index: int) -> int:
-    assert CONTEXT.scenario is not None
-    return CONTEXT.scenario.seed + CONTEXT.worker_index * _SEED_STRIDE + index
+def _user_seed(ctx: LoadContext, index: int) -> int:
+    assert ctx.scenario is not None
+    return ctx.scenario.seed + ctx.worker_index * _SEED_STRIDE + index
 
 
 class ChatUser(User):
@@ -57,12 +57,14 @@ class ChatUser(User):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        CONTEXT.open()
-        assert CONTEXT.scenario is not None
-        self.index = CONTEXT.next_user_index()
-        self.builder = RequestBuilder(CONTEXT.scenario, seed=_user_seed(self.index))
-        self.chat_client: ChatClient = CONTEXT.new_client(concurrency=1)
-        self._think = CONTEXT.scenario.load.think_time()
+        self.ctx = ctx = load_context(environment)
+        ctx.wait_ready()
+        ctx.open()
+        assert ctx.scenario is not None
+        self.index = ctx.next_user_index()
+        self.builder = RequestBuilder(ctx.scenario, seed=_user_seed(ctx, self.index))
+        self.chat_client: ChatClient = self.ctx.new_client(concurrency=1)
+        self._think = ctx.scenario.load.think_time()
         self._think_rng = random.Random(f"{self.builder.seed}:think")
         self._conversation: Conversation | None = None
         self._turn = 0
@@ -77,18 +79,18 @@ class ChatUser(User):
         gevent.sleep(self._think_rng.uniform(0.0, _START_SPREAD_S))
 
     def wait_time(self) -> float:
-        if not CONTEXT.budget_left():
+        if not self.ctx.budget_left():
             return 1.0
         return max(0.0, float(self._think.sample(self._think_rng)))
 
     @task
     def chat_turn(self) -> None:
-        if not CONTEXT.budget_left():
+        if not self.ctx.budget_left():
             return
         try:
             ex = self._one_turn()
         except Exception as exc:  # a bug in chatbench: a client_error record, never a dead user loop
-            CONTEXT.record_failure(self.index, exc)
+            self.ctx.record_failure(self.index, exc)
             self._conversation = None
             gevent.sleep(1.0)  # a bug that repeats must not spin
             return
@@ -100,7 +102,7 @@ class ChatUser(User):
         if self._conversation is None or self._turn >= len(self._conversation.turns):
             self._conversation, self._turn, self._history = self.builder.next_conversation(), 0, []
         plan = self.builder.build(self._conversation, self._turn, self._history)
-        ex = CONTEXT.execute(self.chat_client, plan, user=self.index)
+        ex = self.ctx.execute(self.chat_client, plan, user=self.index)
         REACHABILITY.saw(ex.error_kind, ex.started_at_s)
         if ex.ok and self._turn + 1 < len(self._conversation.turns):
             self._history = list(conversation_messages(plan, ex.answer))
@@ -118,26 +120,28 @@ class ArrivalUser(User):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        CONTEXT.open()
-        scenario = CONTEXT.scenario
+        self.ctx = ctx = load_context(environment)
+        ctx.wait_ready()
+        ctx.open()
+        scenario = ctx.scenario
         assert scenario is not None and scenario.load.arrival is not None
         self.arrival = scenario.load.arrival
-        self.index = CONTEXT.next_user_index()
-        self.builder = RequestBuilder(scenario, seed=_user_seed(self.index))
-        sources = max(CONTEXT.step.sources, 1)
+        self.index = ctx.next_user_index()
+        self.builder = RequestBuilder(scenario, seed=_user_seed(ctx, self.index))
+        sources = max(self.ctx.step.sources, 1)
         size = max(1, (self.arrival.max_inflight or _DEFAULT_MAX_INFLIGHT) // sources)
         self.pool = Pool(size)
-        self.chat_client = CONTEXT.new_client(concurrency=size)
+        self.chat_client = self.ctx.new_client(concurrency=size)
         self._rng = random.Random(f"{self.builder.seed}:arrivals")
         self._wall_offset = time.time() - time.perf_counter()  # wall = perf_counter + offset (one host)
-        self._step = CONTEXT.step.step
+        self._step = self.ctx.step.step
         self._replay: Replay | None = None
         if self.arrival.process == "trace":  # the prompt set's own schedule (bench.load.replay)
             self._replay = Replay(
                 scenario.prompt_sets[0].conversations,
-                index=CONTEXT.worker_index,
+                index=self.ctx.worker_index,
                 sources=sources,
-                t0_wall_s=CONTEXT.step.t0_s,
+                t0_wall_s=self.ctx.step.t0_s,
             )
         self._next_mono = self._first_arrival()
         gc.freeze()  # keep this user's long-lived objects out of the collector's full passes
@@ -153,19 +157,19 @@ class ArrivalUser(User):
         if self._replay is not None:
             due = self._replay.due_s()
             return now + 3600.0 if due is None else due
-        t0_s = CONTEXT.step.t0_s
+        t0_s = self.ctx.step.t0_s
         if self.arrival.process != "constant" or t0_s is None:
             return now
         rate = self._rate()
-        sources = max(CONTEXT.step.sources, 1)
-        anchor = t0_s - self._wall_offset + (CONTEXT.worker_index % sources) / (rate * sources)
+        sources = max(self.ctx.step.sources, 1)
+        anchor = t0_s - self._wall_offset + (self.ctx.worker_index % sources) / (rate * sources)
         k = max(0, math.ceil((now - anchor) * rate))
         return anchor + k / rate
 
     def _rate(self) -> float:
         """This source's rate: the step's total rate split over the sources, in requests/s."""
-        total = CONTEXT.step.rate_rps or self.arrival.rate_rps
-        return max(total / max(CONTEXT.step.sources, 1), 1e-9)
+        total = self.ctx.step.rate_rps or self.arrival.rate_rps
+        return max(total / max(self.ctx.step.sources, 1), 1e-9)
 
     def _gap_s(self) -> float:
         rate = self._rate()
@@ -184,21 +188,21 @@ class ArrivalUser(User):
         if self._replay is not None:
             self._arrive_replay(self._replay)
             return
-        if CONTEXT.step.step != self._step:  # a new stage: its rate (and grid) from now on
-            self._step = CONTEXT.step.step
+        if self.ctx.step.step != self._step:  # a new stage: its rate (and grid) from now on
+            self._step = self.ctx.step.step
             self._next_mono = self._first_arrival()
         scheduled = self._next_mono
         gevent.sleep(max(0.0, scheduled - time.perf_counter()))  # the first task runs without a wait
         self._next_mono += self._gap_s()
-        if not CONTEXT.budget_left():
+        if not self.ctx.budget_left():
             return
         if self.pool.full():
-            CONTEXT.dropped += 1
-            if CONTEXT.dropped in (1, 10, 100, 1000) or CONTEXT.dropped % 10000 == 0:
+            self.ctx.dropped += 1
+            if self.ctx.dropped in (1, 10, 100, 1000) or self.ctx.dropped % 10000 == 0:
                 log.warning(
                     "open loop: %d arrivals dropped so far (%d requests in flight is the limit; "
                     "raise load.arrival.max_inflight or add --processes)",
-                    CONTEXT.dropped,
+                    self.ctx.dropped,
                     self.pool.size,
                 )
             return
@@ -218,7 +222,7 @@ class ArrivalUser(User):
         try:
             self._play_conversation(scheduled_mono_s, conversation)
         except Exception as exc:  # a bug in chatbench: a client_error record, never a dead greenlet
-            CONTEXT.record_failure(self.index, exc)
+            self.ctx.record_failure(self.index, exc)
 
     def _play_conversation(self, scheduled_mono_s: float, conversation: Conversation | None = None) -> None:
         if conversation is None:
@@ -227,7 +231,7 @@ class ArrivalUser(User):
         for turn in range(len(conversation.turns)):
             plan = self.builder.build(conversation, turn, history)
             first = turn == 0
-            ex = CONTEXT.execute(
+            ex = self.ctx.execute(
                 self.chat_client,
                 plan,
                 user=self.index,
