@@ -90,7 +90,7 @@ def unpack(
         data = files.get(f"words/{i}")
         if data is not None and prompt_set.synthetic is not None:
             words = _place(folder, f"words-{i}.txt", data)
-            sets[i] = replace(prompt_set, synthetic=replace(prompt_set.synthetic, words_file=words))
+            sets[i] = replace(prompt_set, source=replace(prompt_set.synthetic, words_file=words))
     return replace(scenario, prompt_sets=tuple(sets)), dict(bundle.get("run") or {}), folder
 
 
