@@ -60,6 +60,7 @@ END_MESSAGE = "chatbench_end"  # master -> workers: stop, flush, send your end-o
 _REPORT_KEY = "chatbench"
 _SETTLE_S = 3.5  # one worker report interval (3 s) so Locust's own stats get the last results
 _END_MARK = 1
+_LAST_WORDS_S = 1.5
 
 
 @events.init_command_line_parser.add_listener
@@ -235,10 +236,16 @@ def _inflight(ctx: LoadContext) -> int:
 
 
 def _parent_gone(ctx: LoadContext) -> None:
-    """chatbench is gone (killed): keep what was recorded, send nothing more, exit now."""
+    """chatbench is gone (killed): keep what was recorded, send nothing more, exit now.
+
+    Workers see the same end (they inherit the lifeline) and send their last batch as they stop: a
+    master gives them a moment (at most ``_LAST_WORDS_S``) to arrive before it exits."""
     try:
         ctx.close()
         if ctx.collector is not None:
+            deadline = time.monotonic() + _LAST_WORDS_S
+            while time.monotonic() < deadline and not all(s.final for s in ctx.collector.streams.values()):
+                gevent.sleep(0.05)
             ctx.collector.close()
         if ctx.mock is not None:
             ctx.mock.stop(1.0)
