@@ -127,11 +127,31 @@ def summarize(
         "loadgen": health.to_dict() if health is not None else None,
         "outages": [o.to_dict() for o in outages],
         "workload": workload,
-        "warnings": warnings,
+        "warnings": warnings + lost_worker_warnings(run_info),
         "notes": _notes(frame, sel),
         "timeseries": {col: series[col].tolist() for col in series.columns},
     }
     return Analysis(frame, win, series, _clean(summary), sel)
+
+
+def lost_worker_warnings(run_info: Mapping[str, Any]) -> list[str]:
+    """One line per load generator the run lost (``run.json`` ``lost_workers``, written by the master)."""
+    lines = []
+    for lost in run_info.get("lost_workers") or []:
+        when = _clock(lost.get("lost_at_s"))
+        last = _clock(lost.get("last_batch_at_s"))
+        lines.append(
+            f"worker {lost.get('worker')} was lost at {when} (no heartbeat, no end of its records): "
+            f"what it recorded after its last batch at {last} is missing ({lost.get('records', 0)} of its "
+            "records arrived)"
+        )
+    return lines
+
+
+def _clock(epoch_s: Any) -> str:
+    if not isinstance(epoch_s, (int, float)):
+        return "an unknown time"
+    return datetime.fromtimestamp(epoch_s, tz=timezone.utc).strftime("%H:%M:%S UTC")
 
 
 def _run_block(
@@ -150,6 +170,7 @@ def _run_block(
         "skipped_lines": frame.skipped_lines,
         "source": frame.source,
         "workers": sorted({str(w) for w in df["worker"].dropna().unique()}),
+        "lost_workers": list(run_info.get("lost_workers") or []),
         "open_loop": bool(df["client_lag_ms"].notna().any()),
     }
 
