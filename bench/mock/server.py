@@ -180,7 +180,7 @@ class MockServer:
     def __init__(self, settings: MockSettings) -> None:
         self.settings = settings
         self.engine = Engine(settings)
-        self.metrics = MockMetrics(settings.model)
+        self.metrics = MockMetrics(settings.model, prefix_cache=bool(settings.prefix_cache_blocks))
         self.scheduler = Scheduler()
         self.planner = Planner(settings)
         self.prefix_cache = (
@@ -728,6 +728,7 @@ class Exchange:
         if cache is not None:
             self.cached_tokens = cache.admit(self.req.messages, self.req.prompt_tokens)
             computed -= self.cached_tokens
+            self.conn.server.metrics.prefix_cached(self.req.prompt_tokens, self.cached_tokens)
         prefill_s = (settings.prefill_base_ms + settings.prefill_per_token_ms * computed) / 1000.0
         self.next_t = now + prefill_s
         self._schedule()
