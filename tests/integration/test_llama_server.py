@@ -106,7 +106,9 @@ def _run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], 
 
 def test_openai_profile_streams_with_usage_and_no_errors(llama_url: str, tmp_path: Path) -> None:
     scenario = str(ROOT / "scenarios" / "openai-server.yaml")
-    _, df = _run(tmp_path, scenario, "--host", llama_url, "-u", "4", "-r", "4", "-t", "6")
+    _, df = _run(
+        tmp_path, scenario, "--host", llama_url, "--model", str(MODEL), "-u", "4", "-r", "4", "-t", "6"
+    )
     assert len(df) > 20
     # llama-server closes the connection after every stream: no request may fail because of it.
     assert df["error_kind"].isna().all(), df["error_message"].dropna().unique()[:5]
@@ -139,7 +141,7 @@ load: {{users: 2, spawn_rate: 2, duration_s: 4}}
         encoding="utf-8",
     )
     out = tmp_path / "out"
-    _, df = _run(out, str(scenario), "--host", llama_url)
+    _, df = _run(out, str(scenario), "--host", llama_url, "--model", str(MODEL))
     assert len(df) > 0 and df["error_kind"].isna().all(), df["error_message"].dropna().unique()[:5]
     assert (~df["stream"]).all() and df["ttft_ms"].isna().all()
     # llama-server sends usage on non-streaming answers too: the server's count wins over the tokenizer.
@@ -148,7 +150,9 @@ load: {{users: 2, spawn_rate: 2, duration_s: 4}}
 
 def test_a_run_scrapes_llama_cpp_metrics_and_the_report_shows_them(llama_url: str, tmp_path: Path) -> None:
     scenario = str(ROOT / "scenarios" / "openai-server.yaml")
-    _, df = _run(tmp_path, scenario, "--host", llama_url, "-u", "4", "-r", "4", "-t", "5")
+    _, df = _run(
+        tmp_path, scenario, "--host", llama_url, "--model", str(MODEL), "-u", "4", "-r", "4", "-t", "5"
+    )
     (run_dir,) = list(tmp_path.iterdir())
     samples = pd.read_parquet(run_dir / "server_metrics.parquet")
     processing = samples[samples["name"] == "llamacpp:requests_processing"]["value"]
