@@ -91,9 +91,10 @@ def probe_target(base_url: str, *, timeout_s: float = 5.0) -> None:
 def probe_scenario(scenario: Any, base_url: str) -> None:
     """Fail fast, before any load, on a target that cannot serve the scenario (``TargetError``).
 
-    1. ``GET /v1/models``: nothing listening is "cannot reach"; 401/403 is an authentication error;
-       a model list without ``target.model`` names the models the server does serve. A server
-       without the route (404, or not JSON) is fine: step 2 decides.
+    1. ``GET /v1/models``: nothing listening is "cannot reach"; 401/403 is an authentication error.
+       The model list is only a hint: llama.cpp lists its model file's path yet serves any name, so
+       a model missing from the list fails the probe only when step 2 is refused, and the message
+       then names the models the list holds. A server without the route (404, not JSON) is fine.
     2. One chat request of the scenario (its first conversation's first turn, sent as a stream so
        the status comes at once; only the headers are read, then the connection is closed). A 4xx
        answer (except 408 and 429, which say "later", not "never") means the load could only fail:
@@ -119,12 +120,10 @@ def probe_scenario(scenario: Any, base_url: str) -> None:
                 f"{root}/v1/models: HTTP {models.status_code}: {error_text(models.content[:2000])} "
                 "(check target.api_key_env and target.headers)"
             )
+        # The list is a hint, not the verdict: llama.cpp lists its model file's path and serves any
+        # name, so only a refused chat request below fails the probe; the list then says what is served.
         served = _model_ids(models)
-        if served and target.model not in served:
-            raise TargetError(
-                f"the model {target.model!r} is not served by {base_url} "
-                f"(GET /v1/models lists: {', '.join(served[:10])}); set target.model or --model"
-            )
+        unlisted = bool(served) and target.model not in served
         builder = RequestBuilder(scenario)
         plan = builder.build(builder.next_conversation(), 0, [])
         body = {**plan.body, "stream": True}
@@ -139,8 +138,14 @@ def probe_scenario(scenario: Any, base_url: str) -> None:
                 f"the probe request to {url} failed: {_probe_reason(exc, t.first_byte_s)}"
             ) from None
         if 400 <= status < 500 and status not in (408, 429):
+            hint = (
+                f" (the model {target.model!r} is not in GET /v1/models, which lists: "
+                f"{', '.join(served[:10])}; set target.model or --model)"
+                if unlisted
+                else ""
+            )
             raise TargetError(
-                f"the probe request to {url} was refused before the load: HTTP {status}: {text}"
+                f"the probe request to {url} was refused before the load: HTTP {status}: {text}{hint}"
             )
 
 

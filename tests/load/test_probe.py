@@ -71,8 +71,20 @@ def _scenario(tmp_path: Path, **overrides: object):  # type: ignore[no-untyped-d
 
 
 def test_a_model_the_server_does_not_list_is_named_with_what_it_serves(tmp_path: Path, mock_url: str) -> None:
-    with pytest.raises(TargetError, match=r"the model 'nope' is not served by .* lists: o"):
+    with pytest.raises(
+        TargetError, match=r"HTTP 404: .*'nope' does not exist.* not in GET /v1/models, which lists: o"
+    ):
         probe_scenario(_scenario(tmp_path, model="nope"), mock_url)
+
+
+def test_a_server_that_serves_any_name_passes_though_its_list_differs(tmp_path: Path) -> None:
+    # llama.cpp lists its model file's path and answers whatever model name a request carries.
+    server = Scripted((200, {"data": [{"id": "/models/stories260K.gguf"}]}), (200, {"choices": []}))
+    try:
+        probe_scenario(_scenario(tmp_path, model="o"), server.url)
+        assert server.posts == 1
+    finally:
+        server.close()
 
 
 def test_a_wrong_path_quotes_the_servers_404(tmp_path: Path, mock_url: str) -> None:
@@ -137,7 +149,7 @@ def test_run_with_a_wrong_model_exits_2_before_any_load(tmp_path: Path, mock_url
     start = time.monotonic()
     proc = _chatbench_run(scenario, results, "--host", mock_url, "--model", "nope")
     assert proc.returncode == 2, proc.stderr
-    assert "the model 'nope' is not served" in proc.stderr and "Traceback" not in proc.stderr
+    assert "'nope' does not exist" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert time.monotonic() - start < 20
     assert not results.exists() or not any(results.iterdir())
