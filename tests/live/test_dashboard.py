@@ -44,7 +44,7 @@ def click(browser: Browser, selector: str, text: str) -> None:
     script = f"""(() => {{
       const el = [...document.querySelectorAll({json.dumps(selector)})]
         .find(e => e.textContent.trim().includes({json.dumps(text)}));
-      if (!el) return false;
+      if (!el || el.disabled) return false;  // Locust enables Start once it has heard of the workers
       el.click();
       return true;
     }})()"""
@@ -148,10 +148,19 @@ def _latencies(text: str) -> list[float]:
 
 
 @pytest.mark.slow
-def test_the_llm_tab_charts_and_report_in_a_real_browser(tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", [0, 2], ids=["local", "two-workers"])
+def test_the_llm_tab_charts_and_report_in_a_real_browser(tmp_path: Path, processes: int) -> None:
     binary = _browser_or_skip()
-    dash = Dashboard(write_scenario(tmp_path), tmp_path / "results")
+    extra = ("--processes", str(processes)) if processes else ()
+    dash = Dashboard(write_scenario(tmp_path), tmp_path / "results", *extra)
     try:
+        if processes:  # Locust's form stays disabled until the workers are connected
+            deadline = time.monotonic() + 60
+            while (
+                httpx.get(dash.url + "/stats/requests", timeout=5).json().get("worker_count", 0) < processes
+            ):
+                assert time.monotonic() < deadline, "the workers did not connect"
+                time.sleep(0.5)
         with Browser(binary) as browser:
             browser.goto(dash.url + "/")
             # the start form: the scenario's plan in the bar, Locust's user/rate fields disabled
