@@ -43,6 +43,9 @@ COMMANDS: dict[str, Command] = {
     "ui": Command("bench.commands.ui", "run a scenario from Locust's web dashboard (127.0.0.1)"),
     "validate": Command("bench.commands.validate", "check a scenario file and show what it would send"),
     "report": Command("bench.commands.report", "rebuild the report of a results directory"),
+    "worker": Command(
+        "bench.commands.worker", "be a load generator of a distributed run (chatbench run --master)"
+    ),
     "mock": Command("bench.commands.mock", "serve the embedded mock LLM server"),
     "calibrate": Command("bench.commands.calibrate", "measure what one load-generator process sustains"),
     "capacity": Command("bench.commands.capacity", "sweep load levels: highest load within SLOs, replicas"),

@@ -60,6 +60,43 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip the pre-load probe request (GET /v1/models and one chat request, which catch a wrong "
         "model, path or key before any load); only check that the server answers",
     )
+    dist = parser.add_argument_group(
+        "across machines (docs/distributed.md; on each load-generator machine: chatbench worker --master-host HOST)"
+    )
+    dist.add_argument(
+        "--master",
+        action="store_true",
+        help="be the master of a distributed run: the load comes from workers on other machines, which "
+        "get the scenario from here and send every record back (needs --host: the embedded mock serves "
+        "one machine)",
+    )
+    dist.add_argument(
+        "--expect-workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="start once N workers are connected (default 1)",
+    )
+    dist.add_argument(
+        "--master-bind-host",
+        default="*",
+        metavar="ADDR",
+        help="address the workers connect to (default: all)",
+    )
+    dist.add_argument(
+        "--master-bind-port",
+        type=int,
+        default=5557,
+        metavar="PORT",
+        help="port the workers connect to (default 5557)",
+    )
+    dist.add_argument(
+        "--workers-wait",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="longest wait for the workers to connect before the run gives up (default 300)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,6 +104,12 @@ def run(args: argparse.Namespace) -> int:
 
     check_flags(args)  # a wrong flag is an error before any load, not after it
     print(f"chatbench: running {args.scenario}", flush=True)
+    if args.master:
+        print(
+            f"chatbench: waiting for {args.expect_workers} worker(s) on port {args.master_bind_port}: "
+            f"start each with: chatbench worker --master-host THIS_HOST --master-port {args.master_bind_port}",
+            flush=True,
+        )
     outcome = run_load(args.scenario, overrides_from_args(args), **load_options(args))
     return finish(outcome, args)
 
@@ -91,6 +134,17 @@ def check_flags(args: argparse.Namespace) -> None:
     processes = getattr(args, "processes", 0)
     if processes < -1:
         raise UsageError(f"--processes {processes}: expected -1 (one per CPU), 0 (one process) or a count")
+    if getattr(args, "master", False):
+        if processes:
+            raise UsageError("--master and --processes: the load comes from the workers; give one of the two")
+        if args.expect_workers < 1:
+            raise UsageError(f"--expect-workers {args.expect_workers}: expected a count >= 1")
+        if not 0 < args.master_bind_port < 65536:
+            raise UsageError(
+                f"--master-bind-port {args.master_bind_port}: expected a port between 1 and 65535"
+            )
+        if not (math.isfinite(args.workers_wait) and args.workers_wait > 0):
+            raise UsageError(f"--workers-wait {args.workers_wait:g}: expected a number of seconds > 0")
 
 
 def load_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -101,7 +155,22 @@ def load_options(args: argparse.Namespace) -> dict[str, Any]:
         "processes": args.processes,
         "drain_timeout_s": args.drain_timeout,
         "probe": args.probe,
+        "master": master_options(args),
     }
+
+
+def master_options(args: argparse.Namespace) -> Any:
+    """``--master`` and its flags as ``run_load``'s ``master`` option (None: not distributed)."""
+    if not getattr(args, "master", False):
+        return None
+    from bench.load.runner import MasterOptions
+
+    return MasterOptions(
+        expect_workers=args.expect_workers,
+        bind_host=args.master_bind_host,
+        bind_port=args.master_bind_port,
+        workers_wait_s=args.workers_wait,
+    )
 
 
 def finish(outcome: Any, args: argparse.Namespace) -> int:

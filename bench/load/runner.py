@@ -30,16 +30,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench.errors import ChatbenchError, TargetError, error_text
+from bench.errors import ChatbenchError, TargetError, UsageError, error_text
 from bench.lifeline import Lifeline
 from bench.load.rundir import create_run_dir, read_run_json, update_run_json
 
 __all__ = [
     "LOCUSTFILE",
+    "MasterOptions",
     "RunOutcome",
     "mock_settings",
     "probe_before_load",
@@ -195,6 +196,16 @@ def mock_settings(scenario: Any, truth_log: Path) -> Any:
     )
 
 
+@dataclass(frozen=True)
+class MasterOptions:
+    """The master of a run whose load comes from workers on other machines (``chatbench worker``)."""
+
+    expect_workers: int = 1
+    bind_host: str = "*"  # Locust's default: every interface
+    bind_port: int = 5557  # Locust's default master port
+    workers_wait_s: float = 300.0  # the run gives up when the workers have not all connected by then
+
+
 class _Stop(Exception):
     """SIGTERM arrived: stop the run like Ctrl-C."""
 
@@ -215,17 +226,25 @@ def run_load(
     progress: bool = True,
     on_ready: Any = None,
     probe: bool = True,
+    master: MasterOptions | None = None,
 ) -> RunOutcome:
     """Run the scenario once (see the module docstring); returns what the run left behind.
 
     ``step`` labels every record of this run with that step index (the capacity sweep's level);
     ``on_ready(url)`` is called with the dashboard URL in web-UI mode; ``probe=False`` skips the
-    pre-load probe request (``probe_target`` still checks that something answers).
+    pre-load probe request (``probe_target`` still checks that something answers); ``master`` makes
+    this run the master of workers on other machines (it then needs a target: ``--host``).
     """
     from bench.scenario.loader import load_scenario
 
     overrides = dict(overrides or {})
     scenario = load_scenario(scenario_path, overrides)
+    if master is not None and scenario.target.base_url is None:
+        raise UsageError(
+            "--master: the embedded mock serves this machine only (127.0.0.1), and workers on other "
+            "machines cannot reach it; give the server under test with --host URL (to try it out, start "
+            "`chatbench mock --host 0.0.0.0` on a machine the workers reach and pass its URL)"
+        )
     if scenario.target.base_url is not None:  # fail before leaving an empty run directory behind
         probe_before_load(scenario, scenario.target.base_url, probe)
     run_dir = create_run_dir(Path(results_dir), scenario.name, run_id)
@@ -236,6 +255,18 @@ def run_load(
     )  # fmt: skip
     if not probe:
         command.append("--no-probe")
+    if master is not None:
+        command += [
+            "--master",
+            "--expect-workers",
+            str(master.expect_workers),
+            "--expect-workers-max-wait",
+            f"{master.workers_wait_s:g}",
+            "--master-bind-host",
+            master.bind_host,
+            "--master-bind-port",
+            str(master.bind_port),
+        ]
     command += list(extra_locust_args)
     options = {
         "command": sys.argv,
@@ -244,10 +275,13 @@ def run_load(
         "web_ui": web_ui,
         "drain_timeout_s": drain_s,
         "step": step,
+        "master": None if master is None else asdict(master),
         "locust_command": command,
     }
     command += ["--driven", "--run-options", json.dumps(options)]
     limit_s = None if web_ui else scenario.load.total_duration_s + drain_s + _MARGIN_S
+    if limit_s is not None and master is not None:
+        limit_s += master.workers_wait_s
     if web_ui and on_ready is not None:
         on_ready(f"http://{web_host}:{web_port}")
     exit_code, interrupted = _run_locust(command, limit_s, progress)
