@@ -441,7 +441,13 @@ def breakdown(analysis: Analysis) -> Figure:
             "Breakdown by parameter",
             "nothing varied: one scenario, one prompt set, one stream mode and fixed sampling values",
         )
-    fig, axes = _figure(len(groups), 2, row_height=2.9)
+    # Fixed margins (not the constrained layout, which costs more than the drawing for ten axes); the
+    # gap between the two columns holds the left column's legends.
+    fig, axes = _figure(len(groups), 2, row_height=2.9, layout=None)
+    height = fig.get_figheight()
+    fig.subplots_adjust(
+        left=0.07, right=0.98, top=1 - 0.95 / height, bottom=0.75 / height, wspace=0.62, hspace=0.75
+    )
     fig.suptitle(
         f"Breakdown by parameter ({_window_label(analysis)}; successful requests; bars: 95 % intervals; "
         "hatched: too few requests to judge)"
@@ -485,7 +491,7 @@ def breakdown(analysis: Analysis) -> Figure:
                     color="white",
                     edgecolor=COLORS[p],
                     hatch="///",
-                    label=f"{p}: too few (n < {min_samples(q)})",
+                    label=f"{p}: n < {min_samples(q)}",
                 )
             tops = values + hi
             if np.isfinite(tops).any():
