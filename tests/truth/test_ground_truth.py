@@ -50,5 +50,7 @@ def test_client_timing_error_within_the_bounds(streams: int, tmp_path: Path) -> 
     for metric in ("ttft", "itl", "e2e"):
         assert step.truth[metric]["p50_ms"] <= MEDIAN_MS, f"{metric}: " + explain(step)
         assert step.truth[metric]["p99_ms"] <= tail_limit_ms(noise), f"{metric} ({noise}): " + explain(step)
-    # A light run is not flagged by the bottleneck check.
-    assert not assess(run_dir).inflated, assess(run_dir).message
+    # A light run is not flagged by the bottleneck check, unless the machine itself was busy: then the
+    # event loop did wake late and the flag is right.
+    if noise is None:
+        assert not assess(run_dir).inflated, assess(run_dir).message
