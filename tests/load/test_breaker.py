@@ -91,10 +91,13 @@ def test_a_target_that_went_away_is_not_hammered_and_the_breaker_stops_the_run(
     if stop_s is None:
         assert took >= 8
     else:
-        assert took < 8, took  # stopped early, about 2 s after the first refused connection
         assert outcome.records == len(records)
         schedule = json.loads((outcome.run_dir / "run.json").read_text())["schedule"]
         assert schedule["stop_reason"] == "target_unreachable"
+        # Stopped early, about 2 s after the first refused connection (the load's own clock, not the
+        # wall time of the whole run, which a busy machine stretches with process start-up).
+        loaded_s = schedule["load_stopped_at_s"] - schedule["stages"][0]["started_at_s"]
+        assert loaded_s < 7, (loaded_s, took)
         first = min(r["started_at_s"] for r in records)
         assert abs(schedule["unreachable_since_s"] - first) < 0.5
 
