@@ -19,7 +19,7 @@ import numpy as np
 from bench.analysis.frames import RecordFrame
 from bench.analysis.selection import Selection
 
-__all__ = ["CONNECTION_KINDS", "MIN_REQUESTS", "MIN_S", "Outage", "find_outages"]
+__all__ = ["CONNECTION_KINDS", "MIN_REQUESTS", "MIN_S", "Outage", "find_outages", "outage_share"]
 
 MIN_REQUESTS = 3
 MIN_S = 2.0
@@ -55,6 +55,32 @@ class Outage:
         }
 
 
+def _load_end_s(frame: RecordFrame, selection: Selection) -> float:
+    """Where an outage "to the end" ends: the end of the offered load, but never after the last request
+    seen (a run whose schedule is only the planned one, such as records without a run.json, would
+    otherwise stretch a few failures at its end over the time nobody sent anything)."""
+    ends = frame.df["end_s"].to_numpy(dtype=np.float64)[selection.counted]
+    last_s = float(ends.max()) if ends.size else 0.0
+    end_s = selection.offered.end_s
+    return min(end_s, last_s) if np.isfinite(end_s) else last_s
+
+
+def outage_share(frame: RecordFrame, selection: Selection, outages: list[Outage]) -> float:
+    """The share of the offered load's time (0..1) the target spent in ``outages``.
+
+    Offered time runs from the offered window's start (or the first request) to its end (or the last
+    answer); an outage "to the end" lasts until then. This is what the SLO gate judges (limit 0).
+    """
+    if not outages:
+        return 0.0
+    load_end_s = _load_end_s(frame, selection)
+    starts = frame.df["start_s"].to_numpy(dtype=np.float64)[selection.counted]
+    start_s = max(selection.offered.start_s, float(starts.min()))
+    total_s = max(load_end_s - start_s, 1e-9)
+    down_s = sum((load_end_s if o.end_s is None else o.end_s) - o.start_s for o in outages)
+    return min(down_s / total_s, 1.0)
+
+
 def find_outages(frame: RecordFrame, selection: Selection) -> list[Outage]:
     """The outages among the counted requests of ``selection`` (see the module docstring), in time order."""
     df = frame.df
@@ -66,9 +92,7 @@ def find_outages(frame: RecordFrame, selection: Selection) -> list[Outage]:
     rows, start_s = rows[order], start_s[order]
     ok = selection.ok[rows]
     kinds = df["error_kind"].astype(object).to_numpy()[rows]
-    load_end_s = selection.offered.end_s
-    if not np.isfinite(load_end_s):
-        load_end_s = float(df["end_s"].max())
+    load_end_s = _load_end_s(frame, selection)
     # Runs of consecutive failures: boundaries where ok changes.
     edges = np.flatnonzero(np.diff(np.concatenate(([1], ok.astype(np.int8), [1]))))
     outages = []

@@ -7,6 +7,11 @@ error-rate bound is checked against failed / every request the run sent (all tha
 was offered, the window's edges and an outage included). Which requests count is
 ``bench.analysis.selection``, the same as in the report. A threshold whose metric has no value at all (say a TTFT bound on a run without
 streaming) fails, with a message saying so: an SLO that cannot be measured is not met.
+
+An outage (``bench.analysis.outage``: the target answered nothing but failures for a stretch) fails
+the gate whatever SLOs were set, even none: it is judged as one more check, ``outage_share`` (the share
+of the offered load's time spent in outages) with a limit of 0, so every reader of the checks (the exit
+code, JUnit, slo.md, the report, capacity steps) sees the failure without a rule of its own.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis.outage import find_outages
+from bench.analysis.outage import find_outages, outage_share
 from bench.analysis.stats import percentile
 from bench.gates import data
 from bench.gates.overrides import SloOverrides, effective_slo
@@ -30,8 +35,8 @@ __all__ = ["SloCheck", "SloVerdict", "evaluate_slos", "format_verdict", "stat_va
 class SloCheck:
     """One SLO and what the run measured against it."""
 
-    metric: str  # ttft_ms ... or "error_rate"
-    stat: str | None  # p95 ...; None for the error rate
+    metric: str  # ttft_ms ... or "error_rate" or "outage_share" (both fractions 0..1)
+    stat: str | None  # p95 ...; None for the error rate and the outage share
     limit: float
     measured: float | None  # None: nothing to measure
     samples: int  # values the statistic was computed from (requests, or ITL gaps)
@@ -138,11 +143,16 @@ def evaluate_slos(
     frame = data.as_frame(records)
     outages: tuple[str, ...] = ()
     left_out: dict[str, int] | None = None
+    down: SloCheck | None = None
     if mask is None:
         sel = data.selection(records, frame, window)
         counted, judged, where = sel.counted, sel.in_window, sel.describe()
         left_out = sel.left_out()
-        outages = tuple(o.describe() for o in find_outages(frame, sel))
+        found = find_outages(frame, sel)
+        outages = tuple(o.describe() for o in found)
+        if found:  # judged whatever the SLOs: an outage is never a pass (see the module docstring)
+            failed_in = sum(o.requests for o in found)
+            down = SloCheck("outage_share", None, 0.0, outage_share(frame, sel, found), failed_in, False)
     else:
         counted = judged = mask & data.counted_mask(frame)
         where = "selected requests"
@@ -176,6 +186,8 @@ def evaluate_slos(
                 rate is not None and rate <= rules.error_rate,
             )
         )
+    if down is not None:
+        checks.append(down)
     return SloVerdict(tuple(checks), requests, failed, where, int(judged.sum()), left_out, outages, rules)
 
 

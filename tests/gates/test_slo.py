@@ -229,3 +229,31 @@ def test_default_window_is_the_reports_steady_state_window(tmp_path: Path) -> No
     whole = evaluate_slos(run, slo_from_dict({"ttft_ms": {"p50": 1000}}), window="whole")
     assert whole.requests == verdict.requests  # the error rate counts every request either way
     assert whole.window_requests > verdict.window_requests
+
+
+def _down_half_way(tmp_path: Path) -> Path:
+    """100 requests 0.1 s apart: the first 50 answered, then the target refused every connection."""
+    recs = [record(i, ttft_ms=20.0) for i in range(50)]
+    recs += [record(i, error_kind="connect_error") for i in range(50, 100)]
+    return write_run(tmp_path / "run", recs)
+
+
+@pytest.mark.parametrize("slo", [{"ttft_ms": {"p95": 500.0}}, {}], ids=["latency SLOs only", "no SLO at all"])
+def test_an_outage_fails_the_gate_whatever_slos_were_set(tmp_path: Path, slo: dict) -> None:
+    # The answered half meets every latency SLO; the gate must still not say PASS.
+    verdict = evaluate_slos(_down_half_way(tmp_path), slo_from_dict(slo), window="whole")
+    assert not verdict.passed
+    down = {c.name: c for c in verdict.checks}["outage_share"]
+    assert not down.passed and down.samples == 50
+    assert down.measured == pytest.approx(0.5, abs=0.02)  # about half the offered time
+    assert verdict.outages and verdict.outages[0].startswith("target unreachable from 5.0 s to the end")
+    text = format_verdict(verdict)
+    assert "FAIL" in text and "PASS" not in text and "BREACH  outage_share" in text
+    assert gate_run(tmp_path / "run", slo_from_dict(slo), window="whole") == EXIT_SLO_BREACH
+
+
+def test_scattered_failures_are_no_outage(tmp_path: Path) -> None:
+    recs = [record(i, error_kind="connect_error" if i % 10 == 0 else None) for i in range(100)]
+    verdict = evaluate_slos(write_run(tmp_path / "run", recs), slo_from_dict({}), window="whole")
+    assert verdict.passed and not verdict.outages
+    assert "outage_share" not in {c.name for c in verdict.checks}
