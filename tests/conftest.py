@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import matplotlib
 
 matplotlib.use("Agg")
 
 IN_CI = os.environ.get("CI") == "true"
+
+# A shell that starts a job in the background ("bash .ci/run &") starts it with SIGINT ignored, and an
+# ignored signal is inherited by every process it starts: the chatbench and Locust processes the tests
+# stop with SIGINT (Ctrl-C) would then never stop. Give this session, and so every child, the normal
+# Ctrl-C behaviour back (children start with the default action: only an ignored signal is inherited).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
