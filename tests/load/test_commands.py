@@ -82,11 +82,6 @@ def test_plain_locust_with_the_scenario_flag_works(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    os.environ.get("CI") == "true",
-    reason="known flake, open in issue 13: every `chatbench ui` test failed in the full suite on CI "
-    "(and left its dashboard running) while each passes run alone; CI skips them until mended.",
-)
 def test_chatbench_ui_serves_the_dashboard(tmp_path: Path) -> None:
     port = _free_port()
     proc = subprocess.Popen(
