@@ -264,11 +264,6 @@ def test_the_llm_tab_charts_and_report_in_a_real_browser(tmp_path: Path, process
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    os.environ.get("CI") == "true",
-    reason="known flake, open in issue 13: failed in the full suite on CI (after the browser test "
-    "failed) and passes run alone; CI skips it until the dashboard tests are mended.",
-)
 def test_two_tests_are_two_reports_and_the_last_verdict_is_the_exit_code(tmp_path: Path) -> None:
     # every third request fails: the 1 % error-rate SLO is breached, so the exit code is 3
     scenario = write_scenario(tmp_path, duration_s=3, slo={"error_rate": 0.01}, fault_http_500=0.34)
