@@ -65,6 +65,27 @@ def test_run_checks_every_flag_before_any_load(tmp_path, capsys, flags, message)
     assert not results.exists()
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--drain-timeout", "-1"], "--drain-timeout -1"),
+        (["--processes", "-2"], "--processes -2"),
+        (["--web-port", "70000"], "--web-port 70000"),
+    ],
+)
+def test_ui_checks_its_flags_before_the_dashboard_starts(tmp_path, capsys, flags, message):
+    results = tmp_path / "results"
+    scenario = Path(__file__).resolve().parents[1] / QUICKSTART
+    started = time.perf_counter()
+    code = main(["ui", str(scenario), "--results-dir", str(results), *flags])
+    elapsed = time.perf_counter() - started
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert elapsed < 1.0, elapsed
+    assert not results.exists()
+
+
 @pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n"])
 def test_an_empty_scenario_file_is_a_one_line_error_naming_the_file(tmp_path, capsys, text):
     path = tmp_path / "empty.yaml"

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.commands.run import add_load_arguments, load_options
+from bench.commands.run import add_load_arguments, check_flags, load_options
 from bench.gates.exit_codes import EXIT_NOT_RUN
 from bench.scenario.cli_options import add_override_arguments, overrides_from_args
 
@@ -29,7 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.errors import UsageError
     from bench.load.runner import run_load
+
+    check_flags(args)  # as ``run`` does: a wrong flag is one line before the dashboard starts
+    if not 0 <= args.web_port < 65536:
+        raise UsageError(f"--web-port {args.web_port}: expected a port between 0 and 65535")
 
     def ready(url: str) -> None:
         print(f"chatbench: dashboard at {url} (Ctrl-C to stop)", flush=True)
