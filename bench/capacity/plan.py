@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -38,7 +38,9 @@ import numpy as np
 from bench import metrics
 from bench.analysis.frames import RecordFrame
 from bench.analysis.metrics import good_mask, slo_limits
+from bench.analysis.selection import select
 from bench.analysis.stats import min_samples
+from bench.analysis.window import Schedule
 from bench.errors import UsageError
 from bench.gates import data
 from bench.gates.slo import SloCheck, evaluate_slos, stat_value
@@ -81,9 +83,10 @@ class StepResult:
     index: int
     level: float  # users (concurrency) or offered req/s (rate)
     duration_s: float  # length of the measured window
-    requests: int  # counted requests that ended in the window
+    requests: int  # counted requests the step sent (warm-up and drain included): the error rate's base
     failed: int
     error_rate: float | None  # failed / requests
+    # Throughput, goodput and latencies are over the window (``window_s``) only.
     throughput_rps: float | None  # successful requests / duration_s
     output_tokens_per_s: float | None
     goodput_rps: float | None  # successful requests meeting every per-request SLO limit / duration_s
@@ -150,33 +153,33 @@ def step_from_records(
     warmup_s: float,
     step_duration_s: float | None = None,
     run_dir: str | None = None,
+    schedule: Schedule | None = None,
 ) -> StepResult:
     """The figures of one step, over the window from ``warmup_s`` to ``warmup_s + step_duration_s`` seconds
-    after the step's first request was sent (to the last answer when ``step_duration_s`` is None).
+    after the step's load started (its recorded ``schedule``, or its first request when there is none), to
+    the last answer when ``step_duration_s`` is None.
 
-    Throughput, goodput and error rate count the requests that *ended* in the window (answers per second);
-    latencies and SLO checks take those of them that also *started* after the warm-up.
+    Which requests count is ``bench.analysis.selection.select``'s answer, as for a run's report and gate:
+    the error rate, the failures and the outage check cover every request the step sent, warm-up and drain
+    included, so a step whose server failed is never passed for lack of answers in its window. Throughput
+    and goodput count the requests that *ended* in the window, over its exact length; latencies and
+    latency SLOs take those of them that also *started* after the warm-up.
     """
     df = frame.df
-    # The step starts when its first request is sent (not when Locust was launched).
-    origin = float(df["start_s"].min()) if len(df) else 0.0
-    start_s = df["start_s"].to_numpy() - origin
-    end_s = df["end_s"].to_numpy() - origin
-    last_end = float(end_s.max()) if len(df) else 0.0
+    start_s = df["start_s"].to_numpy()
+    end_s = df["end_s"].to_numpy()
+    origin = schedule.load_start_s if schedule is not None else (float(start_s.min()) if len(df) else 0.0)
+    last_end = float(end_s.max()) - origin if len(df) else 0.0
     window_end = last_end if step_duration_s is None else min(warmup_s + step_duration_s, last_end)
     duration_s = max(window_end - warmup_s, 0.0)
-    # Rates count the answers that ended in the window; latencies and SLOs judge only the requests that
-    # also started after the warm-up, so none of them met the warm-up's conditions.
-    in_window = (end_s >= warmup_s) & (end_s <= window_end) & data.counted_mask(frame)
-    judged = in_window & (start_s >= warmup_s)
-    ok = in_window & df["ok"].to_numpy(dtype=bool)
-    requests = int(in_window.sum())
-    failed = requests - int(ok.sum())
+    sel = select(frame, schedule, (origin + warmup_s, origin + window_end))
+    judged = replace(sel, in_window=sel.in_window & (start_s >= origin + warmup_s))
+    in_window, ok = sel.in_window, sel.in_window & sel.ok
     latency: dict[str, dict[str, float | None]] = {}
     for metric in LATENCY:
-        values = data.metric_values(frame, metric, judged)
+        values = data.metric_values(frame, metric, judged.in_window)
         latency[metric] = {stat: stat_value(values, stat) for stat in LATENCY_STATS}
-    verdict = evaluate_slos(frame, slo, mask=judged)
+    verdict = evaluate_slos(frame, slo, selection=judged)
     limits, _ = slo_limits(slo.to_dict())
     good = int((good_mask(frame, limits) & in_window).sum()) if limits else int(ok.sum())
     tokens = float(np.nansum(df["output_tokens"].to_numpy()[ok]))
@@ -188,9 +191,9 @@ def step_from_records(
         index=index,
         level=float(level),
         duration_s=duration_s,
-        requests=requests,
-        failed=failed,
-        error_rate=failed / requests if requests else None,
+        requests=sel.requests,
+        failed=sel.failed,
+        error_rate=sel.error_rate,
         throughput_rps=per_s(int(ok.sum())),
         output_tokens_per_s=per_s(tokens),
         goodput_rps=per_s(good),

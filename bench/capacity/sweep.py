@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from bench.analysis.frames import load_json, load_records
+from bench.analysis.selection import run_schedule
 from bench.analysis.stats import min_samples
 from bench.capacity.plan import (
     Capacity,
@@ -319,6 +320,7 @@ def _read_step(run_dir: Path, index: int, level: float, settings: SweepSettings,
         warmup_s=settings.warmup_s,
         step_duration_s=settings.step_duration_s,
         run_dir=str(run_dir),
+        schedule=run_schedule(frame, load_json(run_dir / "run.json"), load_json(run_dir / "scenario.json")),
     )
     if step.window_s is None:
         return step

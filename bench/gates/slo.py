@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from bench.analysis.outage import find_outages, outage_share
+from bench.analysis.selection import Selection
 from bench.analysis.stats import percentile
 from bench.gates import data
 from bench.gates.overrides import SloOverrides, effective_slo
@@ -130,32 +131,29 @@ def evaluate_slos(
     overrides: SloOverrides | None = None,
     *,
     window: data.WindowSpec = "steady",
-    mask: np.ndarray | None = None,
+    selection: Selection | None = None,
 ) -> SloVerdict:
     """Judge a run against ``slo`` with ``overrides`` on top.
 
     ``records`` is a ``RecordFrame``, a results directory or ``Record`` objects. Latency SLOs judge the
     successful requests that ended in ``window`` (default: the report's steady-state window, from the
     run's schedule when ``records`` is a results directory; ``"whole"``: every request); the error rate
-    judges every request sent. With ``mask``, both judge the requests of ``mask``. Cancelled requests
-    never count.
+    judges every request sent, and an outage among them is a breach whatever the SLOs. With
+    ``selection`` (a capacity step's own ``select``), it decides instead of ``window``: the same checks,
+    outages included, over its requests. Cancelled requests never count.
     """
     frame = data.as_frame(records)
     outages: tuple[str, ...] = ()
     left_out: dict[str, int] | None = None
     down: SloCheck | None = None
-    if mask is None:
-        sel = data.selection(records, frame, window)
-        counted, judged, where = sel.counted, sel.in_window, sel.describe()
-        left_out = sel.left_out()
-        found = find_outages(frame, sel)
-        outages = tuple(o.describe() for o in found)
-        if found:  # judged whatever the SLOs: an outage is never a pass (see the module docstring)
-            failed_in = sum(o.requests for o in found)
-            down = SloCheck("outage_share", None, 0.0, outage_share(frame, sel, found), failed_in, False)
-    else:
-        counted = judged = mask & data.counted_mask(frame)
-        where = "selected requests"
+    sel = selection if selection is not None else data.selection(records, frame, window)
+    counted, judged, where = sel.counted, sel.in_window, sel.describe()
+    left_out = sel.left_out()
+    found = find_outages(frame, sel)
+    outages = tuple(o.describe() for o in found)
+    if found:  # judged whatever the SLOs: an outage is never a pass (see the module docstring)
+        failed_in = sum(o.requests for o in found)
+        down = SloCheck("outage_share", None, 0.0, outage_share(frame, sel, found), failed_in, False)
     rules = effective_slo(slo, overrides)
     checks: list[SloCheck] = []
     cache: dict[str, np.ndarray] = {}

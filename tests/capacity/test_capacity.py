@@ -175,10 +175,32 @@ def test_step_from_records_excludes_warmup_and_counts_goodput() -> None:
     )
     assert result.latency("ttft_ms", "max") == 50.0  # no warm-up request counted
     assert result.meets_slo
-    assert result.failed == 1 and result.error_rate == pytest.approx(1 / result.requests)
-    assert result.throughput_rps == pytest.approx((result.requests - 1) / result.duration_s)
+    # The error rate is over every request the step sent, warm-up included (as a run's gate counts it).
+    assert result.requests == 40 and result.failed == 1 and result.error_rate == pytest.approx(1 / 40)
+    lo, hi = result.window_s  # in the frame's seconds
+    ended_inside = int(((frame.df["end_s"] >= lo) & (frame.df["end_s"] < hi)).sum())
+    assert 0 < ended_inside < 40
+    assert result.throughput_rps == pytest.approx((ended_inside - 1) / result.duration_s)
     # The one warm-up request that ended inside the window (TTFT 300 ms) counts as an answer, not as good.
-    assert result.goodput_rps == pytest.approx((result.requests - 2) / result.duration_s)
+    assert result.goodput_rps == pytest.approx((ended_inside - 2) / result.duration_s)
+
+
+def test_a_step_whose_server_went_down_is_a_breach_whatever_its_slos() -> None:
+    """The server answers the warm-up, then refuses every request: few failures end inside the window
+    (backoff), so a window-only count would read a small error rate; the step sent them all."""
+    recs = [record(i, ttft_ms=50.0, tpot_ms=10, output_tokens=11, started_at_s=i * 0.25) for i in range(12)]
+    recs += [record(i, error_kind="connect_error", started_at_s=i * 0.25) for i in range(12, 40)]
+    result = step_from_records(
+        frame_from_records(recs),
+        index=0,
+        level=2,
+        slo=slo_from_dict({"ttft_ms": {"p95": 100}}),
+        warmup_s=2.0,
+        step_duration_s=8.0,
+    )
+    assert result.failed == 28 and result.error_rate == pytest.approx(28 / 40)
+    assert not result.meets_slo and result.breaches
+    assert any(c.metric == "outage_share" and not c.passed for c in result.checks)
 
 
 def test_a_step_with_too_few_requests_for_its_percentile_is_not_judged() -> None:
