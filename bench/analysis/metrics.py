@@ -44,7 +44,7 @@ import pandas as pd
 
 from bench import metrics as registry
 from bench.analysis.frames import RecordFrame
-from bench.analysis.stats import describe, percentile_interval
+from bench.analysis.stats import describe, quantiles_with_intervals
 
 __all__ = [
     "BREAKDOWN_COLUMNS",
@@ -380,12 +380,12 @@ def _group_figures(df: pd.DataFrame, latency: pd.DataFrame, key: pd.Series) -> l
             row = by_label.get(str(label))
             if row is None:
                 continue
-            group = grouped_values[bounds[g] : bounds[g + 1]]
+            group = grouped_values[bounds[g] : bounds[g + 1]]  # a slice of our own copy: reordered in place
             row[f"{name}_n"] = int(group.size)
-            for q in (50.0, 95.0):
+            figures = quantiles_with_intervals(group, (50.0, 95.0)) if group.size else [(None, None)] * 2
+            for q, (value, interval) in zip((50.0, 95.0), figures, strict=True):
                 tag = f"p{q:g}"
-                row[f"{name}_{tag}_ms"] = float(np.percentile(group, q)) if group.size else None
-                interval = percentile_interval(group, q)
+                row[f"{name}_{tag}_ms"] = value
                 row[f"{name}_{tag}_ci_ms"] = list(interval) if interval is not None else None
     counted = ok & np.isfinite(tokens) & (codes >= 0)
     token_sum = np.bincount(codes[counted], weights=tokens[counted], minlength=len(labels))
