@@ -97,7 +97,7 @@ SELECT_ABOVE = 1 << 20
 """Arrays longer than this get their percentiles by ``_radix_select`` (no copy, no partition of the whole)."""
 _KEY_BITS = 20  # buckets of the radix selection: the top 20 bits of the order-preserving key
 _CHUNK = 1 << 20  # values keyed at a time (bounded temporaries)
-_SIGN = np.uint64(1 << 63)
+_SIGN_I = np.int64(-(1 << 63))  # the sign bit
 
 
 def quantiles(values: np.ndarray, qs: Sequence[float]) -> list[float]:
@@ -156,7 +156,9 @@ def _interpolation(n: int, qs: Sequence[float]) -> tuple[np.ndarray, np.ndarray,
     return prev.astype(np.intp), nxt.astype(np.intp), gamma
 
 
-def _lerp(stats: Mapping[int, float], lo_idx: np.ndarray, hi_idx: np.ndarray, gamma: np.ndarray) -> list[float]:
+def _lerp(
+    stats: Mapping[int, float], lo_idx: np.ndarray, hi_idx: np.ndarray, gamma: np.ndarray
+) -> list[float]:
     """NumPy's ``_lerp`` between the order statistics, operation for operation (the same bits)."""
     a = np.array([stats[i] for i in lo_idx.tolist()], dtype=np.float64)
     b = np.array([stats[i] for i in hi_idx.tolist()], dtype=np.float64)
@@ -168,8 +170,9 @@ def _lerp(stats: Mapping[int, float], lo_idx: np.ndarray, hi_idx: np.ndarray, ga
 
 def _keys(chunk: np.ndarray) -> np.ndarray:
     """Bucket numbers of float64 values, in the order of the values (an order-preserving bit map)."""
-    bits = np.ascontiguousarray(chunk).view(np.uint64)
-    key = np.where(bits & _SIGN, ~bits, bits | _SIGN)  # negatives: all bits flipped; others: the sign bit
+    bits = np.ascontiguousarray(chunk).view(np.int64)
+    # Negatives: every bit flipped; the others: the sign bit set (``>> 63`` is all ones for a negative).
+    key = (bits ^ ((bits >> 63) | _SIGN_I)).view(np.uint64)
     return (key >> np.uint64(64 - _KEY_BITS)).astype(np.intp)
 
 
