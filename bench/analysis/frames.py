@@ -23,7 +23,7 @@ Derived columns (all relative to the run start ``t0_s``, in seconds):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,7 @@ TEXT_COLUMNS = (
 )
 BOOL_COLUMNS = ("stream",)
 LOADED_COLUMNS = (*FLOAT_COLUMNS, *INT_COLUMNS, *TEXT_COLUMNS, *BOOL_COLUMNS)
+PIECE_GAPS = 4_000_000  # gaps per piece of ``RecordFrame.itl_pieces`` (32 MB of float64)
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,37 @@ class RecordFrame:
             return self.itl_values  # no copy of (often) hundreds of MiB
         lengths = np.diff(self.itl_offsets)
         return self.itl_values[np.repeat(mask, lengths)]
+
+    def itl_pieces(self, mask: np.ndarray | pd.Series) -> Callable[[], Iterator[np.ndarray]]:
+        """The finite chunk gaps (ms) of the requests in ``mask``, as ``bench.analysis.stats.Pieces``:
+        each call yields them again, about ``PIECE_GAPS`` at a time, so no copy of them all is made."""
+        mask = np.asarray(mask, dtype=bool)
+        offsets = self.itl_offsets
+
+        def pieces() -> Iterator[np.ndarray]:
+            n = mask.size
+            lo = 0
+            while lo < n:
+                hi = int(np.searchsorted(offsets, offsets[lo] + PIECE_GAPS, side="right")) - 1
+                hi = min(max(hi, lo + 1), n)
+                gaps = self.itl_values[offsets[lo] : offsets[hi]]
+                rows = mask[lo:hi]
+                if not rows.all():
+                    gaps = gaps[np.repeat(rows, np.diff(offsets[lo : hi + 1]))]
+                ok = np.isfinite(gaps)
+                yield gaps if ok.all() else gaps[ok]
+                lo = hi
+
+        return pieces
+
+    def itl_at(self, mask: np.ndarray | pd.Series, positions: np.ndarray) -> np.ndarray:
+        """``itl_gaps(mask)[positions]`` without building ``itl_gaps(mask)`` (a sample of the gaps)."""
+        rows = np.flatnonzero(np.asarray(mask, dtype=bool))
+        lengths = np.diff(self.itl_offsets)[rows]
+        ends = np.cumsum(lengths)
+        which = np.searchsorted(ends, positions, side="right")  # the selected request holding each position
+        start = self.itl_offsets[rows[which]] + positions - (ends[which] - lengths[which])
+        return self.itl_values[start]
 
 
 def load_json(path: Path) -> dict[str, Any]:
@@ -259,20 +291,24 @@ def _finish(
     """Give every expected column its dtype (missing ones become empty), and add the derived columns."""
     n = len(df)
     out = pd.DataFrame(index=pd.RangeIndex(n))
+    # Each column is taken out of ``df`` as it is converted (``pop``), so the two frames are not both
+    # held whole (at 10M records each is about 2 GB); ``df`` is the caller's scratch.
     for name in FLOAT_COLUMNS:
         out[name] = (
-            pd.to_numeric(df[name], errors="coerce").astype("float64") if name in df else np.full(n, np.nan)
+            pd.to_numeric(df.pop(name), errors="coerce").astype("float64")
+            if name in df
+            else np.full(n, np.nan)
         )
     for name in INT_COLUMNS:
         out[name] = (
-            pd.to_numeric(df[name], errors="coerce").fillna(0).astype("int64")
+            pd.to_numeric(df.pop(name), errors="coerce").fillna(0).astype("int64")
             if name in df
             else np.zeros(n, dtype=np.int64)
         )
     for name in TEXT_COLUMNS:
         # Categorical: a million repeats of a few names cost one small code each, and group fast.
-        out[name] = df[name].astype("category") if name in df else pd.Categorical([None] * n)
-    out["stream"] = df["stream"].fillna(False).astype(bool).to_numpy() if "stream" in df else False
+        out[name] = df.pop(name).astype("category") if name in df else pd.Categorical([None] * n)
+    out["stream"] = df.pop("stream").fillna(False).astype(bool).to_numpy() if "stream" in df else False
 
     started = out["started_at_s"].to_numpy()
     first = float(np.nanmin(started)) if n and not np.isnan(started).all() else None

@@ -44,7 +44,7 @@ import pandas as pd
 
 from bench import metrics as registry
 from bench.analysis.frames import RecordFrame
-from bench.analysis.stats import describe, quantiles_with_intervals
+from bench.analysis.stats import quantiles_with_intervals
 
 __all__ = [
     "BREAKDOWN_COLUMNS",
@@ -103,7 +103,7 @@ def latency_table(frame: RecordFrame, mask: np.ndarray) -> dict[str, dict[str, A
     table: dict[str, dict[str, Any]] = {}
     for metric in registry.all_metrics(kind="latency"):
         # One metric at a time, so at most one copy of the (large) ITL selection is alive.
-        stats = dict(describe(metric.values(frame, mask)))
+        stats = dict(metric.describe(frame, mask))
         if stats["count"] or metric.shown_when_empty:
             table[metric.name] = stats
     return table

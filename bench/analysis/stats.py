@@ -10,7 +10,7 @@ p(q) = x_floor(h) + (h - floor(h)) (x_floor(h)+1 - x_floor(h)) (0-based).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -18,6 +18,7 @@ __all__ = [
     "CONFIDENCE",
     "PERCENTILES",
     "describe",
+    "describe_pieces",
     "interval_ranks",
     "min_samples",
     "percentile",
@@ -176,34 +177,80 @@ def _keys(chunk: np.ndarray) -> np.ndarray:
     return (key >> np.uint64(64 - _KEY_BITS)).astype(np.intp)
 
 
-def _radix_select(arr: np.ndarray, ranks: np.ndarray) -> list[float]:
-    """The values of 0-based ``ranks`` in sorted ``arr`` (no NaN), exactly, without sorting ``arr``.
+Pieces = Callable[[], Iterator[np.ndarray]]
+"""Values handed over in pieces: each call yields them again (float64, no NaN), a bounded piece at a time."""
 
-    Pass 1 counts the values per bucket of their top key bits (``_keys``); the cumulative counts name
-    the bucket each rank falls in. Pass 2 takes out only the values of those buckets (a few per cent of
-    the array) and sorts them: the rank's value is at its place among them. When the wanted buckets
-    hold more than a quarter of the values (values piled on a few numbers), one partition of a copy.
+
+def _slices(arr: np.ndarray) -> Pieces:
+    return lambda: (arr[lo : lo + _CHUNK] for lo in range(0, arr.size, _CHUNK))
+
+
+def _radix_select(arr: np.ndarray | None, ranks: np.ndarray, pieces: Pieces | None = None) -> list[float]:
+    """The values of 0-based ``ranks`` in the sorted values, exactly, without sorting (or copying) them.
+
+    The values are ``arr``, or what ``pieces`` yields (then ``arr`` is None). Pass 1 counts the values
+    per bucket of their top key bits (``_keys``); the cumulative counts name the bucket each rank falls
+    in. Pass 2 takes out only the values of those buckets (a few per cent of them) and sorts them: the
+    rank's value is at its place among them. When the wanted buckets hold more than a quarter of the
+    values (values piled on a few numbers), one partition of a copy of them all.
     """
+    each = pieces if pieces is not None else _slices(arr)  # type: ignore[arg-type]
     counts = np.zeros(1 << _KEY_BITS, dtype=np.int64)
-    for lo in range(0, arr.size, _CHUNK):
-        counts += np.bincount(_keys(arr[lo : lo + _CHUNK]), minlength=counts.size)
+    for piece in each():
+        for lo in range(0, piece.size, _CHUNK):
+            counts += np.bincount(_keys(piece[lo : lo + _CHUNK]), minlength=counts.size)
     cum = np.cumsum(counts)
+    total = int(cum[-1])
     buckets = np.searchsorted(cum, ranks, side="right")  # cum[b - 1] <= rank < cum[b]
     wanted = np.unique(buckets)
-    if counts[wanted].sum() > arr.size // 4:
-        part = np.partition(arr, ranks)
+    if counts[wanted].sum() > total // 4:
+        part = np.partition(arr if arr is not None else np.concatenate(list(each())), ranks)
         return [float(part[r]) for r in ranks.tolist()]
     take = np.zeros(counts.size, dtype=bool)
     take[wanted] = True
     picked = np.sort(
         np.concatenate(
-            [c[take[_keys(c)]] for c in (arr[lo : lo + _CHUNK] for lo in range(0, arr.size, _CHUNK))]
+            [
+                c[take[_keys(c)]]
+                for piece in each()
+                for c in (piece[lo : lo + _CHUNK] for lo in range(0, piece.size, _CHUNK))
+            ]
         )
     )
     # Rank r sits in bucket b at r - cum[b - 1]; before bucket b in ``picked`` are the wanted buckets < b.
     below = np.concatenate(([0], np.cumsum(counts[wanted])))[np.searchsorted(wanted, buckets)]
     first = np.where(buckets > 0, cum[np.maximum(buckets - 1, 0)], 0)
     return [float(v) for v in picked[ranks - first + below]]
+
+
+def describe_pieces(
+    pieces: Pieces, percentiles: Iterable[float] = PERCENTILES
+) -> Mapping[str, float | int | None]:
+    """``describe`` of values handed over in pieces (the chunk gaps of selected requests), never joined.
+
+    The same figures as ``describe`` of the joined values: the percentiles bit for bit (the radix
+    selection over the pieces); the mean is the exactly rounded sum of the pieces' sums over the count
+    (``math.fsum``), which may differ from NumPy's pairwise mean of the joined array in its last bit.
+    """
+    qs = list(percentiles)
+    n, sums, lo, hi = 0, [], math.inf, -math.inf
+    for piece in pieces():
+        if piece.size:
+            n += int(piece.size)
+            sums.append(float(piece.sum()))
+            lo, hi = min(lo, float(piece.min())), max(hi, float(piece.max()))
+    out: dict[str, float | int | None] = {"count": n}
+    if n == 0:
+        out.update({"mean": None, "min": None, "max": None})
+        out.update({_key(q): None for q in qs})
+        return out
+    out.update({"mean": math.fsum(sums) / n, "min": lo, "max": hi})
+    lo_idx, hi_idx, gamma = _interpolation(n, qs)
+    ranks = np.unique(np.concatenate((lo_idx, hi_idx)))
+    stats = dict(zip(ranks.tolist(), _radix_select(None, ranks, pieces), strict=True))
+    for q, v in zip(qs, _lerp(stats, lo_idx, hi_idx, gamma), strict=True):
+        out[_key(q)] = v
+    return out
 
 
 def describe(

@@ -28,6 +28,8 @@ import inspect
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import numpy as np
 
     from bench.analysis.frames import RecordFrame
@@ -103,6 +105,12 @@ class Metric:
         import numpy as np
 
         return finite(self.column(frame)[np.asarray(mask, dtype=bool)])
+
+    def describe(self, frame: RecordFrame, mask: np.ndarray) -> Mapping[str, float | int | None]:
+        """``bench.analysis.stats.describe`` of ``values(frame, mask)`` (ITL: without joining its gaps)."""
+        from bench.analysis.stats import describe
+
+        return describe(self.values(frame, mask))
 
     def values_by_request(self, frame: RecordFrame, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``values(frame, mask)`` and, for each sample, which request (0..k-1) it belongs to.

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from bench.metrics.base import Metric, finite
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import numpy as np
 
     from bench.analysis.frames import RecordFrame
@@ -56,6 +58,17 @@ class Itl(Metric):
             np.asarray(mask, dtype=bool) & df["ok"].to_numpy(dtype=bool) & df["stream"].to_numpy(dtype=bool)
         )
         return finite(frame.itl_gaps(streamed))
+
+    def describe(self, frame: RecordFrame, mask: np.ndarray) -> Mapping[str, float | int | None]:
+        import numpy as np
+
+        from bench.analysis.stats import describe_pieces
+
+        df = frame.df
+        streamed = (
+            np.asarray(mask, dtype=bool) & df["ok"].to_numpy(dtype=bool) & df["stream"].to_numpy(dtype=bool)
+        )
+        return describe_pieces(frame.itl_pieces(streamed))  # tens of millions of gaps: never one copy
 
     def values_by_request(self, frame: RecordFrame, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import numpy as np

@@ -109,6 +109,23 @@ def _axis_label(key: str) -> str:
     return f"{LABELS[key]} ({UNITS[key]})"
 
 
+def _sample_positions(n: int) -> np.ndarray:
+    """The seeded positions the CDF of n > MAX_CDF_VALUES values is drawn from."""
+    return np.random.default_rng(0).integers(0, n, MAX_CDF_VALUES)
+
+
+def _itl_sample(analysis: Analysis, n: int) -> tuple[np.ndarray, int]:
+    """The ITL values the CDF draws (the sample of ``_sample_positions`` when more than
+    MAX_CDF_VALUES), taken where they lie instead of from a copy of every gap; and their count."""
+    frame, df = analysis.frame, analysis.frame.df
+    streamed = analysis.in_window & df["ok"].to_numpy(dtype=bool) & df["stream"].to_numpy(dtype=bool)
+    selected = int(np.diff(frame.itl_offsets)[streamed].sum())
+    if n <= MAX_CDF_VALUES or selected != n:  # few gaps, or some not finite: the plain way
+        data = latency_values(frame, analysis.in_window, ("itl_ms",))["itl_ms"]
+        return data, int(data.size)
+    return frame.itl_at(streamed, _sample_positions(n)), n
+
+
 def latency_cdf(analysis: Analysis) -> Figure:
     """CDFs of TTFT, TPOT, ITL and E2E (top), and their tails on a log scale of 1 - p (bottom)."""
     stats = analysis.summary["steady"]["latency_ms"]
@@ -118,8 +135,11 @@ def latency_cdf(analysis: Analysis) -> Figure:
     fig.suptitle(f"Latency distributions ({_window_label(analysis)}, successful requests)")
     for col, key in enumerate(CDF_METRICS):
         top, tail = axes[col], axes[4 + col]
-        data = latency_values(analysis.frame, analysis.in_window, (key,))[key]
-        n = int(data.size)
+        if key == "itl_ms":  # tens of millions of gaps: the count from the summary, the curve from a sample
+            data, n = _itl_sample(analysis, int((stats.get("itl_ms") or {}).get("count") or 0))
+        else:
+            data = latency_values(analysis.frame, analysis.in_window, (key,))[key]
+            n = int(data.size)
         what = "gaps" if key == "itl_ms" else "requests"
         top.set_title(f"{LABELS[key]} (n = {n:,} {what})", fontsize=10)
         if n == 0:
@@ -127,8 +147,8 @@ def latency_cdf(analysis: Analysis) -> Figure:
             tail.axis("off")
             continue
         sampled = n > MAX_CDF_VALUES
-        if sampled:
-            data = data[np.random.default_rng(0).integers(0, n, MAX_CDF_VALUES)]
+        if sampled and data.size > MAX_CDF_VALUES:
+            data = data[_sample_positions(n)]
         ordered = np.sort(data)
         m = ordered.size
         probs = np.concatenate((np.linspace(0, 1, 1001), 1 - np.geomspace(1, 1 / m, 400)))

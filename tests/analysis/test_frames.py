@@ -92,3 +92,23 @@ def test_a_corrupt_parquet_file_is_a_results_error(tmp_path):
     (run / "records.parquet").write_bytes(b"not parquet")
     with pytest.raises(ResultsError, match=r"records\.parquet: cannot read"):
         load_records(run)
+
+
+def test_gap_pieces_and_sampled_positions_are_the_selected_gaps(monkeypatch):
+    import bench.analysis.frames as frames_module
+    from bench.analysis.frames import frame_from_records
+
+    rng = np.random.default_rng(5)
+    records = [
+        make_record(i, at_s=i * 0.1, itl_ms=list(rng.gamma(2.0, 5.0, int(rng.integers(0, 7)))))
+        for i in range(60)
+    ]
+    frame = frame_from_records(records)
+    mask = rng.random(60) < 0.6
+    want = frame.itl_gaps(mask)
+    monkeypatch.setattr(frames_module, "PIECE_GAPS", 7)  # many pieces, some holding one long row
+    pieces = frame.itl_pieces(mask)
+    for _ in range(2):  # each call yields them again
+        assert np.concatenate(list(pieces())).tolist() == want.tolist()
+    positions = rng.integers(0, want.size, 500)
+    assert frame.itl_at(mask, positions).tolist() == want[positions].tolist()

@@ -53,3 +53,18 @@ def test_describe_keeps_its_figures_without_copying_clean_input():
         f"p{q:g}": float(np.percentile([1.0, 2.0, 3.0], q)) for q in stats.PERCENTILES
     }
     assert stats.describe(np.array([]))["p50"] is None
+
+
+def test_describe_pieces_is_describe_of_the_joined_pieces(monkeypatch):
+    monkeypatch.setattr(stats, "_CHUNK", 1000)  # pieces cut in chunks inside the radix selection too
+    rng = np.random.default_rng(11)
+    parts = [rng.gamma(3.0, 4.0, int(k)) for k in rng.integers(0, 5000, 9)]
+    joined = np.concatenate(parts)
+    got = stats.describe_pieces(lambda: iter(parts))
+    want = stats.describe(joined)
+    assert got["count"] == want["count"] and got["min"] == want["min"] and got["max"] == want["max"]
+    assert got["mean"] == pytest.approx(want["mean"], rel=1e-15)
+    assert {k: v for k, v in got.items() if k.startswith("p")} == {
+        k: float(np.percentile(joined, float(k[1:]))) for k in want if k.startswith("p")
+    }
+    assert stats.describe_pieces(lambda: iter([np.zeros(0)]))["p50"] is None
