@@ -238,19 +238,37 @@ def _inflight(ctx: LoadContext) -> int:
 def _parent_gone(ctx: LoadContext) -> None:
     """chatbench is gone (killed): keep what was recorded, send nothing more, exit now.
 
-    Workers see the same end (they inherit the lifeline) and send their last batch as they stop: a
-    master gives them a moment (at most ``_LAST_WORDS_S``) to arrive before it exits."""
+    Every process sees the same end (workers inherit the lifeline). A load generator stops its users
+    (a request in flight gets its ``cancelled`` record) and sends its last batch. ZeroMQ only queues a
+    message, so a worker that exited at once would take that batch with it: it waits for the master's
+    acknowledgement, and the master waits for the end of every live worker's stream, each at most
+    ``_LAST_WORDS_S``, before they exit."""
     try:
+        runner = ctx.environment.runner
+        deadline = time.monotonic() + _LAST_WORDS_S
+        if runner is not None and not isinstance(runner, MasterRunner):
+            runner.user_greenlets.kill(block=True, timeout=_LAST_WORDS_S / 3)
         ctx.close()
+        if isinstance(runner, WorkerRunner) and ctx.sink is not None:
+            while ctx.sink.unacked and time.monotonic() < deadline:
+                gevent.sleep(0.02)
         if ctx.collector is not None:
-            deadline = time.monotonic() + _LAST_WORDS_S
-            while time.monotonic() < deadline and not all(s.final for s in ctx.collector.streams.values()):
-                gevent.sleep(0.05)
+            while time.monotonic() < deadline and _unfinished_streams(ctx, runner):
+                gevent.sleep(0.02)
             ctx.collector.close()
         if ctx.mock is not None:
             ctx.mock.stop(1.0)
     finally:
         os._exit(1)
+
+
+def _unfinished_streams(ctx: LoadContext, runner: Any) -> bool:
+    """Some load generator's records have not all arrived: a live worker has not closed its stream."""
+    assert ctx.collector is not None
+    if isinstance(runner, MasterRunner):
+        live = [cid for cid, node in runner.clients.items() if node.state != STATE_MISSING]
+        return not all(getattr(_stream_of(ctx, cid), "final", False) for cid in live)
+    return not all(s.final for s in ctx.collector.streams.values())
 
 
 def _start_mock(ctx: LoadContext) -> str:
