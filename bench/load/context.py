@@ -76,6 +76,7 @@ class LoadContext:
     workdir: Path | None = None  # a worker's private folder for the files the master sent
     mock: Any = None  # the embedded mock's handle, when this process started it
     services: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)  # e.g. the metrics scraper
+    last_step: dict[str, Any] | None = None  # the master's: the step it last sent the workers
     bundle: dict[str, Any] | None = None  # the master's: what it sends each worker (bench.load.bundle)
     finished: bool = False  # the end of every record stream was waited for
     _users: int = 0
@@ -296,8 +297,15 @@ class LoadContext:
         )
 
 
-def load_context(environment: Any) -> LoadContext:
-    """The ``LoadContext`` the locustfile's ``init`` listener put on this Locust ``Environment``."""
+def load_context(environment: Any, wait_s: float = 0.0) -> LoadContext:
+    """The ``LoadContext`` the locustfile's ``init`` listener put on this Locust ``Environment``.
+
+    ``wait_s``: how long to wait for it. A worker's users may be made before that listener has run:
+    Locust fires ``init`` only after the worker has connected, and the master's start can come first.
+    """
+    deadline = time.monotonic() + wait_s
+    while getattr(environment, "chatbench", None) is None and time.monotonic() < deadline:
+        gevent.sleep(0.05)
     ctx = getattr(environment, "chatbench", None)
     if not isinstance(ctx, LoadContext):
         raise RuntimeError("no chatbench load context on this environment (run bench/load/locustfile.py)")

@@ -379,16 +379,21 @@ def _answer_hellos(ctx: LoadContext, runner: Any) -> None:
 
     waiting: list[str] = []
 
+    def welcome(client_id: str) -> None:
+        runner.send_message(BUNDLE_MESSAGE, ctx.bundle, client_id=client_id)
+        if ctx.last_step is not None:  # a worker set up after the load began missed the step's message
+            runner.send_message(STEP_MESSAGE, ctx.last_step, client_id=client_id)
+
     def hello(environment: Any, msg: Any, **_: Any) -> None:
         if ctx.bundle is None:
             waiting.append(msg.node_id)
         else:
-            runner.send_message(BUNDLE_MESSAGE, ctx.bundle, client_id=msg.node_id)
+            welcome(msg.node_id)
 
     def answer_waiting() -> None:
         ctx.ready.wait()
         while waiting:
-            runner.send_message(BUNDLE_MESSAGE, ctx.bundle, client_id=waiting.pop())
+            welcome(waiting.pop())
 
     runner.register_message(HELLO_MESSAGE, hello)
     gevent.spawn(answer_waiting)
@@ -425,9 +430,15 @@ def _register_load_messages(ctx: LoadContext, runner: Any) -> None:
     runner.register_message(ACK_MESSAGE, ack)
 
 
+def _name_worker(ctx: LoadContext, runner: Any) -> None:
+    ctx.worker = f"w{runner.worker_index}"  # the index the master gave when it acknowledged the worker
+    ctx.worker_index = max(runner.worker_index, 0)
+
+
 def _init_worker(ctx: LoadContext, runner: Any) -> None:
     from bench.load.bundle import BUNDLE_MESSAGE, HELLO_MESSAGE, chatbench_version
 
+    _name_worker(ctx, runner)  # here too: the master's start may have come before this (_on_test_start)
     _register_load_messages(ctx, runner)
     runner.register_message(BUNDLE_MESSAGE, lambda environment, msg, **_: _receive_bundle(ctx, msg.data))
     runner.register_message(
@@ -508,11 +519,15 @@ def _apply_step(ctx: LoadContext, data: dict[str, Any]) -> None:
 
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_kw: Any) -> None:
+    if getattr(environment, "chatbench", None) is None:
+        # A worker: Locust fires init only after it has connected, and a master that starts at once may
+        # send its spawn first. The init listener names the worker; its users wait for it; the master
+        # resends the step this worker missed when it says hello.
+        return
     ctx = load_context(environment)
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
-        ctx.worker = f"w{runner.worker_index}"
-        ctx.worker_index = max(runner.worker_index, 0)
+        _name_worker(ctx, runner)
     elif isinstance(runner, MasterRunner):
         return
     gc.collect()
@@ -750,5 +765,6 @@ class ScenarioShape(LoadTestShape):
             data["max_requests"] = -(-limit // sources)
         if isinstance(self.runner, MasterRunner):
             _apply_step(ctx, data)
+        ctx.last_step = data
         assert self.runner is not None
         self.runner.send_message(STEP_MESSAGE, data)

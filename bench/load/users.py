@@ -57,7 +57,7 @@ class ChatUser(User):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.ctx = ctx = load_context(environment)
+        self.ctx = ctx = load_context(environment, wait_s=60.0)
         ctx.wait_ready()
         ctx.open()
         assert ctx.scenario is not None
@@ -120,7 +120,7 @@ class ArrivalUser(User):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.ctx = ctx = load_context(environment)
+        self.ctx = ctx = load_context(environment, wait_s=60.0)
         ctx.wait_ready()
         ctx.open()
         scenario = ctx.scenario

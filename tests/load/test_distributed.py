@@ -65,7 +65,9 @@ def _popen(out: Path, command: list[str]) -> subprocess.Popen[bytes]:
 class Cluster:
     """One master (``chatbench run --master``) and its workers (``chatbench worker``), on loopback."""
 
-    def __init__(self, tmp_path: Path, *, duration_s: float, users: int = 4) -> None:
+    def __init__(
+        self, tmp_path: Path, *, duration_s: float, users: int = 4, rate_rps: float | None = None
+    ) -> None:
         self.tmp = tmp_path
         self.scenario_dir = tmp_path / "scenario"
         self.results = tmp_path / "results"
@@ -88,11 +90,16 @@ class Cluster:
             "sampling": {"temperature": 0.5, "stream": True},
             "load": {"users": users, "spawn_rate": users, "duration_s": duration_s},
         }
+        if (
+            rate_rps is not None
+        ):  # open loop: the arrival rate reaches each worker in the master's step message
+            data["load"] = {"duration_s": duration_s, "arrival": {"rate_rps": rate_rps, "process": "poisson"}}
         (self.scenario_dir / "s.yaml").write_text(yaml.safe_dump(data), "utf-8")
         self.master: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
 
-    def start(self, workers: int = 2) -> None:
+    def start(self, workers: int = 2, *, late_setup_s: float = 0.0) -> None:
+        """The master and ``workers`` workers; the last one set up ``late_setup_s`` after it connects."""
         self.master = _popen(
             self.tmp / "master.out",
             [
@@ -118,14 +125,29 @@ class Cluster:
             ],
         )
         for i in range(workers):
-            self.workers.append(self._worker(i))
+            self.workers.append(self._worker(i, late_setup_s if i == workers - 1 else 0.0))
 
-    def _worker(self, i: int) -> subprocess.Popen[bytes]:
+    def _worker(self, i: int, late_setup_s: float = 0.0) -> subprocess.Popen[bytes]:
         # In its own mount namespace: an empty tmpfs over the results and the scenario folder; it
         # refuses to start if it can still see the prompt file (the test would then prove nothing).
+        command = '"$3" -m bench worker --master-host 127.0.0.1 --master-port "$4"'
+        if late_setup_s:
+            # Plain Locust, on a machine slow to set up: Locust fires init only after the worker has
+            # connected, and here the master's start comes in between.
+            code = (
+                "import sys, gevent, locust.runners as r, locust.main as m\n"
+                "connect = r.WorkerRunner.connect_to_master\n"
+                f"r.WorkerRunner.connect_to_master = lambda self: (connect(self), gevent.sleep({late_setup_s}))\n"
+                "sys.argv = ['locust', *sys.argv[1:]]\n"
+                "m.main()\n"
+            )
+            command = (
+                f'"$3" -c "{code}" -f {ROOT / "bench" / "load" / "locustfile.py"} --worker '
+                '--master-host 127.0.0.1 --master-port "$4"'
+            )
         script = (
             'mount -t tmpfs tmpfs "$1" && mount -t tmpfs tmpfs "$2" && test ! -e "$2/questions.jsonl" '
-            '&& exec "$3" -m bench worker --master-host 127.0.0.1 --master-port "$4"'
+            f"&& exec {command}"
         )
         return subprocess.Popen(
             [
@@ -213,6 +235,21 @@ def test_two_workers_without_the_masters_files_record_every_request_even_mid_str
     assert run["records"] == len(records) and run["lost_workers"] == []
     assert sorted(run["workers"]) == ["w0", "w1"]
     assert (cluster.run_dir / "monitor" / "w0.jsonl").is_file()  # the workers' monitor lines came too
+
+
+@pytest.mark.parametrize("rate_rps", [None, 6.0], ids=["closed-loop", "open-loop"])
+def test_a_worker_set_up_after_the_masters_start_still_carries_its_share(cluster_factory, rate_rps) -> None:
+    # The master starts the load within its 1 s poll of the workers; this worker's set-up comes 2 s
+    # after it connected, so the master's spawn (and its first step) reach it before Locust's init event.
+    cluster = cluster_factory(duration_s=4.0, rate_rps=rate_rps)
+    cluster.start(late_setup_s=2.0)
+    code = cluster.wait()
+    assert code == 0, cluster.output()
+    records = read_records(cluster.run_dir)
+    truth = cluster.truth()
+    assert _ids(records) == set(truth) and len(truth) >= 8, cluster.output()
+    per_worker = {w: sum(r.worker == w for r in records) for w in ("w0", "w1")}
+    assert all(per_worker.values()), per_worker
 
 
 def test_ctrl_c_at_the_master_keeps_every_request_the_server_saw(cluster_factory) -> None:
