@@ -4,7 +4,7 @@ Each function takes a ``RecordFrame`` and a boolean row mask (the requests count
 NumPy arrays, so the report's plots draw numbers computed here and nowhere else.
 
 - **Buckets.** ``bucket_width_s`` picks the narrowest width from ``WIDTHS_S`` at which a bucket holds on
-  average at least ``min_samples(95)`` (20) successful requests, and at most ``MAX_BUCKETS`` buckets
+  average at least ``min_samples(95)`` (100) successful requests, and at most ``MAX_BUCKETS`` buckets
   span the run: a p95 drawn per second from three requests is noise, not a trend.
 - **Latency over time** (``latency_over_time``): per bucket of the second a request *ended* in, the
   count of successful requests and the p50/p95/p99 of each latency of ``bench.metrics`` marked

@@ -20,6 +20,7 @@ __all__ = [
     "describe",
     "describe_pieces",
     "interval_ranks",
+    "judged",
     "min_samples",
     "percentile",
     "percentile_interval",
@@ -33,21 +34,37 @@ PERCENTILES: tuple[float, ...] = (50.0, 90.0, 95.0, 99.0, 99.9)
 MIN_SAMPLES = 10
 """The fewest values any percentile is read from (a median of three is an anecdote)."""
 
+TAIL_VALUES = 5
+"""How many values must lie beyond a percentile for it to be judged (``min_samples``)."""
+
 CONFIDENCE = 0.95
 """The confidence of every interval the reports draw."""
 
 
 def min_samples(q: float) -> int:
-    """The fewest values the q-th percentile (0..100) is judged from: n >= 10 and n (1 - q/100) >= 1.
+    """The one "not judged" rule: the fewest values the q-th percentile (0..100) is judged from.
 
-    The second condition asks that at least one value lie above the percentile, so p95 needs 20 values,
-    p99 100 and p99.9 1,000; below that the "p99" is the largest value seen, whatever the tail holds.
-    The capacity sweep marks a step "not judged" for an SLO under this count, and the plots mark a time
-    bucket or a group "too few" the same way.
+    n >= 10 and n (1 - q/100) >= 5: at least ``TAIL_VALUES`` values lie above the percentile, so p50
+    and p90 need 10 and 50 values, p95 100, p99 500 and p99.9 5,000. With fewer, the percentile is one of
+    the last few values, and its 95 % distribution-free interval (``percentile_interval``) reaches the
+    largest value seen: whatever it measured, it can neither pass nor breach a limit. The SLO gate,
+    the capacity steps, ``compare``, the report's plots and breakdowns all use this function
+    (``judged``); docs/metrics.md states the rule.
     """
     tail = 1.0 - q / 100.0
-    need = int(np.ceil(1.0 / tail - 1e-9)) if tail > 0 else 2**62
+    need = int(np.ceil(TAIL_VALUES / tail - 1e-9)) if tail > 0 else 2**62
     return max(MIN_SAMPLES, need)
+
+
+def judged(stat: str | None, samples: int) -> bool:
+    """Whether a statistic (``p95``, ``mean``, ``max``; None for a rate) from ``samples`` values is judged.
+
+    A percentile needs ``min_samples`` values; other statistics (mean, max, the error rate) are judged
+    from any number of values (a maximum is a maximum, and an error rate carries its own count).
+    """
+    if stat is None or not stat.startswith("p"):
+        return True
+    return samples >= min_samples(float(stat[1:]))
 
 
 def interval_ranks(n: int, q: float, confidence: float = CONFIDENCE) -> tuple[int, int] | None:

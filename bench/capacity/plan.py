@@ -4,8 +4,8 @@ A sweep holds the server at a series of load levels (``level``: concurrent users
 offered arrival rate in req/s in an open loop), one step each. From the records of each step, after its
 warm-up, this module computes one ``StepResult`` and then answers:
 
-- **judged or not**: a percentile SLO is judged on a step only from ``min_samples`` values (p95: 20,
-  p99: 100; ``judged``); a step with fewer is *not judged* for it: it neither meets nor breaches it;
+- **judged or not**: a percentile SLO is judged on a step only from ``min_samples`` values (p95: 100,
+  p99: 500; ``judged``); a step with fewer is *not judged* for it: it neither meets nor breaches it;
 - **capacity** (the headline, ``conservative_capacity``): the highest *measured* step, before the first
   breach, that met every SLO, and never a step past the saturation knee; without an SLO, the knee;
 - **interpolated highest load within SLOs** (shown beside it, labelled): between the last step that met
@@ -39,7 +39,7 @@ from bench import metrics
 from bench.analysis.frames import RecordFrame
 from bench.analysis.metrics import good_mask, slo_limits
 from bench.analysis.selection import select
-from bench.analysis.stats import min_samples
+from bench.analysis.stats import judged as stats_judged
 from bench.analysis.window import Schedule
 from bench.errors import UsageError
 from bench.gates import data
@@ -132,16 +132,12 @@ class StepResult:
 
 
 def judged(check: SloCheck) -> bool:
-    """A percentile SLO is judged on a step only with ``min_samples`` values (p95: 20, p99: 100).
+    """A percentile SLO is judged on a step only from enough values: the one rule, ``stats.judged``.
 
     Under that count the "p95" of a step is little more than its largest value, so the step is marked
     *not judged* for that SLO: it neither passes nor breaches, and the capacity never rests on it.
-    Other statistics (mean, max, the error rate) are judged from any number of values.
     """
-    stat = check.stat
-    if stat is None or not stat.startswith("p"):
-        return True
-    return check.samples >= min_samples(float(stat[1:]))
+    return stats_judged(check.stat, check.samples)
 
 
 def step_from_records(

@@ -21,9 +21,9 @@ Every metric compared is one of ``bench.metrics``: each latency that may be an S
 The default confidence is 99 % per metric, not 95 %: about fifteen metrics are judged at once, and at
 95 % one of them would cross zero by chance in about half of all comparisons of two identical setups.
 
-A percentile is judged only with at least ``MIN_TAIL_VALUES`` (5) values beyond it in each run (p99 needs
-500 values, p90 50): the bootstrap is unreliable for extreme quantiles of small samples, so such a metric
-is shown but marked "n/a" with the reason.
+A percentile is judged only from enough values in each run, the one rule of
+``bench.analysis.stats.min_samples`` (5 values beyond it: p99 needs 500 values, p90 50): the bootstrap is
+unreliable for extreme quantiles of small samples, so such a metric is shown but marked "n/a" with the reason.
 
 A metric *regressed* when the change is in the bad direction (latency or error rate up, throughput down),
 its interval excludes zero (significant), **and** it is beyond the tolerance: relative change beyond
@@ -52,7 +52,7 @@ import numpy as np
 from bench import metrics
 from bench.analysis.frames import RecordFrame
 from bench.analysis.selection import Selection
-from bench.analysis.stats import describe
+from bench.analysis.stats import TAIL_VALUES, describe, judged, min_samples
 from bench.analysis.window import Window
 from bench.compare.workload import differences
 from bench.errors import ResultsError, UsageError
@@ -61,7 +61,6 @@ from bench.gates import data
 __all__ = [
     "DEFAULT_METRICS",
     "MAX_BOOTSTRAP_VALUES",
-    "MIN_TAIL_VALUES",
     "CompareVerdict",
     "Comparison",
     "MetricDelta",
@@ -87,10 +86,6 @@ DEFAULT_METRICS: tuple[str, ...] = (*(f"{m}.{s}" for m in LATENCY for s in ("p50
 MAX_BOOTSTRAP_VALUES = 20_000
 """Above this many values (ITL gaps of a long run), a seeded random subset of whole requests is
 bootstrapped: fewer values only widen the interval, never narrow it."""
-
-MIN_TAIL_VALUES = 5
-"""A percentile is judged only when each run has at least this many values beyond it (p99: 500 values):
-with fewer, p99 is one of the last few values and no interval around it can be trusted."""
 
 Verdict = Literal["regression", "improvement", "no change", "n/a"]
 CompareVerdict = Literal["regression", "no significant regression", "inconclusive"]
@@ -409,10 +404,10 @@ def _latency_delta(
     if stat == "max":  # a single extreme value has no useful interval: shown, never judged
         return MetricDelta(name, "ms", va, vb, vb - va, _rel(vb - va, va), None, None, True, False, "n/a")
     if stat.startswith("p"):
-        need = math.ceil(MIN_TAIL_VALUES / (1.0 - float(stat[1:]) / 100.0) - 1e-9)
         fewest = min(base.latency_ms[metric].size, cand.latency_ms[metric].size)
-        if fewest < need:
-            note = f"not judged: {fewest} values, {stat} needs {need} ({MIN_TAIL_VALUES} beyond it)"
+        if not judged(stat, fewest):
+            need = min_samples(float(stat[1:]))
+            note = f"not judged: {fewest} values, {stat} needs {need} ({TAIL_VALUES} beyond it)"
             return MetricDelta(
                 name, "ms", va, vb, vb - va, _rel(vb - va, va), None, None, True, False, "n/a", note
             )

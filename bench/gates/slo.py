@@ -23,7 +23,7 @@ import numpy as np
 
 from bench.analysis.outage import find_outages, outage_share
 from bench.analysis.selection import Selection
-from bench.analysis.stats import percentile
+from bench.analysis.stats import judged, min_samples, percentile
 from bench.gates import data
 from bench.gates.overrides import SloOverrides, effective_slo
 from bench.numbers import pct, qty
@@ -49,6 +49,11 @@ class SloCheck:
         return self.metric if self.stat is None else f"{self.metric}.{self.stat}"
 
     @property
+    def judged(self) -> bool:
+        """Enough values for the statistic (the one "not judged" rule, ``bench.analysis.stats.judged``)."""
+        return judged(self.stat, self.samples)
+
+    @property
     def excess(self) -> float | None:
         """measured - limit (positive when breached), in the metric's unit."""
         return None if self.measured is None else self.measured - self.limit
@@ -62,9 +67,12 @@ class SloCheck:
         word = "over by" if excess > 0 else "under by"
         # An error-rate margin is a difference of percentages: percentage points, not per cent.
         margin = f"{abs(excess) * 100:.2f} percentage points" if self.stat is None else self._fmt(abs(excess))
+        few = ""
+        if not self.judged and self.stat is not None:
+            few = f"; from {self.samples:,} values, too few to judge ({self.stat} needs {min_samples(float(self.stat[1:])):,})"
         return (
             f"{self.name}: measured {self._fmt(self.measured)}, limit {self._fmt(self.limit)}, "
-            f"{word} {margin}{rel}"
+            f"{word} {margin}{rel}{few}"
         )
 
     def _fmt(self, value: float) -> str:
@@ -76,6 +84,7 @@ class SloCheck:
         out = asdict(self)
         out["name"] = self.name
         out["excess"] = self.excess
+        out["judged"] = self.judged
         return out
 
 

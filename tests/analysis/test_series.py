@@ -39,17 +39,19 @@ def test_tokens_over_time_of_many_requests_sum_to_the_output_tokens():
 
 
 def test_buckets_are_wide_enough_for_a_p95_and_sparse_ones_are_flagged():
-    # 3 requests a second for 20 s: 1 s buckets would hold 3; the width must give 20 on average.
-    records = [make_record(i, at_s=i / 3) for i in range(60)]
+    # 15 requests a second for 20 s: 1 s buckets would hold 15; the width must give the 100 values a p95
+    # is judged from (stats.min_samples) on average: 10 s.
+    records = [make_record(i, at_s=i / 15) for i in range(300)]
     frame = _frame(records)
-    width = series.bucket_width_s(60, 20.0)
+    width = series.bucket_width_s(300, 20.0)
     assert width == 10.0
     data = series.latency_over_time(frame, np.ones(len(frame), dtype=bool), 20.2)
     assert data.width_s == 10.0
     counts = data.counts["ttft_ms"]
-    assert counts.sum() == 60
+    assert counts.sum() == 300
     assert (data.sparse["ttft_ms"][50.0] == (counts < 10)).all()
-    assert (data.sparse["ttft_ms"][99.0] == (counts < 100)).all() and data.sparse["ttft_ms"][99.0].all()
+    assert (data.sparse["ttft_ms"][95.0] == (counts < 100)).all()
+    assert (data.sparse["ttft_ms"][99.0] == (counts < 500)).all() and data.sparse["ttft_ms"][99.0].all()
     assert np.allclose(data.values["ttft_ms"][50.0][counts > 0], 100.0)
 
 
@@ -77,10 +79,10 @@ def test_itl_by_position_follows_a_slowing_decoder():
 def test_min_samples_and_the_percentile_interval():
     assert (min_samples(50), min_samples(90), min_samples(95), min_samples(99), min_samples(99.9)) == (
         10,
-        10,
-        20,
+        50,
         100,
-        1000,
+        500,
+        5000,
     )
     values = np.arange(1.0, 101.0)  # 1..100
     lo, hi = percentile_interval(values, 50.0)

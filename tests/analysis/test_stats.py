@@ -68,3 +68,17 @@ def test_describe_pieces_is_describe_of_the_joined_pieces(monkeypatch):
         k: float(np.percentile(joined, float(k[1:]))) for k in want if k.startswith("p")
     }
     assert stats.describe_pieces(lambda: iter([np.zeros(0)]))["p50"] is None
+
+
+def test_one_not_judged_rule_for_every_reader():
+    from bench.capacity.plan import judged as step_judged
+    from bench.gates.slo import SloCheck
+
+    assert [stats.min_samples(q) for q in (50, 90, 95, 99, 99.9)] == [10, 50, 100, 500, 5000]
+    assert stats.judged("p95", 100) and not stats.judged("p95", 99)
+    assert stats.judged("max", 1) and stats.judged(None, 0) and stats.judged("mean", 2)
+    few = SloCheck("ttft_ms", "p99", 500.0, 120.0, 499, True)
+    enough = SloCheck("ttft_ms", "p99", 500.0, 120.0, 500, True)
+    assert not few.judged and enough.judged and not step_judged(few) and step_judged(enough)
+    assert "from 499 values, too few to judge (p99 needs 500)" in few.describe()
+    assert few.to_dict()["judged"] is False and "too few" not in enough.describe()

@@ -169,7 +169,7 @@ def test_step_from_records_excludes_warmup_and_counts_goodput() -> None:
         frame,
         index=0,
         level=2,
-        slo=slo_from_dict({"ttft_ms": {"p95": 100}}),
+        slo=slo_from_dict({"ttft_ms": {"p50": 100}}),  # 30 values judge a p50 (a p95 needs 100)
         warmup_s=2.0,
         step_duration_s=8.0,
     )
@@ -194,7 +194,7 @@ def test_a_step_whose_server_went_down_is_a_breach_whatever_its_slos() -> None:
         frame_from_records(recs),
         index=0,
         level=2,
-        slo=slo_from_dict({"ttft_ms": {"p95": 100}}),
+        slo=slo_from_dict({"ttft_ms": {"p50": 100}}),  # 30 values judge a p50 (a p95 needs 100)
         warmup_s=2.0,
         step_duration_s=8.0,
     )
@@ -208,19 +208,19 @@ def test_a_step_with_too_few_requests_for_its_percentile_is_not_judged() -> None
         checks = (SloCheck("ttft_ms", "p95", 200.0, ttft_p95, samples, ttft_p95 <= 200.0),)
         return StepResult(i, level, 10, samples, 0, 0.0, level, level, level, {}, checks)
 
-    # 7 requests for a p95 (it needs 20): neither met nor breached, whatever it measured.
+    # 7 requests for a p95 (it needs 100): neither met nor breached, whatever it measured.
     few_pass, few_fail = judged_step(0, 1, 50.0, 7), judged_step(0, 1, 900.0, 7)
     assert few_pass.status == few_fail.status == "not judged"
     assert not few_pass.meets_slo and not few_fail.breaches
     steps = [
         few_fail,
-        judged_step(1, 2, 50.0, 40),
-        judged_step(2, 4, 60.0, 80),
-        judged_step(3, 8, 400.0, 160),
+        judged_step(1, 2, 50.0, 100),
+        judged_step(2, 4, 60.0, 200),
+        judged_step(3, 8, 400.0, 400),
     ]
     limit = max_load_within_slo(steps)
     assert limit is not None and limit.last_pass_index == 2 and limit.first_fail_index == 3
-    only_few = max_load_within_slo([few_pass, judged_step(1, 2, 50.0, 9)])
+    only_few = max_load_within_slo([few_pass, judged_step(1, 2, 50.0, 99)])
     assert only_few is not None and only_few.level is None and "enough requests" in only_few.note
 
 

@@ -22,6 +22,7 @@ def test_reanalysis_finds_knee_limit_and_replicas(tmp_path: Path, capsys: pytest
         slots=4,
         slo={"ttft_ms": {"p95": 70}},
         planning={"target_users": 100, "headroom": 0.2},
+        step_s=25.0,  # 1 user: 125 answers, enough to judge a p95 (stats.min_samples: 100)
     )
     assert main(["capacity", str(cap)]) == 0
     out = capsys.readouterr().out

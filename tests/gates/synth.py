@@ -136,8 +136,10 @@ def write_capacity_dir(
     slots: int,
     slo: dict[str, Any],
     planning: dict[str, Any] | None = None,
+    step_s: float = 5.0,
 ) -> Path:
-    """A capacity directory as ``chatbench capacity`` leaves it: sweep.json and one step-<i>/ per level."""
+    """A capacity directory as ``chatbench capacity`` leaves it: sweep.json and one step-<i>/ per level
+    of ``step_s`` seconds after a 1 s warm-up."""
     root.mkdir(parents=True, exist_ok=True)
     thresholds = [
         {"metric": m, "stat": s, "limit": float(v)}
@@ -148,10 +150,10 @@ def write_capacity_dir(
     meta = {
         "scenario": "synthetic",
         "planning": planning,
-        "sweep": {"mode": "concurrency", "levels": list(levels), "step_duration_s": 5.0, "warmup_s": 1.0},
+        "sweep": {"mode": "concurrency", "levels": list(levels), "step_duration_s": step_s, "warmup_s": 1.0},
         "slo": {"thresholds": thresholds, "error_rate": slo.get("error_rate")},
     }
     (root / "sweep.json").write_bytes(orjson.dumps(meta))
     for i, users in enumerate(levels):
-        write_run(root / f"step-{i}", closed_loop_step(users, slots=slots, step=i))
+        write_run(root / f"step-{i}", closed_loop_step(users, slots=slots, step=i, duration_s=1.0 + step_s))
     return root

