@@ -226,8 +226,8 @@ def _from_parquet(path: Path, t0_s: float | None) -> RecordFrame:
             path, pre_buffer=False, buffer_size=1 << 20, read_dictionary=list(TEXT_COLUMNS)
         )
         names = set(parquet.schema_arrow.names)
-        table = parquet.read(columns=[c for c in LOADED_COLUMNS if c in names])
-        n = table.num_rows
+        n = parquet.metadata.num_rows
+        df = _read_columns(parquet, [c for c in LOADED_COLUMNS if c in names], n)
         if "itl_ms" in names:
             values, lengths = _read_list(parquet, "itl_ms", np.float64)
         else:
@@ -240,12 +240,59 @@ def _from_parquet(path: Path, t0_s: float | None) -> RecordFrame:
         raise ResultsError(f"{path}: cannot read ({exc})") from None
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    df = table.to_pandas(self_destruct=True, split_blocks=True)  # text: Categorical (dictionary-encoded)
-    del table
     frame = _finish(df, values, offsets, t0_s, source=path.name, chunks=chunks)
     del df
     pa.default_memory_pool().release_unused()  # hand the read buffers back to the OS (peak RSS)
     return frame
+
+
+def _read_columns(parquet: Any, columns: list[str], n: int) -> pd.DataFrame:
+    """The scalar ``columns`` of the Parquet file as a frame, read a batch of rows at a time.
+
+    Numbers go straight into arrays of their final type (nulls: NaN for the float columns, 0 for the
+    integer ones, False for ``stream``), so no whole Arrow table and no second frame is ever held: at 10M
+    records each would be about 2 GB. Text columns are read whole, dictionary-encoded (a small code per
+    row), and become Categorical.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = [c for c in columns if c in TEXT_COLUMNS]
+    scalar = [c for c in columns if c not in TEXT_COLUMNS]
+    kinds = {c: (np.int64 if c in INT_COLUMNS else bool if c in BOOL_COLUMNS else np.float64) for c in scalar}
+    arrays = {c: np.empty(n, dtype=kinds[c]) for c in scalar}
+    row = 0
+    for batch in (
+        parquet.iter_batches(batch_size=262_144, columns=scalar, use_threads=False) if scalar else ()
+    ):
+        end = row + batch.num_rows
+        for name, col in zip(batch.schema.names, batch.columns, strict=True):
+            kind = kinds[name]
+            try:
+                if kind is np.float64:
+                    part = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)  # null -> NaN
+                else:
+                    part = pc.fill_null(
+                        pc.cast(col, pa.bool_() if kind is bool else pa.int64()), False if kind is bool else 0
+                    ).to_numpy(zero_copy_only=False)
+            except pa.ArrowException:  # not stored as a number: what pandas makes of it, as for JSONL
+                values = pd.to_numeric(pd.Series(col.to_pandas()), errors="coerce")
+                part = (
+                    values.fillna(0).to_numpy()
+                    if kind is not np.float64
+                    else values.to_numpy(dtype=np.float64)
+                )
+            arrays[name][row:end] = part
+        row = end
+    df = pd.DataFrame(index=pd.RangeIndex(n))
+    for name in scalar:
+        df[name] = arrays.pop(name)
+    if text:
+        table = parquet.read(columns=text)  # dictionary-encoded (ParquetFile's read_dictionary)
+        for name in text:
+            df[name] = table.column(name).to_pandas()
+        del table
+    return df
 
 
 def _read_list(parquet: Any, column: str, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
