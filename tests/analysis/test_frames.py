@@ -48,6 +48,29 @@ def test_parquet_and_jsonl_give_the_same_frame(tmp_path):
         ), column
 
 
+def test_parquet_in_many_row_groups_and_batches_gives_the_jsonl_frame(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    import tests.analysis.factory as factory
+
+    records = [
+        make_record(i, at_s=i * 0.1, itl_ms=[1.0 + i, 2.0], temperature=None if i % 3 else 0.5)
+        if i % 4
+        else make_error(i, at_s=i * 0.1, kind="http_error" if i % 8 else "connect_error")
+        for i in range(40)
+    ]
+    write_table = pq.write_table
+    monkeypatch.setattr(pq, "write_table", lambda table, path: write_table(table, path, row_group_size=7))
+    b = load_records(factory.write_run(tmp_path / "b", records, parquet=True))
+    assert pq.ParquetFile(tmp_path / "b" / "records.parquet").metadata.num_row_groups == 6
+    a = load_records(write_run(tmp_path / "a", records, parquet=False))
+    assert a.df.columns.tolist() == b.df.columns.tolist()
+    for column in a.df.columns:
+        left, right = a.df[column].tolist(), b.df[column].tolist()
+        assert left == pytest.approx(right, nan_ok=True) if a.df[column].dtype.kind == "f" else left == right
+    assert a.itl_values.tolist() == b.itl_values.tolist()
+
+
 def test_a_line_cut_by_a_killed_process_is_skipped_and_counted(tmp_path):
     run = write_run(tmp_path / "run", _records())
     path = run / "records" / "local.jsonl"
