@@ -310,11 +310,15 @@ def breakdowns(frame: RecordFrame, mask: np.ndarray) -> dict[str, list[dict[str,
     (``bench.analysis.stats.percentile_interval``), None under two values.
     Numeric columns with more than ``MAX_EXACT_GROUPS`` values are cut into ``BINS`` equal-width bins.
     """
-    df = frame.df.loc[mask]
+    mask = np.asarray(mask, dtype=bool)
+    # Only the columns the groups need, one at a time: a copy of the whole frame's rows would be 2 GB at 10M.
+    df = pd.DataFrame(
+        {"ok": frame.df["ok"].to_numpy()[mask], "output_tokens": frame.df["output_tokens"].to_numpy()[mask]}
+    )
     values = _request_values(frame, TIMED).loc[mask]
     out: dict[str, list[dict[str, Any]]] = {}
     for column in BREAKDOWN_COLUMNS:
-        key = _group_key(df[column])
+        key = _group_key(frame.df[column][mask].reset_index(drop=True))
         if key is None:
             continue
         out[column] = _group_figures(df, values, key)
