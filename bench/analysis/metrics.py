@@ -280,9 +280,9 @@ def per_second(
         out["good"] = np.bincount(bucket, weights=good_mask(frame, limits), minlength=seconds).astype(
             np.int64
         )
-    okdf = _request_values(frame, TIMED).loc[ok]
+    okdf = _request_values(frame, TIMED, ok)
     if len(okdf):
-        quantiles = okdf.groupby(bucket[ok]).quantile([0.5, 0.95, 0.99])
+        quantiles = okdf.groupby(bucket[ok]).quantile(np.array([0.5, 0.95, 0.99]))
         for col in okdf.columns:
             wide = quantiles[col].unstack()
             for q, label in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
@@ -294,9 +294,10 @@ def per_second(
     return out.reset_index()
 
 
-def _request_values(frame: RecordFrame, chosen: Sequence[registry.Metric]) -> pd.DataFrame:
-    """One column per metric in ``chosen``, named after it: its request value (NaN where undefined)."""
-    return pd.DataFrame({m.name: m.column(frame) for m in chosen}, index=frame.df.index)
+def _request_values(frame: RecordFrame, chosen: Sequence[registry.Metric], rows: np.ndarray) -> pd.DataFrame:
+    """One column per metric in ``chosen``, named after it: its request value (NaN where undefined), for
+    the rows of the boolean mask ``rows`` (indexed 0..k-1; each column taken out before the next)."""
+    return pd.DataFrame({m.name: m.column(frame)[rows] for m in chosen})
 
 
 def breakdowns(frame: RecordFrame, mask: np.ndarray) -> dict[str, list[dict[str, Any]]]:
@@ -315,7 +316,7 @@ def breakdowns(frame: RecordFrame, mask: np.ndarray) -> dict[str, list[dict[str,
     df = pd.DataFrame(
         {"ok": frame.df["ok"].to_numpy()[mask], "output_tokens": frame.df["output_tokens"].to_numpy()[mask]}
     )
-    values = _request_values(frame, TIMED).loc[mask]
+    values = _request_values(frame, TIMED, mask)
     out: dict[str, list[dict[str, Any]]] = {}
     for column in BREAKDOWN_COLUMNS:
         key = _group_key(frame.df[column][mask].reset_index(drop=True))

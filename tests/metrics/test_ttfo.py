@@ -104,7 +104,8 @@ def test_compare_flags_a_longer_thinking_time(tmp_path: Path) -> None:
 def test_capacity_plans_for_a_ttfo_slo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # 4 slots, 200 ms per answer; TTFT = 20 ms + queueing, and every answer thinks 30 ms more: TTFO = 50 ms
     # + queueing. At 6 users the queue adds 100 ms (TTFO 150 ms): a 100 ms TTFO limit is crossed at 5 users.
-    cap = write_capacity_dir(tmp_path / "cap", [1, 2, 4, 6, 8], slots=4, slo={})
+    # 25 s steps: 1 user gives 125 answers, enough to judge a p95 (stats.min_samples: 100).
+    cap = write_capacity_dir(tmp_path / "cap", [1, 2, 4, 6, 8], slots=4, slo={}, step_s=25.0)
     for step in sorted(cap.glob("step-*")):
         write_run(step, _thinking(read_records(step), 30.0))
     assert main(["capacity", str(cap), "--slo", "ttfo_ms.p95=100"]) == 0
