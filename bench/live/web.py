@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+from locust.runners import STATE_CLEANUP, STATE_INIT, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING
 
 from bench import metrics
 from bench.live.aggregate import GROUP_ALL, LiveSlo, LiveStats
@@ -474,9 +475,12 @@ class LiveDashboard:
             path = request.path
             if path == f"{base}/stats/requests" and response.status_code == 200 and response.is_json:
                 try:
-                    data = response.get_json()
+                    # Locust caches this response (2 s, doubled when slow) and hands out the same
+                    # object: extend a copy, so the cache stays Locust's own
+                    data = dict(response.get_json())
+                    data["state"] = _page_state(self.environment.runner)
                     data["extended_stats"] = [{"key": TAB_KEY, "data": self.tab_rows()}]
-                    response.set_data(json.dumps(data))
+                    return app.response_class(json.dumps(data), mimetype="application/json")
                 except Exception as exc:  # the live view must never break Locust's own page
                     log.error("chatbench live view: %s: %s", type(exc).__name__, exc)
             elif (
@@ -500,6 +504,31 @@ class LiveDashboard:
             f'<span id="chatbench-tests"></span> <span id="chatbench-warning" style="color:#fc6"></span>'
             f'</div><script src="{base}/llm/static/banner.js" data-base="{base}" defer></script>'
         )
+
+
+def _page_state(runner: Any) -> str:
+    """The runner state Locust's page is told with its stats.
+
+    Locust's page polls ``/stats/requests`` only while the state is ``spawning`` or ``running``, and
+    takes any other state it reads as where the test now is, for good. Two of Locust's own states would
+    leave the page wrong until it is reloaded:
+
+    - a shape test that ``/swarm`` has started stays ``ready`` until the shape's greenlet first ticks
+      and ``test_start`` has fired (a second or more on a busy master): read after Start, it sends the
+      page back to the start form while the test runs unseen. It is told ``spawning``;
+    - a test being stopped is ``stopping`` (a master waits for its workers to report) or ``cleanup``
+      (the local runner stops its users): the page would stay on that state with the LLM tab's figures
+      of that moment, without the records that arrive while the test ends (the workers' last batches).
+      It is told ``running`` until the runner has ``stopped``, whose figures are the test's final ones.
+
+    The state is the runner's now: the rest of the response may come from Locust's cache (2 s, doubled
+    when slow)."""
+    state = str(runner.state)
+    if state == STATE_INIT and getattr(runner, "shape_greenlet", None) is not None:
+        return STATE_SPAWNING
+    if state in (STATE_STOPPING, STATE_CLEANUP):
+        return STATE_RUNNING
+    return state
 
 
 def _session_schedule(run_dir: Path) -> Any:
