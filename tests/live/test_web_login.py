@@ -70,4 +70,8 @@ def test_every_live_route_is_behind_the_web_login(tmp_path: Path) -> None:
             assert "extended_stats" in client.get("/stats/requests").json()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.communicate(timeout=60)
+        try:
+            proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # never leave it running past the test
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=30)
