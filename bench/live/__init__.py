@@ -33,7 +33,7 @@ def subscribe(environment: Any, callback: Callable[[Any], None]) -> None:
 def install(environment: Any, scenario: Any, run_dir: Path, **options: Any) -> Any:
     """Set up the live view on ``environment`` (see the module docstring); returns the dashboard.
 
-    ``options`` are ``LiveDashboard``'s: ``inflight`` (requests in flight now), ``driven`` (run by
+    ``options`` are ``LiveDashboard``'s: ``inflight`` (requests in flight now, as (prompt set, stream, count) triples), ``driven`` (run by
     ``chatbench ui``, which builds the reports left at the end), ``target`` (the session's base URL).
     ``CHATBENCH_LIVE=0`` in the environment leaves the live view out (Locust's own UI only).
     """

@@ -9,6 +9,7 @@ set (``set:NAME``), ``stream`` and ``non-stream``.
 What is counted (the same rules as the report, ``bench.analysis.metrics``):
 
 - requests cancelled by the run itself (``cancelled``) are left out of everything and counted apart;
+- in flight = requests sent and not yet ended, now, per group (each load generator counts its own);
 - requests = all other requests; failed = those with an ``error_kind``, by kind, HTTP errors with
   their status; *throttled* = HTTP 429, shown apart from the other failures;
 - latencies (ms) are the registry's (``bench.metrics``), each with its own per-record rule: TTFT,
@@ -153,7 +154,7 @@ class LiveStats:
         started_at_s: float | None = None,
         window_s: float = 10.0,
         clock: Callable[[], float] = time.time,
-        inflight: Callable[[], int] | None = None,
+        inflight: Callable[[], Iterable[tuple[str, bool, int]]] | None = None,
         cpu_limit_pct: float = 50.0,
     ) -> None:
         self.slo = slo or LiveSlo()
@@ -344,8 +345,16 @@ class LiveStats:
             "warning": worst[1] > self.cpu_limit_pct,
         }
 
-    def in_flight(self) -> int | None:
-        return None if self.inflight is None else int(self.inflight())
+    def in_flight(self) -> dict[str, int] | None:
+        """Requests in flight now per group, from ``inflight()``'s (prompt set, stream, count) triples
+        (every load generator's, as last heard); None when the run does not say."""
+        if self.inflight is None:
+            return None
+        out = dict.fromkeys(self.groups, 0)
+        for prompt_set, stream, n in self.inflight():
+            for group in (GROUP_ALL, f"set:{prompt_set}", "stream" if stream else "non-stream"):
+                out[group] = out.get(group, 0) + n
+        return out
 
     def series_since(self, index: int) -> dict[str, list[float | None]]:
         """The chart points from ``index`` on: one per second since the test started, drawn ``_SETTLE_S``

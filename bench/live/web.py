@@ -32,7 +32,7 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -88,7 +88,7 @@ class LiveDashboard:
         scenario: Any,
         run_dir: Path,
         *,
-        inflight: Callable[[], int] | None = None,
+        inflight: Callable[[], Iterable[tuple[str, bool, int]]] | None = None,
         driven: bool = False,
         target: Callable[[], str | None] = lambda: None,
     ) -> None:
@@ -267,7 +267,10 @@ class LiveDashboard:
                 "name": "in flight",
                 "metric": "in flight",
                 "span": "now",
-                "g0": "–" if inflight is None else str(inflight),
+                **{
+                    key: "–" if inflight is None else f"{inflight.get(g, 0):,}"
+                    for (key, _), g in zip(cols, groups, strict=True)
+                },
             }
         )
         row(

@@ -64,6 +64,7 @@ class LoadContext:
     token_counter: TokenCounter | None = None
     step: StepInfo = field(default_factory=StepInfo)
     inflight: int = 0
+    inflight_by: dict[tuple[str, bool], int] = field(default_factory=dict)  # (prompt set, stream) -> n
     started: int = 0  # requests sent by this process
     dropped: int = 0  # open-loop arrivals not sent because the in-flight pool was full
     max_requests: int | None = None  # this process's share of load.max_requests
@@ -155,10 +156,13 @@ class LoadContext:
         """
         step = self.step.step
         sent: list[Exchange] = []
+        group = (plan.prompt_set, plan.stream)
+        by = self.inflight_by
 
         def on_sent(ex: Exchange) -> None:
             sent.append(ex)
             self.inflight += 1
+            by[group] = by.get(group, 0) + 1
             self.started += 1
 
         ex: Exchange | None = None
@@ -180,6 +184,7 @@ class LoadContext:
         finally:
             if sent:
                 self.inflight -= 1
+                by[group] -= 1
             if ex is not None:
                 self._record(ex, plan, user, step, scheduled_mono_s, scheduled_at_s)
         return ex

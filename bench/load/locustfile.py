@@ -224,7 +224,7 @@ def _begin_run(ctx: LoadContext, environment: Any, runner: Any, opts: Any) -> No
             environment,
             scenario,
             ctx.run_dir,
-            inflight=lambda: _inflight(ctx),
+            inflight=lambda: _inflight_groups(ctx),
             driven=bool(opts.driven),
             target=lambda: ctx.base_url,
         )
@@ -233,6 +233,19 @@ def _begin_run(ctx: LoadContext, environment: Any, runner: Any, opts: Any) -> No
 def _inflight(ctx: LoadContext) -> int:
     """Requests in flight now, in this process and in every worker (as last reported)."""
     return ctx.inflight + sum(r.get("inflight", 0) for _, r in ctx.worker_reports.values())
+
+
+def _inflight_by(ctx: LoadContext) -> list[tuple[str, bool, int]]:
+    """This process's requests in flight now per (prompt set, stream), as a worker reports them."""
+    return [(ps, stream, n) for (ps, stream), n in ctx.inflight_by.items() if n]
+
+
+def _inflight_groups(ctx: LoadContext) -> list[tuple[str, bool, int]]:
+    """Requests in flight now per (prompt set, stream), here and in every worker (as last reported)."""
+    out = _inflight_by(ctx)
+    for _, report in ctx.worker_reports.values():
+        out.extend((str(ps), bool(stream), int(n)) for ps, stream, n in report.get("inflight_by", ()))
+    return out
 
 
 def _parent_gone(ctx: LoadContext) -> None:
@@ -449,6 +462,7 @@ def _init_worker(ctx: LoadContext, runner: Any) -> None:
     def report(client_id: str, data: dict[str, Any], **_: Any) -> None:
         data[_REPORT_KEY] = {
             "inflight": ctx.inflight,
+            "inflight_by": _inflight_by(ctx),
             "users": env.runner.user_count,
             "started": ctx.started,
             "dropped": ctx.dropped,

@@ -146,3 +146,14 @@ def test_client_lag_counts_every_request_that_carries_it() -> None:
     stats = fold_all(_stats(clock), records)
     lag = stats.view("all", window=False)["latency_ms"]["client_lag_ms"]
     assert lag["n"] == 6 and lag["p99"] == pytest.approx(40.0 - 0.05 * (40.0 - 6.0), rel=0.005)
+
+
+def test_in_flight_is_counted_per_prompt_set_and_per_stream_or_not() -> None:
+    # two load generators' (prompt set, stream, count) triples, as the master last heard them
+    now = [("set-a", True, 2), ("set-b", False, 1), ("set-a", False, 1), ("set-a", True, 3)]
+    stats = _stats(Clock(T0 + 1), inflight=lambda: now)
+    got = stats.in_flight()
+    assert got == {"all": 7, "set:set-a": 6, "set:set-b": 1, "stream": 5, "non-stream": 2}
+    now = []
+    assert stats.in_flight() == dict.fromkeys(stats.groups, 0)
+    assert _stats(Clock(T0 + 1)).in_flight() is None  # the run does not say

@@ -39,6 +39,15 @@ ROW_CELL = """(() => {
 STATS_LANDED = "performance.getEntriesByType('resource').some(e => e.name.includes('/stats/requests') && e.responseEnd > 0)"
 
 
+IN_FLIGHT_ADDS_UP = """(() => {
+  const row = [...document.querySelectorAll('table tbody tr')]
+    .find(r => r.cells[0] && r.cells[0].textContent.trim() === 'in flight');
+  if (!row) return null;
+  const [all, zh, en, stream, plain] = [...row.cells].slice(2).map(c => Number(c.textContent.replace(/,/g, '')));
+  return all > 0 && zh + en === all && stream + plain === all ? [all, zh, en, stream, plain] : null;
+})()"""
+
+
 def cell(browser: Browser, figure: str, span: str, column: int = 2) -> str | None:
     return browser.evaluate(ROW_CELL % (json.dumps(figure), json.dumps(span), column))
 
@@ -224,6 +233,8 @@ def test_the_llm_tab_charts_and_report_in_a_real_browser(tmp_path: Path, process
                 f" return v && Number(v.replace(/,/g, '')) > {first} }})()",
                 30,
             ), "the LLM tab's request count did not move"
+            # in flight per column: the prompt sets, and stream and non-stream, each add up to all
+            assert browser.wait_for(IN_FLIGHT_ADDS_UP, 30), "no in-flight figures that add up per column"
             assert cell(browser, "SLO ttft_ms.p95 ≤ 2000", "since start").startswith("PASS")
             # the verdict is in colour (green), not only in words
             assert (
