@@ -1,7 +1,7 @@
-"""The summary of a run: every figure the reports show, as one JSON-able dict with stable keys.
+"""The summary of a run: every figure the reports show, as one typed ``Summary`` (``bench.analysis.schema``).
 
 ``analyze(run_dir, window=...)`` reads a results directory and returns an ``Analysis`` (the frame, the
-window, the per-second series and the summary dict). The keys of the summary are documented in
+window, the per-second series and the ``Summary``). Its JSON form, ``summary.json``, is documented in
 ``docs/report.md``; ``SCHEMA_VERSION`` changes when a key is renamed or removed (adding keys does not).
 A figure that cannot be computed (no successful request, a zero-length window) is ``None``, never NaN.
 """
@@ -22,6 +22,7 @@ from bench.analysis import metrics
 from bench.analysis.bottleneck import LoadgenHealth, assess
 from bench.analysis.frames import RecordFrame, load_json, load_records
 from bench.analysis.outage import find_outages
+from bench.analysis.schema import SCHEMA_VERSION, Summary
 from bench.analysis.selection import Selection, WindowSpec, run_schedule, select
 from bench.analysis.stats import describe
 from bench.analysis.window import Schedule, Window, parse_window
@@ -30,11 +31,7 @@ from bench.analysis.workload import behind_warning, workload_summary
 if TYPE_CHECKING:
     from bench.scenario.slo import Slo
 
-__all__ = ["SCHEMA_VERSION", "Analysis", "analyze", "summarize"]
-
-SCHEMA_VERSION = 3
-"""2: the window from the schedule (docs/report.md); 3: ``latency_ms`` keyed by the metric names of
-``bench.metrics`` (``ttft_ms``; 1 and 2 had ``ttft``)."""
+__all__ = ["SCHEMA_VERSION", "Analysis", "Summary", "analyze", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +41,7 @@ class Analysis:
     frame: RecordFrame
     window: Window
     timeseries: pd.DataFrame  # metrics.per_second over the whole run
-    summary: dict[str, Any]
+    summary: Summary
     selection: Selection  # which requests count for what (bench.analysis.selection)
 
     @property
@@ -131,7 +128,8 @@ def summarize(
         "notes": _notes(frame, sel),
         "timeseries": {col: series[col].tolist() for col in series.columns},
     }
-    return Analysis(frame, win, series, _clean(summary), sel)
+    # The figures are computed JSON-shaped, then read into the typed summary once: its one parser.
+    return Analysis(frame, win, series, Summary.from_json(_clean(summary)), sel)
 
 
 def lost_worker_warnings(run_info: Mapping[str, Any]) -> list[str]:

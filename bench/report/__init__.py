@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from bench.analysis.schema import Summary
     from bench.scenario.slo import Slo
 
 __all__ = ["ReportResult", "build_report", "headline_table"]
@@ -20,9 +21,9 @@ __all__ = ["ReportResult", "build_report", "headline_table"]
 
 @dataclass(frozen=True)
 class ReportResult:
-    """What ``build_report`` wrote, and the summary it wrote into ``summary.json``."""
+    """What ``build_report`` wrote, and the summary it wrote into ``summary.json`` (``summary.to_json()``)."""
 
-    summary: dict[str, Any]
+    summary: Summary
     paths: Mapping[str, Path]  # "summary.json", "summary.md", "report.html", and each plot's file stem
 
     @property
@@ -68,81 +69,77 @@ def build_report(
         "report.html": run_dir / "report.html",
         **plot_paths,
     }
-    summary = dict(analysis.summary)
-    summary["verdict"] = verdict.to_dict() if hasattr(verdict, "to_dict") else verdict
     figures = [Figure(PLOTS[name][0], path) for name, path in plot_paths.items()]
     server = server_metrics_part(analysis, run_dir)
-    if server is not None:
-        summary["server_metrics"] = server.block
-        if server.note:
-            summary["notes"] = [*summary["notes"], server.note]
-        if server.figure is not None:
-            paths["server_metrics"] = run_dir / "server_metrics.png"
-            server.figure.savefig(paths["server_metrics"], dpi=100)
-            figures.append(Figure(PANEL_CAPTION, paths["server_metrics"]))
-    summary["files"] = {name: path.name for name, path in paths.items()}
-    paths["summary.json"].write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
+    if server is not None and server.figure is not None:
+        paths["server_metrics"] = run_dir / "server_metrics.png"
+        server.figure.savefig(paths["server_metrics"], dpi=100)
+        figures.append(Figure(PANEL_CAPTION, paths["server_metrics"]))
+    summary = analysis.summary.reported(
+        verdict=verdict.to_dict() if hasattr(verdict, "to_dict") else verdict,
+        server_metrics=server.block if server is not None else None,
+        note=server.note if server is not None else None,
+        files={name: path.name for name, path in paths.items()},
+    )
+    paths["summary.json"].write_bytes(orjson.dumps(summary.to_json(), option=orjson.OPT_INDENT_2) + b"\n")
     page = run_page(summary, load_json(run_dir / "scenario.json"), load_json(run_dir / "run.json"), figures)
     paths["summary.md"].write_text(render_markdown(page), encoding="utf-8")
     paths["report.html"].write_text(render_html(page), encoding="utf-8")
     return ReportResult(summary, paths)
 
 
-def headline_table(summary: Mapping[str, Any], html_path: str | Path | None = None) -> str:
+def headline_table(summary: Summary, html_path: str | Path | None = None) -> str:
     """The terminal summary: requests, failed, req/s, output tok/s, TTFT/TPOT/E2E p50/p95/p99, goodput.
 
     Figures are those of the steady-state window (the whole run when there is none). ``html_path``
-    defaults to the report.html named in ``summary["files"]`` (relative to the run directory).
+    defaults to the report.html named in ``summary.files`` (relative to the run directory).
     """
     from bench import metrics
     from bench.numbers import DASH, fmt, pct
 
-    section = summary["steady"]
-    win = summary["window"]
+    section = summary.steady
+    win = summary.window
     where = (
         "whole run"
-        if win["source"] == "whole_run"
-        else f"steady window {win['start_s']:.0f}–{win['end_s']:.0f} s of {summary['run']['duration_s']:.0f} s"
+        if win.source == "whole_run"
+        else f"steady window {win.start_s:.0f}–{win.end_s:.0f} s of {summary.run.duration_s:.0f} s"
     )
-    name = summary["run"]["scenario"] or summary["run"]["run_id"] or "run"
-    lines = [f"chatbench: {name} ({where}, {win['duration_s']:.1f} s)"]
+    name = summary.run.scenario or summary.run.run_id or "run"
+    lines = [f"chatbench: {name} ({where}, {win.duration_s:.1f} s)"]
     lines.append(
-        f"  requests     {section['requests']:>10,}    failed {section['failed']:,} ({pct(section['error_rate'])})"
+        f"  requests     {section.requests:>10,}    failed {section.failed:,} ({pct(section.error_rate)})"
     )
     # The commonest failures with the server's own words (``model 'nope' does not exist``), not only kinds.
-    for m in section["errors"]["top_messages"][:3]:
-        status = f" {m['status']}" if m["status"] else ""
-        said = f": {_one_line(m['message'])}" if m["message"] else ""
-        lines.append(f"  {'error':<12} {m['count']:>10,} x {m['error_kind']}{status}{said}")
-    tp = section["throughput"]
+    for err in section.errors.top_messages[:3]:
+        status = f" {err.status}" if err.status else ""
+        said = f": {_one_line(err.message)}" if err.message else ""
+        lines.append(f"  {'error':<12} {err.count:>10,} x {err.error_kind}{status}{said}")
+    tp = section.throughput
     lines.append(
-        f"  throughput   {fmt(tp['requests_per_s'], 2):>10} req/s (successful)   "
-        f"{fmt(tp['output_tokens_per_s'], 1)} output tok/s"
+        f"  throughput   {fmt(tp.requests_per_s, 2):>10} req/s (successful)   "
+        f"{fmt(tp.output_tokens_per_s, 1)} output tok/s"
     )
     lines.append(f"  {'latency':<12} {'p50':>10} {'p95':>10} {'p99':>10}")
-    for key, label, unit in (
-        (m.name, m.label, m.unit) for m in metrics.all_metrics(kind="latency") if m.per_second
-    ):
-        stats = section["latency_ms"].get(key) or {}
+    for m in metrics.all_metrics(kind="latency"):
+        if not m.per_second:
+            continue
+        stats = section.latency_ms.get(m.name)
+        values = (stats.p50, stats.p95, stats.p99) if stats is not None else (None, None, None)
+        lines.append(f"  {m.label:<12} " + " ".join(f"{fmt(v, 1):>10}" for v in values) + f"  {m.unit}")
+    gp = section.goodput
+    if gp.limits_ms:
         lines.append(
-            f"  {label:<12} "
-            + " ".join(f"{fmt(stats.get(p), 1):>10}" for p in ("p50", "p95", "p99"))
-            + f"  {unit}"
-        )
-    gp = section["goodput"]
-    if gp["limits_ms"]:
-        lines.append(
-            f"  goodput      {fmt(gp['goodput_rps'], 2):>10} req/s   "
-            f"{pct(gp['good_share'], 1)} of requests met every SLO threshold"
+            f"  goodput      {fmt(gp.goodput_rps, 2):>10} req/s   "
+            f"{pct(gp.good_share, 1)} of requests met every SLO threshold"
         )
     else:
         lines.append(f"  goodput      {DASH:>10}   (no per-request SLO threshold in the scenario)")
-    for warning in summary["warnings"]:
+    for warning in summary.warnings:
         lines.append(f"  WARNING: {warning}")
-    for note in summary["notes"]:
+    for note in summary.notes:
         lines.append(f"  note: {note}")
-    if html_path is None and summary.get("files"):
-        html_path = summary["files"].get("report.html")
+    if html_path is None:
+        html_path = summary.files.get("report.html")
     if html_path is not None:
         lines.append(f"  report       {html_path}")
     return "\n".join(lines)

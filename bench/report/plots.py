@@ -26,6 +26,7 @@ from matplotlib.ticker import MaxNLocator
 from bench import metrics
 from bench.analysis import series
 from bench.analysis.metrics import latency_values
+from bench.analysis.schema import BreakdownRow
 from bench.analysis.stats import min_samples
 from bench.analysis.summary import Analysis
 from bench.report.tables import LATENCY_METRICS
@@ -95,7 +96,7 @@ def _shade_window(ax: Axes, analysis: Analysis) -> None:
 
 
 def _run_end(analysis: Analysis) -> float:
-    return max(float(analysis.summary["run"]["duration_s"]), 1e-9)
+    return max(float(analysis.summary.run.duration_s), 1e-9)
 
 
 def _window_label(analysis: Analysis) -> str:
@@ -128,7 +129,7 @@ def _itl_sample(analysis: Analysis, n: int) -> tuple[np.ndarray, int]:
 
 def latency_cdf(analysis: Analysis) -> Figure:
     """CDFs of TTFT, TPOT, ITL and E2E (top), and their tails on a log scale of 1 - p (bottom)."""
-    stats = analysis.summary["steady"]["latency_ms"]
+    stats = analysis.summary.steady.latency_ms
     # Fixed margins: the constrained layout of eight axes costs more than drawing them (1M-record runs).
     fig, axes = _figure(2, 4, width=13.0, row_height=3.0, layout=None)
     fig.subplots_adjust(left=0.055, right=0.99, top=0.9, bottom=0.09, wspace=0.32, hspace=0.28)
@@ -136,7 +137,8 @@ def latency_cdf(analysis: Analysis) -> Figure:
     for col, key in enumerate(CDF_METRICS):
         top, tail = axes[col], axes[4 + col]
         if key == "itl_ms":  # tens of millions of gaps: the count from the summary, the curve from a sample
-            data, n = _itl_sample(analysis, int((stats.get("itl_ms") or {}).get("count") or 0))
+            itl = stats.get("itl_ms")
+            data, n = _itl_sample(analysis, itl.count if itl is not None else 0)
         else:
             data = latency_values(analysis.frame, analysis.in_window, (key,))[key]
             n = int(data.size)
@@ -169,10 +171,10 @@ def latency_cdf(analysis: Analysis) -> Figure:
         tail.set_ylabel("fraction > x (log)")
         tail.set_xlabel(_axis_label(key))
         tail.grid(True, alpha=0.25)
-        mine = stats.get(key) or {}
+        mine = stats.get(key)
         for p in ("p50", "p90", "p99", "p99.9"):
             q = float(p[1:])
-            value = mine.get(p)
+            value = mine.p(q) if mine is not None else None
             if value is None or n < min_samples(q):
                 continue
             tail.axhline(1 - q / 100, color=COLORS[p], lw=0.8, ls=":")
@@ -353,7 +355,7 @@ def lengths(analysis: Analysis) -> Figure:
         ax.set_ylabel("requests")
         ax.set_xlim(left=0)
         ax.grid(True, axis="y", alpha=0.3)
-    token_note = analysis.summary["notes"]
+    token_note = analysis.summary.notes
     if any("counted output tokens from chunks" in n for n in token_note):
         axes[1].text(
             0.98,
@@ -455,7 +457,7 @@ def itl_by_position(analysis: Analysis) -> Figure:
 
 def breakdown(analysis: Analysis) -> Figure:
     """Per value of each dimension that varied: latency p50/p95 with n and 95 % intervals, and output length."""
-    groups: Mapping[str, list[dict[str, Any]]] = analysis.summary["breakdowns"]
+    groups = analysis.summary.breakdowns
     if not groups:
         return _message(
             "Breakdown by parameter",
@@ -474,22 +476,22 @@ def breakdown(analysis: Analysis) -> Figure:
     )
     for i, (column, rows) in enumerate(groups.items()):
         ax_lat, ax_tok = axes[2 * i], axes[2 * i + 1]
-        stem = "ttft" if any(r.get("ttft_n") for r in rows) and column != "stream" else "e2e"
-        metric = f"{stem}_ms"
-        if not any(r.get(f"{stem}_n") for r in rows):
-            failed = sum(r["failed"] for r in rows)
+        metric = "ttft_ms" if any(_group_n(r, "ttft_ms") for r in rows) and column != "stream" else "e2e_ms"
+        if not any(_group_n(r, metric) for r in rows):
+            failed = sum(r.failed for r in rows)
             _note(ax_lat, f"{column}: no successful request in any group ({failed:,} failed)")
             _note(ax_tok, "no output tokens to compare")
             continue
-        labels = [f"{r['value']}\nn = {r.get(f'{stem}_n', 0):,}" for r in rows]
+        labels = [f"{r.value}\nn = {_group_n(r, metric):,}" for r in rows]
         pos = np.arange(len(rows))
         top = 0.0
         for offset, p in ((-0.2, "p50"), (0.2, "p95")):
             q = float(p[1:])
-            values = np.array([_nan(r.get(f"{stem}_{p}_ms")) for r in rows])
-            n = np.array([r.get(f"{stem}_n", 0) for r in rows])
+            groups_q = [r.latency.get(metric) for r in rows]
+            values = np.array([_nan(g.p(q) if g is not None else None) for g in groups_q])
+            n = np.array([g.n if g is not None else 0 for g in groups_q])
             judged = n >= min_samples(q)
-            ci = [r.get(f"{stem}_{p}_ci_ms") for r in rows]
+            ci = [g.interval(q) if g is not None else None for g in groups_q]
             lo = np.array([values[j] - c[0] if c and judged[j] else 0.0 for j, c in enumerate(ci)])
             hi = np.array([c[1] - values[j] if c and judged[j] else 0.0 for j, c in enumerate(ci)])
             if judged.any():
@@ -522,10 +524,10 @@ def breakdown(analysis: Analysis) -> Figure:
         ax_lat.set_ylim(0, top * 1.1 if top > 0 else 1.0)
         ax_lat.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         ax_lat.grid(True, axis="y", alpha=0.3)
-        ax_tok.bar(pos, [_nan(r["output_tokens_mean"]) for r in rows], width=0.6, color="#9467bd")
+        ax_tok.bar(pos, [_nan(r.output_tokens_mean) for r in rows], width=0.6, color="#9467bd")
         ax_tok.set_xticks(
             pos,
-            [f"{r['value']}\nn = {r['requests'] - r['failed']:,}" for r in rows],
+            [f"{r.value}\nn = {r.requests - r.failed:,}" for r in rows],
             rotation=20 if len(rows) > 4 else 0,
             fontsize=8,
         )
@@ -534,6 +536,12 @@ def breakdown(analysis: Analysis) -> Figure:
         ax_tok.set_ylim(bottom=0)
         ax_tok.grid(True, axis="y", alpha=0.3)
     return fig
+
+
+def _group_n(row: BreakdownRow, metric: str) -> int:
+    """How many values the group's ``metric`` percentiles come from (0 when it has none)."""
+    group = row.latency.get(metric)
+    return group.n if group is not None else 0
 
 
 def _nan(value: float | None) -> float:

@@ -13,30 +13,31 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench import metrics
 from bench.numbers import DASH, fmt, pct, qty
 from bench.report.model import Facts, Figure, Headline, Page, Section, Text, Verdict
 from bench.report.tables import report_tables
 
+if TYPE_CHECKING:
+    from bench.analysis.schema import Summary
+
 __all__ = ["headline_items", "run_page", "setup_facts", "verdict_block", "window_text"]
 
 
 def run_page(
-    summary: Mapping[str, Any],
+    summary: Summary,
     scenario: Mapping[str, Any],
     run_info: Mapping[str, Any],
     figures: Sequence[Figure],
 ) -> Page:
     """The whole run report (module docstring)."""
-    run = summary["run"]
-    title = str(run["scenario"] or run["run_id"] or "run")
-    started = str(run.get("started_at") or "")[:19].replace("T", " ")
+    run = summary.run
+    title = str(run.scenario or run.run_id or "run")
+    started = str(run.started_at or "")[:19].replace("T", " ")
     subtitle = " · ".join(
-        x
-        for x in (f"run {run['run_id']}" if run.get("run_id") else "", f"{started} UTC" if started else "")
-        if x
+        x for x in (f"run {run.run_id}" if run.run_id else "", f"{started} UTC" if started else "") if x
     )
     verdict = Section("verdict", "Verdict", _verdict_blocks(summary))
     setup = Section("setup", "Setup", (Facts(setup_facts(summary, scenario, run_info)),))
@@ -46,10 +47,10 @@ def run_page(
     return Page("report", title, subtitle, (verdict, setup, headline, plots, tables))
 
 
-def _verdict_blocks(summary: Mapping[str, Any]) -> tuple[Any, ...]:
-    blocks: list[Any] = [verdict_block(summary.get("verdict"))]
-    blocks += [Text(w, "warning") for w in summary["warnings"]]
-    blocks += [Text(n, "note") for n in summary["notes"] if not n.startswith("window:")]
+def _verdict_blocks(summary: Summary) -> tuple[Any, ...]:
+    blocks: list[Any] = [verdict_block(summary.verdict)]
+    blocks += [Text(w, "warning") for w in summary.warnings]
+    blocks += [Text(n, "note") for n in summary.notes if not n.startswith("window:")]
     return tuple(blocks)
 
 
@@ -109,35 +110,35 @@ def _margin(check: Mapping[str, Any]) -> str:
     return f"{(measured - limit) / limit * 100:+,.1f} %" if limit else fmt(measured - limit)
 
 
-def window_text(summary: Mapping[str, Any]) -> str:
+def window_text(summary: Summary) -> str:
     """Which part of the run the figures cover, and why, in plain words."""
-    win, run = summary["window"], summary["run"]
-    total = summary["whole_run"]["requests"]
-    left = win.get("left_out") or {}
-    if win["source"] == "whole_run":
-        reason = win.get("note") or "no separate steady-state window"
-        return f"the whole run, 0–{run['duration_s']:,.1f} s ({reason}): all {fmt(total)} requests count"
-    span = f"{win['start_s']:,.1f}–{win['end_s']:,.1f} s of {run['duration_s']:,.1f} s"
-    if win["source"] == "manual":
+    win, run = summary.window, summary.run
+    total = summary.whole_run.requests
+    left = win.left_out
+    if win.source == "whole_run":
+        reason = win.note or "no separate steady-state window"
+        return f"the whole run, 0–{run.duration_s:,.1f} s ({reason}): all {fmt(total)} requests count"
+    span = f"{win.start_s:,.1f}–{win.end_s:,.1f} s of {run.duration_s:,.1f} s"
+    if win.source == "manual":
         why = "given with --window"
     else:
         why = "from the run's schedule of offered load"
-        if win.get("note"):
-            why += f" ({win['note']})"
+        if win.note:
+            why += f" ({win.note})"
     return (
-        f"{span}, {why}. Latency figures: the {fmt(win.get('requests'))} requests that ended inside it; "
-        f"{fmt(left.get('requests', 0))} ended outside it ({fmt(left.get('failed', 0))} of them failed) and are "
+        f"{span}, {why}. Latency figures: the {fmt(win.requests)} requests that ended inside it; "
+        f"{fmt(left.requests)} ended outside it ({fmt(left.failed)} of them failed) and are "
         f"left out of the latency figures. Request and error counts: all {fmt(total)} requests sent"
     )
 
 
 def setup_facts(
-    summary: Mapping[str, Any], scenario: Mapping[str, Any], run_info: Mapping[str, Any]
+    summary: Summary, scenario: Mapping[str, Any], run_info: Mapping[str, Any]
 ) -> tuple[tuple[str, str], ...]:
     """What was measured and how: the label/value pairs of the Setup section."""
-    run = summary["run"]
+    run = summary.run
     target = scenario.get("target") or {}
-    url = f"{run.get('target') or run_info.get('target_url') or DASH}{target.get('path', '')}"
+    url = f"{run.target or run_info.get('target_url') or DASH}{target.get('path', '')}"
     if target and target.get("base_url") is None and run_info.get("target_url"):
         url = f"{url} (the embedded mock, started for this run)"
     items: list[tuple[str, str]] = [("target", url)]
@@ -157,9 +158,9 @@ def setup_facts(
         items.append(("load", _load(load)))
         if load.get("max_requests"):
             items.append(("request budget", f"at most {fmt(load['max_requests'])} requests"))
-    items.append(("duration", f"{run['duration_s']:,.1f} s measured, first request to last answer"))
+    items.append(("duration", f"{run.duration_s:,.1f} s measured, first request to last answer"))
     items.append(("window", window_text(summary)))
-    workers = run.get("workers") or []
+    workers = run.workers
     processes = (run_info.get("options") or {}).get("processes")
     items.append(
         (
@@ -171,8 +172,8 @@ def setup_facts(
     versions = run_info.get("versions") or {}
     if versions:
         items.append(("versions", ", ".join(f"{k} {v}" for k, v in versions.items() if v)))
-    items.append(("run id", str(run.get("run_id") or DASH)))
-    items.append(("records", f"{fmt(run['records'])} from {run['source']}"))
+    items.append(("run id", str(run.run_id or DASH)))
+    items.append(("records", f"{fmt(run.records)} from {run.source}"))
     return tuple(items)
 
 
@@ -236,31 +237,29 @@ def _load(load: Mapping[str, Any]) -> str:
     return text
 
 
-def headline_items(summary: Mapping[str, Any]) -> tuple[tuple[str, str, str], ...]:
+def headline_items(summary: Summary) -> tuple[tuple[str, str, str], ...]:
     """The figures a reader looks for first (steady window, or the whole run when there is none)."""
-    s = summary["steady"]
-    tp, lat = s["throughput"], s["latency_ms"]
-    where = "in the steady window" if summary["window"]["source"] != "whole_run" else "over the whole run"
+    s = summary.steady
+    tp, lat = s.throughput, s.latency_ms
+    where = "in the steady window" if summary.window.source != "whole_run" else "over the whole run"
     items = [
-        ("requests", fmt(s["requests"]), f"sent; {fmt(s['failed'])} failed ({pct(s['error_rate'])})"),
-        ("throughput", qty(tp["requests_per_s"], "req/s", 2), f"successful requests per second, {where}"),
-        ("output tokens", qty(tp["output_tokens_per_s"], "tok/s", 1), f"of successful requests, {where}"),
+        ("requests", fmt(s.requests), f"sent; {fmt(s.failed)} failed ({pct(s.error_rate)})"),
+        ("throughput", qty(tp.requests_per_s, "req/s", 2), f"successful requests per second, {where}"),
+        ("output tokens", qty(tp.output_tokens_per_s, "tok/s", 1), f"of successful requests, {where}"),
     ]
-    for key, label, unit in (
-        (m.name, m.label, m.unit) for m in metrics.all_metrics(kind="latency") if m.per_second
-    ):
-        stats = lat.get(key) or {}
-        if stats.get("count"):
+    for m in metrics.all_metrics(kind="latency"):
+        stats = lat.get(m.name)
+        if m.per_second and stats is not None and stats.count:
             items.append(
                 (
-                    f"{label} p50 / p95 / p99",
-                    f"{fmt(stats['p50'])} / {fmt(stats['p95'])} / {fmt(stats['p99'])} {unit}",
-                    f"n = {fmt(stats['count'])}",
+                    f"{m.label} p50 / p95 / p99",
+                    f"{fmt(stats.p50)} / {fmt(stats.p95)} / {fmt(stats.p99)} {m.unit}",
+                    f"n = {fmt(stats.count)}",
                 )
             )
-    gp = s["goodput"]
-    if gp["limits_ms"]:
+    gp = s.goodput
+    if gp.limits_ms:
         items.append(
-            ("goodput", qty(gp["goodput_rps"], "req/s", 2), f"{pct(gp['good_share'], 1)} met every SLO limit")
+            ("goodput", qty(gp.goodput_rps, "req/s", 2), f"{pct(gp.good_share, 1)} met every SLO limit")
         )
     return tuple(items)

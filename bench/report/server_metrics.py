@@ -13,7 +13,7 @@ scrapes); the server's running and waiting requests, with its KV-cache usage on 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from bench.analysis.schema import Summary
 from bench.analysis.summary import Analysis
 from bench.numbers import DASH, fmt, pct
 from bench.report.model import Table
@@ -111,9 +112,9 @@ def draw_panel(analysis: Analysis, view: ServerView) -> Figure:
     return fig
 
 
-def server_metrics_tables(summary: Mapping[str, Any]) -> list[Table]:
+def server_metrics_tables(summary: Summary) -> list[Table]:
     """The "Server metrics" table (none when the run has no server-metrics block)."""
-    block = summary.get("server_metrics")
+    block = summary.server_metrics
     if not block:
         return []
     failed = sum((block.get("scrapes_failed") or {}).values())

@@ -8,10 +8,13 @@ sent no cached-token count, so a run never reads as "0 % hits" when the server s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.numbers import fmt, pct
 from bench.report.model import Table
+
+if TYPE_CHECKING:
+    from bench.analysis.schema import Summary
 
 __all__ = ["workload_tables"]
 
@@ -25,8 +28,8 @@ def _stats(stats: Mapping[str, Any] | None, unit: str = "ms") -> str:
     )
 
 
-def workload_tables(summary: Mapping[str, Any]) -> list[Table]:
-    work = summary.get("workload") or {}
+def workload_tables(summary: Summary) -> list[Table]:
+    work = summary.workload
     rows: list[tuple[str, str]] = []
     cache = work.get("prefix_cache")
     if cache:

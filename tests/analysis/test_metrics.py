@@ -197,7 +197,7 @@ def test_per_second_series_buckets_by_completion():
 
 def test_summary_of_only_errors_has_no_numbers_for_latency_and_says_why():
     frame = frame_from_records([make_error(i, at_s=i * 0.1) for i in range(5)])
-    summary = summarize(frame).summary
+    summary = summarize(frame).summary.to_json()
     assert summary["steady"]["failed"] == 5
     assert summary["steady"]["error_rate"] == 1.0
     assert summary["steady"]["latency_ms"]["ttft_ms"]["p50"] is None
@@ -206,7 +206,7 @@ def test_summary_of_only_errors_has_no_numbers_for_latency_and_says_why():
 
 
 def test_summary_of_no_records():
-    summary = summarize(frame_from_records([])).summary
+    summary = summarize(frame_from_records([])).summary.to_json()
     assert summary["steady"]["requests"] == 0
     assert summary["steady"]["error_rate"] is None
     assert summary["steady"]["throughput"]["requests_per_s"] is None
@@ -214,7 +214,7 @@ def test_summary_of_no_records():
 
 
 def test_summary_of_one_request():
-    summary = summarize(frame_from_records([make_record(0)])).summary
+    summary = summarize(frame_from_records([make_record(0)])).summary.to_json()
     assert summary["steady"]["latency_ms"]["ttft_ms"]["p99"] == 100.0
     assert summary["steady"]["latency_ms"]["tpot_ms"]["p50"] == 10.0
     assert any("only one request" in note for note in summary["notes"])
@@ -222,7 +222,7 @@ def test_summary_of_one_request():
 
 def test_summary_of_one_token_answers_has_no_tpot():
     frame = frame_from_records([make_record(i, itl_ms=[], output_tokens=1) for i in range(3)])
-    latency = summarize(frame).summary["steady"]["latency_ms"]
+    latency = summarize(frame).summary.to_json()["steady"]["latency_ms"]
     assert latency["tpot_ms"]["count"] == 0 and latency["tpot_ms"]["p50"] is None
     assert latency["itl_ms"]["count"] == 0
     assert latency["ttft_ms"]["count"] == 3
@@ -232,7 +232,7 @@ def test_requests_cut_off_by_the_end_of_the_run_count_in_no_figure():
     """A run cut 3 answers short: they stay in the records but are no server failures."""
     records = [make_record(i, at_s=i * 0.1) for i in range(7)]
     records += [make_error(7 + i, at_s=0.7, kind="cancelled", status=200) for i in range(3)]
-    summary = summarize(frame_from_records(records)).summary
+    summary = summarize(frame_from_records(records)).summary.to_json()
     for section in ("steady", "whole_run"):
         assert summary[section]["requests"] == 7
         assert summary[section]["failed"] == 0 and summary[section]["error_rate"] == 0.0

@@ -30,7 +30,7 @@ def test_window_throughput_is_never_above_the_servers_maximum(tmp_path: Path, us
         load={"users": users, "spawn_rate": 100, "duration_s": 7},
     )
     outcome = run_load(scenario, results_dir=tmp_path / "results", progress=False)
-    summary = analyze(outcome.run_dir).summary
+    summary = analyze(outcome.run_dir).summary.to_json()
     assert summary["window"]["source"] == "schedule"
     rps = summary["steady"]["throughput"]["requests_per_s"]
     best = users / E2E_S

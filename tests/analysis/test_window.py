@@ -110,7 +110,7 @@ def test_the_window_does_not_shrink_around_an_outage(tmp_path):
     records += [make_error(100 + i, at_s=10.0 + 0.1 * i, kind="connect_error", status=0) for i in range(200)]
     scenario = _scenario({"duration_s": 30, "users": 1, "spawn_rate": 1})
     run = write_run(tmp_path / "run", records, scenario=scenario, run_info=_recorded(0.5, stopped=30.5))
-    summary = analyze(run).summary
+    summary = analyze(run).summary.to_json()
     assert summary["window"]["source"] == "schedule"
     assert (summary["window"]["start_s"], summary["window"]["end_s"]) == (1.5, 30.5)
     steady = summary["steady"]
@@ -128,8 +128,10 @@ def test_the_window_counts_latency_of_requests_that_ended_inside_it_and_errors_o
     records = [make_record(i, at_s=float(i), itl_ms=[], ttft_ms=100.0, e2e_ms=100.0) for i in range(20)]
     records += [make_error(50, at_s=1.0), make_error(51, at_s=15.0)]
     analysis = summarize(frame_from_records(records), window=(5.0, 10.0))
-    steady = analysis.summary["steady"]
-    assert {k: analysis.summary["window"][k] for k in ("start_s", "end_s", "duration_s", "source")} == {
+    steady = analysis.summary.to_json()["steady"]
+    assert {
+        k: analysis.summary.to_json()["window"][k] for k in ("start_s", "end_s", "duration_s", "source")
+    } == {
         "start_s": 5.0,
         "end_s": 10.0,
         "duration_s": 5.0,
@@ -138,13 +140,13 @@ def test_the_window_counts_latency_of_requests_that_ended_inside_it_and_errors_o
     assert steady["window_requests"] == 5  # those that ended at 5.1 ... 9.1 s
     assert steady["latency_ms"]["e2e_ms"]["count"] == 5
     assert (steady["requests"], steady["failed"]) == (22, 2)  # the error rate counts every request
-    assert analysis.summary["window"]["left_out"] == {"requests": 17, "failed": 2, "cancelled": 0}
-    assert analysis.summary["whole_run"]["requests"] == 22
+    assert analysis.summary.to_json()["window"]["left_out"] == {"requests": 17, "failed": 2, "cancelled": 0}
+    assert analysis.summary.to_json()["whole_run"]["requests"] == 22
 
 
 def test_a_window_after_the_run_has_no_latency_and_says_so():
     records = [make_record(i, at_s=float(i)) for i in range(5)]
-    summary = summarize(frame_from_records(records), window=(1000.0, None)).summary
+    summary = summarize(frame_from_records(records), window=(1000.0, None)).summary.to_json()
     assert summary["steady"]["window_requests"] == 0
     assert summary["steady"]["latency_ms"]["e2e_ms"]["count"] == 0
     assert any("starts after the run ended" in note for note in summary["notes"])
@@ -182,7 +184,7 @@ def test_throughput_is_never_above_what_the_server_can_deliver(users, phase_s):
     best = users / e2e_s
     for start in np.arange(2.0, 6.0, 0.13):
         schedule = Schedule(0.0, float(start), float(start) + 25.0)
-        summary = summarize(frame, schedule=schedule).summary
+        summary = summarize(frame, schedule=schedule).summary.to_json()
         rps = summary["steady"]["throughput"]["requests_per_s"]
         assert rps <= best * 1.002, (start, rps, best)
         assert rps >= best * 0.99

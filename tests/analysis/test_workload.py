@@ -53,10 +53,10 @@ def test_token_weighted_itl_gives_each_token_its_share_of_the_gap():
 def test_schedule_lag_above_50ms_p99_is_a_warning():
     on_time = [make_record(i, at_s=i * 0.1, client_lag_ms=1.0, scheduled_at_s=0.0) for i in range(20)]
     late = [make_record(i, at_s=i * 0.1, client_lag_ms=1.0 + 10 * i, scheduled_at_s=0.0) for i in range(20)]
-    ok = summarize(_frame(on_time)).summary
+    ok = summarize(_frame(on_time)).summary.to_json()
     assert ok["workload"]["schedule_lag_ms"]["behind"] is False
     assert not any("fell behind" in w for w in ok["warnings"])
-    behind = summarize(_frame(late)).summary
+    behind = summarize(_frame(late)).summary.to_json()
     assert behind["workload"]["schedule_lag_ms"]["behind"] is True
     assert any("fell behind the schedule" in w and "p99" in w for w in behind["warnings"])
 
@@ -70,7 +70,7 @@ def test_client_cancelled_is_counted_apart_not_as_a_failure():
     frame = _frame(records)
     sel = select(frame, None, "whole")
     assert sel.client_cancelled == 2 and sel.requests == 9 and sel.failed == 1
-    summary = summarize(frame).summary
+    summary = summarize(frame).summary.to_json()
     assert summary["workload"]["client_cancelled"] == 2
     assert any("cancelled on purpose" in n for n in summary["notes"])
     assert summary["whole_run"]["errors"]["by_kind"].get("client_cancelled") is None

@@ -216,7 +216,7 @@ def test_default_window_is_the_reports_steady_state_window(tmp_path: Path) -> No
     # The schedule says the first and last 5 s are warm-up and cool-down: the window is the 8-user part.
     load = {"stages": [{"duration_s": 20, "users": 8, "spawn_rate": 8}], "warmup_s": 4, "cooldown_s": 5}
     (run / "scenario.json").write_text(json.dumps({"name": "ramp", "slo": {}, "load": load}))
-    summary = analyze(run).summary
+    summary = analyze(run).summary.to_json()
     assert (summary["window"]["start_s"], summary["window"]["end_s"]) == (5.0, 15.0)
     steady = summary["steady"]["latency_ms"]["ttft_ms"]
     assert steady["p50"] == 200.0

@@ -126,7 +126,7 @@ def test_live_percentiles_agree_with_the_final_summary(tmp_path) -> None:
     records += [make_error(10_000 + i, at_s=i * 0.3) for i in range(40)]
     records += [make_error(20_000 + i, at_s=29.0, kind="cancelled", status=0) for i in range(5)]
     stats = fold_all(_stats(Clock(T0 + 40), prompt_sets=["set-a"]), records)
-    summary = analyze(write_run(tmp_path / "run", records)).summary
+    summary = analyze(write_run(tmp_path / "run", records)).summary.to_json()
     exact = summary["whole_run"]["latency_ms"]
     live = stats.view("all", window=False)
     assert live["requests"] == summary["whole_run"]["requests"]

@@ -43,7 +43,7 @@ def test_close_after_request_is_either_failed_or_marked_resent(tmp_path: Path) -
     assert {r["request_id"] for r in resent} <= dropped
     assert all(r["error_kind"] is None or r["error_kind"] == "connection_reset" for r in records)
     # The summary (and the report's error table) count the resends.
-    whole = build_report(outcome.run_dir).summary["whole_run"]
+    whole = build_report(outcome.run_dir).summary.to_json()["whole_run"]
     assert whole["resent"] == len(resent) and whole["resent_failed"] == sum(
         1 for r in resent if r["error_kind"]
     )
@@ -74,5 +74,5 @@ def test_a_429_is_counted_as_throttled_with_its_retry_after(tmp_path: Path) -> N
     records, _ = read_jsonl((outcome.run_dir / "records").glob("*.jsonl"))
     throttled = [r for r in records if r["status"] == 429]
     assert throttled and all(r["error_kind"] == "http_error" and r["retry_after_s"] == 4.0 for r in throttled)
-    whole = build_report(outcome.run_dir).summary["whole_run"]
+    whole = build_report(outcome.run_dir).summary.to_json()["whole_run"]
     assert whole["throttled"] == len(throttled) and whole["failed"] >= len(throttled)

@@ -128,7 +128,7 @@ def test_a_trace_too_fast_for_the_load_generator_is_reported_as_lag_never_slowed
     outcome = run_load(path, results_dir=tmp_path / "results", progress=False)
     records = read_records(outcome.run_dir)
     assert len(records) == rows  # every row sent: nothing dropped to keep up
-    summary = build_report(outcome.run_dir).summary
+    summary = build_report(outcome.run_dir).summary.to_json()
     lag = summary["workload"]["schedule_lag_ms"]
     assert lag["count"] == rows and lag["behind"] is True, lag
     assert any("fell behind the schedule" in w for w in summary["warnings"]), summary["warnings"]

@@ -69,7 +69,7 @@ def _thinking(records: list[Record], think_ms: float) -> list[Record]:
 
 def test_ttfo_in_the_report_and_the_gate(tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", _thinking(drawn(400, seed=1, ttft_median_ms=80.0), THINK_MS))
-    summary = build_report(run).summary
+    summary = build_report(run).summary.to_json()
     ttft, ttfo = summary["whole_run"]["latency_ms"]["ttft_ms"], summary["whole_run"]["latency_ms"]["ttfo_ms"]
     assert ttfo["count"] == ttft["count"] == 400
     assert ttfo["p50"] == pytest.approx(ttft["p50"] + THINK_MS)

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from bench import metrics
+from bench.analysis.schema import Summary
 from bench.cli import main
 from bench.report import build_report, headline_table
 from bench.report.plots import PLOTS
@@ -58,7 +59,7 @@ def test_report_writes_every_file_with_stable_keys(tmp_path):
     assert summary["whole_run"]["goodput"]["limits_ms"] == {"ttft_ms": 105.0}
     assert summary["files"]["report.html"] == "report.html"
     assert list(summary["breakdowns"]) == ["temperature"]
-    assert summary == json.loads(json.dumps(result.summary))
+    assert summary == json.loads(json.dumps(result.summary.to_json()))
 
 
 def test_html_is_self_contained_with_one_inline_png_per_plot(tmp_path):
@@ -88,7 +89,7 @@ def test_text_from_the_server_and_the_scenario_is_escaped(tmp_path):
         text = result.paths[name].read_text()
         assert PAYLOAD not in text, name
         assert "&lt;script&gt;" in text, name
-    assert result.summary["breakdowns"]["prompt_set"][0]["value"] in (
+    assert result.summary.breakdowns["prompt_set"][0].value in (
         PAYLOAD,
         "b",
     )  # raw in JSON, that is data
@@ -117,7 +118,7 @@ def test_degenerate_runs_produce_a_report_that_says_what_happened(tmp_path, reco
         text = _visible_text(result.paths[name].read_text())
         assert says in text
         assert not re.search(r"\bnan\b|\bNone\b|\binf\b", text, re.IGNORECASE), name
-    table = headline_table(summary)
+    table = headline_table(Summary.from_json(summary))
     assert not re.search(r"\bnan\b|\bNone\b", table, re.IGNORECASE)
     for name in PLOTS:
         assert result.paths[name].stat().st_size > 1000
@@ -126,8 +127,8 @@ def test_degenerate_runs_produce_a_report_that_says_what_happened(tmp_path, reco
 def test_inflated_timing_is_a_visible_warning_everywhere(tmp_path):
     monitor = [{"t_s": float(t), "cpu_pct": 95.0, "loop_lag_ms": 1.0} for t in range(10)]
     result = build_report(_normal_run(tmp_path, monitor=monitor))
-    assert result.summary["loadgen"]["inflated"] is True
-    assert result.summary["warnings"] and "inflated" in result.summary["warnings"][0]
+    assert result.summary.loadgen is not None and result.summary.loadgen.inflated is True
+    assert result.summary.warnings and "inflated" in result.summary.warnings[0]
     assert "WARNING: timing may be inflated" in result.paths["summary.md"].read_text()
     assert 'class="warning"' in result.html_path.read_text()
     assert "WARNING: timing may be inflated" in headline_table(result.summary)
@@ -215,7 +216,7 @@ def test_the_verdict_is_the_gates_own_with_measured_against_limit(tmp_path):
     verdict = _judged(run)
     assert not verdict.passed  # 5 failures of 205 breach error_rate <= 1 %; TTFT p95 106 ms passes
     result = build_report(run, verdict=verdict)
-    assert result.summary["verdict"] == json.loads(json.dumps(verdict.to_dict()))
+    assert result.summary.verdict == json.loads(json.dumps(verdict.to_dict()))
     md = result.paths["summary.md"].read_text()
     verdict_part = md[md.index("## Verdict") : md.index("## Setup")]
     assert "FAIL: 1 of 2 SLOs breached" in verdict_part

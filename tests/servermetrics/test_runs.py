@@ -35,7 +35,7 @@ def _scenario(tmp_path: Path, server_metrics: Any = None, **kw: Any) -> Path:
 def _run(scenario: Path, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     outcome = run_load(scenario, results_dir=tmp_path / "results", progress=False)
     report = build_report(outcome.run_dir)
-    return outcome.run_dir, report.summary
+    return outcome.run_dir, report.summary.to_json()
 
 
 def test_a_mock_run_stores_server_metrics_draws_the_panel_and_the_token_counters_agree(
