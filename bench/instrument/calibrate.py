@@ -318,17 +318,25 @@ def _monitor_cpu_pct(run_dir: Path, wall0: float, wall1: float) -> float | None:
 
 
 def run_step(
-    mode: Mode, users: int, settings: CalibrationSettings, work_dir: Path
+    mode: Mode, users: int, settings: CalibrationSettings, work_dir: Path, *, processes: int = 0
 ) -> tuple[StepResult, Path]:
-    """One bounded step: a run of chatbench's load generator at ``users``; its figures and results dir."""
+    """One bounded step: a run of chatbench's load generator at ``users``; its figures and results dir.
+
+    ``processes`` > 0 runs Locust's master with that many workers on this machine (``--processes``);
+    the load-generator CPU is then the workers' sum."""
     from bench.load.runner import run_load  # heavy: imported only when calibrating
 
     work_dir.mkdir(parents=True, exist_ok=True)
-    scenario_path = work_dir / f"{mode}-{users}.yaml"
+    scenario_path = work_dir / f"{mode}-{users}{f'-p{processes}' if processes else ''}.yaml"
     scenario_path.write_text(json.dumps(_scenario(mode, users, settings)))  # JSON is valid YAML
     with _MachineSampler() as sampler:
         outcome = run_load(
-            scenario_path, {}, results_dir=work_dir / "results", progress=False, drain_timeout_s=10.0
+            scenario_path,
+            {},
+            results_dir=work_dir / "results",
+            progress=False,
+            drain_timeout_s=10.0,
+            processes=processes,
         )
     records = read_records(outcome.run_dir)
     truth = read_truth_log(outcome.truth_log) if outcome.truth_log else {}
