@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--host", metavar="URL", help="server base URL (default: the scenario's, else the embedded mock)"
     )
     target.add_argument("--model", help="model name sent in each request")
-    from bench.scenario.profiles import profile_names
+    from bench.profiles import profile_names
 
     target.add_argument("--profile", choices=profile_names(), help="request profile")
     parser.add_argument(

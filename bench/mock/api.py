@@ -17,7 +17,7 @@ import orjson
 
 from bench.mock.settings import MockSettings
 from bench.mock.text import is_chinese
-from bench.scenario.profiles import SAMPLING_RANGES, get_profile
+from bench.profiles import SAMPLING_RANGES, get_profile
 from bench.tokens import split_tokens
 
 __all__ = ["ApiError", "ChatRequest", "error_body", "parse_chat_request"]

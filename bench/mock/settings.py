@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from bench.errors import MockError, ScenarioError
-from bench.scenario.profiles import get_profile, profile_names
+from bench.profiles import get_profile, profile_names
 
 __all__ = ["FAULT_KINDS", "OUTPUT_DISTRIBUTIONS", "PROBE_REQUEST_ID", "PROFILES", "FaultKind", "MockSettings"]
 

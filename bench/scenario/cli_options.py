@@ -12,7 +12,7 @@ import argparse
 import re
 from typing import Any
 
-from bench.scenario.profiles import get_profile, profile_names
+from bench.profiles import get_profile, profile_names
 
 __all__ = ["add_override_arguments", "duration_seconds", "overrides_from_args", "parse_duration"]
 

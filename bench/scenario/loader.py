@@ -24,11 +24,11 @@ from typing import Any
 import yaml
 
 from bench.errors import ScenarioError
+from bench.profiles import get_profile, profile_names
 from bench.scenario.checks import Where, join
 from bench.scenario.loadshape import MAX_USERS, for_schedule, parse_load, with_overrides
 from bench.scenario.mockblock import parse_mock
 from bench.scenario.model import Scenario
-from bench.scenario.profiles import get_profile, profile_names
 from bench.scenario.promptset import parse_prompt_sets
 from bench.scenario.sampling import parse_sampling
 from bench.scenario.slo import parse_slo

@@ -6,7 +6,7 @@ plain JSON-able data without secrets (the API key's value is never stored, only 
 
 Where each block lives (its dataclass, its defaults and its parser together):
 
-    target      bench.scenario.target      Target, Timeouts (API profiles: bench.scenario.profiles)
+    target      bench.scenario.target      Target, Timeouts (API profiles: bench.profiles)
     prompt_sets bench.scenario.promptset   PromptSet; its source: bench.scenario.sources, one
                                            registered module per source (inline, jsonl, ...)
     sampling    bench.scenario.sampling    SamplingSpec
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.profiles import get_profile
 from bench.scenario.loadshape import Arrival, Load, Stage
-from bench.scenario.profiles import get_profile
 from bench.scenario.promptset import PromptSet
 from bench.scenario.sampling import SamplingSpec
 from bench.scenario.slo import METRICS, STATS, Slo, SloThreshold

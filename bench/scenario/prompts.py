@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.profiles import ApiProfile
 from bench.scenario.checks import Where, join
 from bench.scenario.plan import Conversation, Message
-from bench.scenario.profiles import ApiProfile
 from bench.scenario.sampling import PARAM_RANGES, check_param_value
 
 __all__ = [

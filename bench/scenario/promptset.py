@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.profiles import ApiProfile
 from bench.scenario.checks import Where, join
 from bench.scenario.plan import Conversation
-from bench.scenario.profiles import ApiProfile
 from bench.scenario.sampling import SamplingSpec, parse_sampling
 from bench.scenario.sources import PromptSource, SourceContext, get_source, source_names
 from bench.scenario.sources.synthetic import SyntheticSpec

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.profiles import SAMPLING_RANGES, ApiProfile, RangeSpec
 from bench.scenario.checks import Where, join
-from bench.scenario.profiles import SAMPLING_RANGES, ApiProfile, RangeSpec
 
 __all__ = [
     "FLOAT_KEYS",

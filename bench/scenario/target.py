@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import ScenarioError
+from bench.profiles import ApiProfile, get_profile, profile_names
 from bench.scenario.checks import Where, join
-from bench.scenario.profiles import ApiProfile, get_profile, profile_names
 from bench.tokens import count_tokens, load_tokenizer
 
 __all__ = ["Target", "Timeouts", "check_options", "parse_base_url", "parse_target", "target_counter"]
@@ -40,7 +40,7 @@ class Target:
     base_url: str | None = None
     path: str = "/v1/chat/completions"
     model: str = "o"
-    profile: str = "seed"  # a registered API profile (bench.scenario.profiles)
+    profile: str = "seed"  # a registered API profile (bench.profiles)
     headers: Mapping[str, str] = field(default_factory=dict)
     api_key_env: str | None = None
     # Resolved from the environment at load time; never written anywhere (see __repr__, to_dict).

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from bench.profiles import ApiProfile
 from bench.scenario.checks import Where
 from bench.scenario.plan import Conversation
-from bench.scenario.profiles import ApiProfile
 
 __all__ = ["Draw", "FileSource", "PromptSource", "SourceContext", "get_source", "register", "source_names"]
 

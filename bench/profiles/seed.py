@@ -9,7 +9,7 @@ sent with ``stream: false`` whatever the scenario's stream ratio (``chatbench va
 
 from __future__ import annotations
 
-from bench.scenario.profiles import ApiProfile, register
+from bench.profiles import ApiProfile, register
 
 SEED = register(
     ApiProfile(

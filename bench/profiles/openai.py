@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bench.scenario.profiles import ApiProfile, OptionSpec, register
+from bench.profiles import ApiProfile, OptionSpec, register
 
 
 class OpenAiProfile(ApiProfile):
