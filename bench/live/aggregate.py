@@ -15,8 +15,13 @@ What is counted (the same rules as the report, ``bench.analysis.metrics``):
 - latencies (ms) are the registry's (``bench.metrics``), each with its own per-record rule: TTFT,
   TPOT = (E2E - TTFT) / (output tokens - 1), ITL (every chunk gap, pooled), E2E of successful requests,
   client lag (open loop) of every request that carries it, and whatever latency the registry gains;
-- output tokens/s and requests/s count successful requests over the span: the last ``window_s``
-  seconds (or the test's age when younger), or the whole test since its start;
+- output tokens/s counts tokens when they *arrived*, as the report's throughput over time does
+  (``bench.analysis.series.tokens_over_time``): a streamed answer's tokens are spread evenly over its
+  content chunks, which arrived at ``started_at_s + ttft_ms / 1000`` and then after each gap of
+  ``itl_ms``; a non-streamed answer's arrive when it ended. They are known when the request ends, so a
+  chart point already drawn (up to ``_REVISE_S`` back) is revised when a long answer's tokens land in it;
+- requests/s counts successful requests by the second they ended; both over the span: the last
+  ``window_s`` seconds (or the test's age when younger), or the whole test since its start;
 - goodput = successful requests meeting every per-request SLO limit (for each metric the smallest limit
   of its statistics; ITL judged by the request's largest gap), per second, and their share of requests;
 - each SLO's verdict: the sketch's statistic of the whole test so far against the limit, and the error
@@ -58,6 +63,7 @@ _SERIES_KEYS = (
     "errors_per_s",
 )
 _SETTLE_S = 3  # a second's chart point is drawn this long after it ended (records from workers arrive late)
+_REVISE_S = 120  # tokens by arrival are kept per second this long, to revise the chart points they land in
 _MAX_POINTS = 86_400  # one point a second: a day of chart
 
 
@@ -90,7 +96,6 @@ class _Counts:
     failed: int = 0
     cancelled: int = 0
     good: int = 0
-    output_tokens: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
 
     def merge(self, other: _Counts) -> None:
@@ -98,7 +103,6 @@ class _Counts:
         self.failed += other.failed
         self.cancelled += other.cancelled
         self.good += other.good
-        self.output_tokens += other.output_tokens
         for kind, n in other.by_kind.items():
             self.by_kind[kind] = self.by_kind.get(kind, 0) + n
 
@@ -171,6 +175,9 @@ class LiveStats:
         self._pointed = int(self.started_at_s) - 1  # the last second with a chart point
         self.series: dict[str, deque[float | None]] = {k: deque(maxlen=_MAX_POINTS) for k in _SERIES_KEYS}
         self._cpu: dict[str, deque[tuple[int, float]]] = {}
+        # output tokens by the second they arrived: per group for the last _REVISE_S s, and in total
+        self._tokens: dict[int, dict[str, float]] = {}
+        self._tokens_total: dict[str, float] = {}
         self.records = 0
 
     # -- the request path ------------------------------------------------------------------------
@@ -220,7 +227,8 @@ class LiveStats:
         latencies = [(m.name, got) for m in _LATENCIES if (got := m.record_samples(r))]
         label = None if r.error_kind is None else kind_label(r)
         good = label is None and self._good(r)
-        tokens = r.output_tokens or 0
+        if label is None and r.output_tokens:
+            self._arrived(r, names)
         for b in targets:
             c = b.counts
             c.requests += 1
@@ -228,10 +236,51 @@ class LiveStats:
                 c.failed += 1
                 c.by_kind[label] = c.by_kind.get(label, 0) + 1
             else:
-                c.output_tokens += tokens
                 c.good += good
             for metric, got in latencies:
                 b.values(metric, got)
+
+    def _arrived(self, r: Record, groups: tuple[str, ...]) -> None:
+        """Count a successful answer's output tokens in the seconds its chunks arrived (module docstring)."""
+        tokens = float(r.output_tokens or 0)
+        per_second: dict[int, float] = {}
+        if r.stream and r.ttft_ms is not None:
+            gaps = r.itl_ms
+            share = tokens / (len(gaps) + 1)
+            t = r.started_at_s + r.ttft_ms / 1000.0
+            second = int(t)
+            n = 1
+            for gap in gaps:
+                t += gap / 1000.0
+                if int(t) != second:
+                    per_second[second] = per_second.get(second, 0.0) + n * share
+                    second, n = int(t), 0
+                n += 1
+            per_second[second] = per_second.get(second, 0.0) + n * share
+        else:
+            per_second[int(r.started_at_s + (r.e2e_ms or 0.0) / 1000.0)] = tokens
+        totals = self._tokens_total
+        for group in groups:
+            totals[group] = totals.get(group, 0.0) + tokens
+        horizon = self._pointed - _REVISE_S
+        for second, amount in per_second.items():
+            if second <= horizon:
+                continue  # older than any point still revised: in the totals only
+            at = self._tokens.get(second)
+            if at is None:
+                at = self._tokens[second] = {}
+            for group in groups:
+                at[group] = at.get(group, 0.0) + amount
+            if second <= self._pointed:  # that second's point is drawn: revise it
+                index = len(self.series["t_s"]) - 1 - (self._pointed - second)
+                if index >= 0:
+                    self.series["output_tokens_per_s"][index] = at[GROUP_ALL]
+
+    def tokens(self, group: str, first_second: int | None = None) -> float:
+        """Output tokens of ``group`` that arrived since ``first_second`` (None: since the start)."""
+        if first_second is None:
+            return self._tokens_total.get(group, 0.0)
+        return sum(at.get(group, 0.0) for second, at in self._tokens.items() if second >= first_second)
 
     def _good(self, r: Record) -> bool:
         """Every per-request limit holds (a metric the request does not have does not judge it)."""
@@ -246,6 +295,8 @@ class LiveStats:
         while self._pointed < horizon:
             self._pointed += 1
             self._point(self._pointed)
+        for second in [s for s in self._tokens if s < self._pointed - _REVISE_S]:
+            del self._tokens[second]
         oldest_kept = int(now) - int(self.window_s)
         for second in [s for s in self._seconds if s < oldest_kept]:
             for name, bucket in self._seconds.pop(second).items():
@@ -262,7 +313,7 @@ class LiveStats:
             "ttft_p95_ms": ttft.quantile(0.95) if ttft else None,
             "tpot_p50_ms": tpot.quantile(0.5) if tpot else None,
             "tpot_p95_ms": tpot.quantile(0.95) if tpot else None,
-            "output_tokens_per_s": float(c.output_tokens),
+            "output_tokens_per_s": self._tokens.get(second, {}).get(GROUP_ALL, 0.0),
             "requests_per_s": float(c.succeeded),
             "errors_per_s": float(c.failed),
         }
@@ -293,6 +344,7 @@ class LiveStats:
     def view(self, group: str, *, window: bool) -> dict[str, Any]:
         """The figures of one group over one span, as plain numbers (None where nothing was measured)."""
         bucket, span_s = self.span(group, window=window)
+        tokens = self.tokens(group, int(self.clock()) - int(self.window_s) if window else None)
         c = bucket.counts
         lat: dict[str, dict[str, float | None]] = {}
         for metric in LATENCY_METRICS:
@@ -317,7 +369,7 @@ class LiveStats:
             "cancelled": c.cancelled,
             "by_kind": dict(sorted(c.by_kind.items())),
             "latency_ms": lat,
-            "output_tokens_per_s": c.output_tokens / span_s,
+            "output_tokens_per_s": tokens / span_s,
             "requests_per_s": c.succeeded / span_s,
             "goodput_rps": c.good / span_s if self.limits else None,
             "good_share": (c.good / c.requests if c.requests else None) if self.limits else None,
@@ -358,7 +410,9 @@ class LiveStats:
 
     def series_since(self, index: int) -> dict[str, list[float | None]]:
         """The chart points from ``index`` on: one per second since the test started, drawn ``_SETTLE_S``
-        after the second ended; ``t_s`` is the end of the second, in seconds since the test start."""
+        after the second ended; ``t_s`` is the end of the second, in seconds since the test start. The
+        tokens/s of a drawn point may still grow (``_REVISE_S``): the charts page fetches its last points
+        again."""
         out: dict[str, list[float | None]] = {}
         for key, values in self.series.items():
             part = list(values)[index:]

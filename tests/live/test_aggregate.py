@@ -157,3 +157,36 @@ def test_in_flight_is_counted_per_prompt_set_and_per_stream_or_not() -> None:
     now = []
     assert stats.in_flight() == dict.fromkeys(stats.groups, 0)
     assert _stats(Clock(T0 + 1)).in_flight() is None  # the run does not say
+
+
+def test_output_tokens_are_counted_when_they_arrived_as_the_report_counts_them() -> None:
+    import numpy as np
+
+    from bench.analysis.frames import frame_from_records
+    from bench.analysis.series import tokens_over_time
+
+    # answers of known timings across second edges: TTFT 200 ms then 125 ms gaps, 2 tokens a chunk
+    early = [
+        make_record(0, at_s=0.0, ttft_ms=200.0, itl_ms=[125.0] * 20, output_tokens=42),  # 0.2 .. 2.7 s
+        make_record(1, at_s=0.6, ttft_ms=300.0, itl_ms=[250.0] * 9, output_tokens=30),  # 0.9 .. 3.15 s
+        make_record(2, at_s=1.3, stream=False, e2e_ms=900.0, output_tokens=50),  # all at its end, 2.2 s
+        make_error(3, at_s=1.5),  # failed: no tokens
+    ]
+    # ends at 14.2 s, after the chart points of its first seconds were drawn: they are revised
+    late = [make_record(4, at_s=2.0, ttft_ms=200.0, itl_ms=[500.0] * 24, output_tokens=50)]
+    clock = Clock(T0 + 10.0)
+    stats = fold_all(_stats(clock), early)
+    assert len(stats.series_since(0)["t_s"]) == 8  # seconds 0-7 drawn
+    clock.t = T0 + 20.0
+    fold_all(stats, late)
+    live = stats.series_since(0)["output_tokens_per_s"]
+    records = early + late
+    edges, want = tokens_over_time(
+        frame_from_records(records, t0_s=T0), np.ones(len(records), dtype=bool), 16.0, width_s=1.0
+    )
+    assert len(live) == 18 and edges[:3].tolist() == [0.0, 1.0, 2.0]
+    assert live[:16] == pytest.approx(want[:16].tolist())
+    assert live[0] == pytest.approx(2 * 7 + 3)  # 0.2 .. 0.95 s: 7 chunks of 2 tokens; 0.9 s: one of 3
+    assert stats.view("all", window=False)["output_tokens_per_s"] == pytest.approx(172 / 20.0)
+    # the last 10 s: seconds 10..19 and the current one, only the late answer's chunks at 10.2 .. 14.2 s
+    assert stats.view("all", window=True)["output_tokens_per_s"] == pytest.approx(2 * 9 / 10.0)
