@@ -256,6 +256,7 @@ def test_the_llm_tab_charts_and_report_in_a_real_browser(tmp_path: Path, process
                      let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; })"""
             )
             assert len(drawn) == 4 and all(n > 500 for n in drawn), drawn
+            assert browser.evaluate("document.body.getAttribute('data-y-min')") == "0"  # every y axis from 0
 
             # stop from the UI: the test's report is built and linked from the bar
             browser.goto(dash.url + "/?tab=llm")

@@ -15,7 +15,9 @@
     var series = [{ label: "s" }].concat(specs[id].map(function (s) {
       return { label: s[1], stroke: s[2], width: 2, spanGaps: false };
     }));
-    var opts = { width: width(), height: 240, series: series, scales: { x: { time: false } },
+    // y from zero: a latency or a rate read against its own zero, never a magnified wiggle
+    var y = { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } };
+    var opts = { width: width(), height: 240, series: series, scales: { x: { time: false }, y: y },
                  axes: [{ label: "seconds since the test start" }, {}] };
     var el = document.getElementById(id);
     while (el.firstChild) { el.removeChild(el.firstChild); }
@@ -25,8 +27,11 @@
     return [data.t_s || []].concat(specs[id].map(function (s) { return data[s[0]] || []; }));
   }
   function reset() { data = {}; Object.keys(specs).forEach(function (id) { charts[id] = make(id); }); }
-  function append(series) {
-    Object.keys(series).forEach(function (k) { data[k] = (data[k] || []).concat(series[k]); });
+  // The last REVISE points are fetched again each time: tokens are counted when they arrived, and a long
+  // answer's land in seconds already drawn once it has ended.
+  var REVISE = 30;
+  function append(from, series) {
+    Object.keys(series).forEach(function (k) { data[k] = (data[k] || []).slice(0, from).concat(series[k]); });
   }
   function draw() {
     Object.keys(specs).forEach(function (id) { charts[id].setData(columns(id)); });
@@ -34,15 +39,17 @@
     document.getElementById("status").textContent =
       "test " + test + ": " + n + " seconds drawn";
     document.body.setAttribute("data-points", String(n));
+    document.body.setAttribute("data-y-min", String(Math.min.apply(null,
+      Object.keys(charts).map(function (id) { return charts[id].scales.y.min; }))));
   }
   function poll() {
-    var from = (data.t_s || []).length;
+    var from = Math.max(0, (data.t_s || []).length - REVISE);
     fetch(base + "/llm/series?from=" + from, { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (body) {
         if (!body || !body.test) { return; }
         if (body.test !== test) { test = body.test; reset(); if (from) { from = 0; return; } }
-        append(body.series);
+        append(body.from, body.series);
         draw();
       })
       .catch(function () {})
