@@ -8,7 +8,8 @@ only keeps a user with no think time from sending thousands of doomed requests a
 arrivals keep their schedule: their rate is the load asked for.
 
 **Circuit breaker.** Each load-generator process notes since when every request it sent has failed
-to connect (``Reachability``; a request that connects clears it). The load shape on the master (or
+to connect (``Reachability``, kept on the process's ``LoadContext``, ``environment.chatbench.reachability``;
+a request that connects clears it). The load shape on the master (or
 the local runner) stops the run early, and drains as usual, once every process has been in that
 state for ``target.stop_when_unreachable_s`` (default 30 s; null: never). What was recorded is kept.
 """
@@ -20,7 +21,6 @@ from collections.abc import Iterable
 __all__ = [
     "CONNECT_BACKOFF_S",
     "CONNECT_KINDS",
-    "REACHABILITY",
     "Backoff",
     "Reachability",
     "unreachable_since",
@@ -65,10 +65,6 @@ class Reachability:
 
     def reset(self) -> None:
         self.since_s = None
-
-
-REACHABILITY = Reachability()
-"""This process's (one per Locust process, like ``bench.load.context.CONTEXT``)."""
 
 
 def unreachable_since(processes: Iterable[float | None]) -> float | None:

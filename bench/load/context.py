@@ -26,6 +26,7 @@ from typing import Any
 import gevent
 from gevent.event import Event
 
+from bench.load.breaker import Reachability
 from bench.load.client import ChatClient, ClientSettings, Exchange, new_request_id
 from bench.load.monitor import Monitor
 from bench.load.stream import RecordCollector, RecordSender
@@ -80,6 +81,9 @@ class LoadContext:
     last_step: dict[str, Any] | None = None  # the master's: the step it last sent the workers
     bundle: dict[str, Any] | None = None  # the master's: what it sends each worker (bench.load.bundle)
     finished: bool = False  # the end of every record stream was waited for
+    reachability: Reachability = field(
+        default_factory=Reachability
+    )  # the circuit breaker's view (breaker.py)
     _users: int = 0
 
     # -- setup ---------------------------------------------------------------------------------

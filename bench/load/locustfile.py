@@ -46,7 +46,7 @@ from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunne
 
 from bench.errors import ChatbenchError
 from bench.lifeline import watch_gevent
-from bench.load.breaker import REACHABILITY, unreachable_since
+from bench.load.breaker import unreachable_since
 from bench.load.context import LoadContext, StepInfo, load_context
 from bench.load.hub import record_hub
 from bench.load.stream import ACK_MESSAGE, RECORDS_MESSAGE, RecordCollector
@@ -466,7 +466,7 @@ def _init_worker(ctx: LoadContext, runner: Any) -> None:
             "users": env.runner.user_count,
             "started": ctx.started,
             "dropped": ctx.dropped,
-            "unreachable_since_s": REACHABILITY.since_s,
+            "unreachable_since_s": ctx.reachability.since_s,
         }
 
     env.events.report_to_master.add_listener(report)
@@ -626,7 +626,7 @@ class ScenarioShape(LoadTestShape):
         self._drain_started = None
         self._settle_until = None
         self._unreachable_since_s = None
-        REACHABILITY.reset()
+        self.ctx.reachability.reset()
         self._note_schedule(reset=True)
 
     def tick(self) -> tuple[int, float, list[type]] | None:
@@ -712,7 +712,7 @@ class ScenarioShape(LoadTestShape):
         if isinstance(self.runner, MasterRunner):
             since = unreachable_since(r.get("unreachable_since_s") for _, r in ctx.worker_reports.values())
         else:
-            since = REACHABILITY.since_s
+            since = ctx.reachability.since_s
         now = time.time()
         if since is None or now - since < limit:
             return False

@@ -32,7 +32,7 @@ import gevent
 from gevent.pool import Pool
 from locust import User, task
 
-from bench.load.breaker import REACHABILITY, Backoff
+from bench.load.breaker import Backoff
 from bench.load.client import ChatClient, Exchange
 from bench.load.context import LoadContext, conversation_messages, load_context
 from bench.load.replay import Replay
@@ -103,7 +103,7 @@ class ChatUser(User):
             self._conversation, self._turn, self._history = self.builder.next_conversation(), 0, []
         plan = self.builder.build(self._conversation, self._turn, self._history)
         ex = self.ctx.execute(self.chat_client, plan, user=self.index)
-        REACHABILITY.saw(ex.error_kind, ex.started_at_s)
+        self.ctx.reachability.saw(ex.error_kind, ex.started_at_s)
         if ex.ok and self._turn + 1 < len(self._conversation.turns):
             self._history = list(conversation_messages(plan, ex.answer))
             self._turn += 1
@@ -238,7 +238,7 @@ class ArrivalUser(User):
                 scheduled_mono_s=scheduled_mono_s if first else None,
                 scheduled_at_s=scheduled_mono_s + self._wall_offset if first else None,
             )
-            REACHABILITY.saw(ex.error_kind, ex.started_at_s)
+            self.ctx.reachability.saw(ex.error_kind, ex.started_at_s)
             if not ex.ok:
                 return
             history = list(conversation_messages(plan, ex.answer))
