@@ -51,7 +51,7 @@ import errno
 import time
 import uuid
 from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +70,7 @@ __all__ = ["ChatClient", "ClientSettings", "Exchange", "new_request_id"]
 
 _ERROR_BODY_BYTES = 2000  # how much of an error body is read for its message
 _MESSAGE_CHARS = 200  # longest error_message kept in a record
+_RECV_BYTES = 65536  # one recv of a stream's body reads up to this
 _DRAIN_AFTER_DONE_S = 1.0  # how long to wait for the end of the body after `data: [DONE]`
 MAX_ANSWER_BYTES = 32 * 1024 * 1024  # the default memory bound of one answer's body (too_large past it)
 _perf_counter = time.perf_counter
@@ -248,6 +249,62 @@ def _discard(response: HTTPSocketPoolResponse) -> None:
     response._pool = response._sock = None
     if pool is not None and sock is not None:
         pool.release_socket(sock)
+
+
+def _body_lines(response: HTTPSocketPoolResponse) -> Iterator[tuple[float, list[bytes | None]]]:
+    """A streamed body as lists of lines: every complete line one ``recv`` brought, line ends
+    (``\\n``) removed, with the ``perf_counter`` time taken as that ``recv`` returned (lines that came
+    with the headers: the time they are handed over). The last list ends with ``None``: the end of the
+    body (a last line without its ``\\n`` is not a line and is dropped, as ``readline`` drops it).
+
+    One pass per ``recv`` instead of one ``readline`` per line, and the socket is read only once it
+    is readable (``_recv_ready``), so a paced stream costs one ``recv`` call per chunk, not two.
+    """
+    buf = response._body_buffer  # the parser appends the body here (through ``_bound_body``'s bound)
+    rest = b""
+    t = _perf_counter()
+    while True:
+        if buf:
+            data = rest + buf if rest else bytes(buf)
+            del buf[:]
+            lines: list[bytes | None] = data.split(b"\n")  # type: ignore[assignment]
+            rest = lines.pop()  # type: ignore[assignment]
+            if response.message_complete:
+                lines.append(None)
+                yield t, lines
+                return
+            if lines:
+                yield t, lines
+        elif response.message_complete:
+            yield t, [None]
+            return
+        sock = response._sock
+        if sock is None:
+            raise HTTPConnectionClosed("connection closed.")
+        try:
+            data = _recv_ready(sock)
+            t = _perf_counter()
+            response.feed(data)
+        except BaseException:
+            response.release()
+            raise
+
+
+def _recv_ready(sock: Any) -> bytes:
+    """``sock.recv`` of a gevent socket without a timeout, but waiting for it to be readable first.
+
+    gevent's own ``recv`` tries the system call first, and on a paced stream (one small chunk every
+    few ms, read at once) that try almost always fails with ``EWOULDBLOCK``: an exception and a
+    wasted system call per chunk. Waiting on the socket's read watcher first (a stream's timers are
+    ``gevent.Timeout``\\s, which interrupt the wait) makes it one successful call.
+    """
+    raw = sock._sock
+    while True:
+        sock._wait(sock._read_event)
+        try:
+            return raw.recv(_RECV_BYTES)
+        except BlockingIOError:  # woken without data after all
+            continue
 
 
 class ChatClient:
@@ -525,14 +582,14 @@ class ChatClient:
         self._finish_body(response, sock)
 
     def _read_events(self, response: HTTPSocketPoolResponse, ex: Exchange, deadline: float) -> None:
-        """The hot loop: one ``data:`` line and one blank line per chunk, each timed as it is read.
+        """The hot loop: the body's lines, as ``_body_lines`` hands them over (all the complete lines of
+        one ``recv``, stamped when it returned), framed into events and each event's chunk read.
 
-        The common event, a single ``data: ...`` line ended by ``\\n`` and then a blank line, is framed
-        here without the parser; any other line (comments, ``event:``, multi-line data, ``\\r\\n``)
-        hands the event to ``SseParser``, which then frames it by the full rules.
+        The common event, a single ``data: ...`` line and then a blank line, is framed here without
+        the parser; any other line (comments, ``event:``, multi-line data, ``\\r\\n``) hands the event
+        to ``SseParser``, which then frames it by the full rules.
         """
         parser = SseParser()
-        readline = response.readline
         loads = orjson.loads
         content: list[str] = []
         reasoning: list[str] = []
@@ -543,101 +600,101 @@ class ChatClient:
         start = ex.start_mono_s
         last_t = 0.0
         chunks = 0
-        events = 0
         done = False
-        first_line = True
-        pending: bytes | None = None  # the fast path's one ``data:`` line (line end removed)
+        pending: bytes | None = None  # the fast path's one ``data:`` line (prefix removed)
         pending_t = 0.0
-        # Until the first body line: the first-byte limit (headers may come long before the answer).
+        # Until the first body bytes: the first-byte limit (headers may come long before the answer).
         first_byte_s = min(start + self.settings.first_byte_timeout_s, deadline) - _perf_counter()
         timer = gevent.Timeout.start_new(max(first_byte_s, 0.001), _StreamTimeout)
+        first = True
         try:
-            while True:
-                line = readline(b"\n")
-                t = _perf_counter()
-                if first_line:
-                    first_line = False
+            for t, lines in _body_lines(response):
+                if first:
+                    first = False
                     timer.close()  # from now on only the total deadline applies
                     timer = gevent.Timeout.start_new(max(deadline - t, 0.001), _StreamTimeout)
-                if line == b"\n" and pending is not None:  # the blank line after the fast path's data line
-                    data, event_t, pending = pending, pending_t, None
-                elif (
-                    pending is None
-                    and line[:6] == b"data: "
-                    and line[-1:] == b"\n"
-                    and line[-2:-1] != b"\r"
-                    and parser.idle
-                ):
-                    pending, pending_t = line[6:-1], t
-                    continue
-                else:
-                    if pending is not None:  # not a one-line event after all: the parser takes over
-                        parser.feed_data(pending, pending_t)
-                        pending = None
-                    event = parser.feed(line, t) if line else parser.end()
-                    if event is None:
-                        if line:
-                            continue
-                        break
-                    data, event_t = event.data, event.t_s
-                events += 1
-                if data == b"[DONE]":
-                    ex.e2e_ms = (event_t - start) * 1000.0
-                    done = True
-                    break
-                if t > deadline:
-                    raise TimeoutError
-                try:
-                    obj = loads(data)
-                except orjson.JSONDecodeError:
-                    raise _Failure("bad_json", f"an SSE event is not JSON: {data[:80]!r}") from None
-                if not isinstance(obj, dict):
-                    raise _Failure("bad_response", f"an SSE event is not a JSON object: {data[:80]!r}")
-                if "error" in obj:
-                    raise _Failure("bad_response", f"error event in the stream: {error_text(data)}")
-                if obj.get("usage"):
-                    self._take_usage(obj, ex)
-                if "timings" in obj:
-                    self._take_timings(obj, ex)
-                choices = obj.get("choices")
-                if not choices:
-                    continue
-                choice = choices[0]
-                delta = choice.get("delta") or {}
-                text = delta.get("content")
-                thought = delta.get("reasoning_content") or delta.get("reasoning")
-                tool = delta.get("tool_calls")  # a streamed tool call is output too
-                if text or thought or tool:
-                    if chunks:
-                        itl.append((event_t - last_t) * 1000.0)
+                for line in lines:
+                    if line is None:  # the end of the body
+                        if pending is not None:  # a data line without its blank line still counts
+                            parser.feed_data(pending, pending_t)
+                            pending = None
+                        event = parser.end()
+                        if event is None:
+                            break
+                        data, event_t = event.data, event.t_s
+                    elif not line and pending is not None:  # the blank line after the fast path's data line
+                        data, event_t, pending = pending, pending_t, None
+                    elif pending is None and line[:6] == b"data: " and line[-1:] != b"\r" and parser.idle:
+                        pending, pending_t = line[6:], t
+                        continue
                     else:
-                        ex.ttft_ms = (event_t - start) * 1000.0
-                    last_t = event_t
-                    chunks += 1
-                    if text:
-                        content.append(text)
-                    if thought:
-                        reasoning.append(thought)
-                        if first_thought_t is None:
-                            first_thought_t = event_t
-                    if (text or tool) and ex.ttfo_ms is None:
-                        ex.ttfo_ms = (event_t - start) * 1000.0
-                        if first_thought_t is not None:
-                            ex.reasoning_ms = (event_t - first_thought_t) * 1000.0
-                    usage = obj.get("usage")
-                    if usage and isinstance(usage.get("completion_tokens"), int):  # running usage
-                        running = usage["completion_tokens"]
-                        counts.append(running - counted)
-                        counted = running
-                    if ex.cancel_after_tokens is not None:
-                        so_far = counted if len(counts) == chunks else chunks
-                        if so_far >= ex.cancel_after_tokens:
-                            raise _Failure(
-                                "client_cancelled", f"cancelled by the scenario after {so_far} output tokens"
-                            )
-                finish = choice.get("finish_reason")
-                if finish:
-                    ex.finish_reason = finish
+                        if pending is not None:  # not a one-line event after all: the parser takes over
+                            parser.feed_data(pending, pending_t)
+                            pending = None
+                        event = parser.feed(line, t)
+                        if event is None:
+                            continue
+                        data, event_t = event.data, event.t_s
+                    if data == b"[DONE]":
+                        ex.e2e_ms = (event_t - start) * 1000.0
+                        done = True
+                        break
+                    if t > deadline:
+                        raise TimeoutError
+                    try:
+                        obj = loads(data)
+                    except orjson.JSONDecodeError:
+                        raise _Failure("bad_json", f"an SSE event is not JSON: {data[:80]!r}") from None
+                    if not isinstance(obj, dict):
+                        raise _Failure("bad_response", f"an SSE event is not a JSON object: {data[:80]!r}")
+                    if "error" in obj:
+                        raise _Failure("bad_response", f"error event in the stream: {error_text(data)}")
+                    if obj.get("usage"):
+                        self._take_usage(obj, ex)
+                    if "timings" in obj:
+                        self._take_timings(obj, ex)
+                    choices = obj.get("choices")
+                    if not choices:
+                        continue
+                    choice = choices[0]
+                    delta = choice.get("delta") or {}
+                    text = delta.get("content")
+                    thought = delta.get("reasoning_content") or delta.get("reasoning")
+                    tool = delta.get("tool_calls")  # a streamed tool call is output too
+                    if text or thought or tool:
+                        if chunks:
+                            itl.append((event_t - last_t) * 1000.0)
+                        else:
+                            ex.ttft_ms = (event_t - start) * 1000.0
+                        last_t = event_t
+                        chunks += 1
+                        if text:
+                            content.append(text)
+                        if thought:
+                            reasoning.append(thought)
+                            if first_thought_t is None:
+                                first_thought_t = event_t
+                        if (text or tool) and ex.ttfo_ms is None:
+                            ex.ttfo_ms = (event_t - start) * 1000.0
+                            if first_thought_t is not None:
+                                ex.reasoning_ms = (event_t - first_thought_t) * 1000.0
+                        usage = obj.get("usage")
+                        if usage and isinstance(usage.get("completion_tokens"), int):  # running usage
+                            running = usage["completion_tokens"]
+                            counts.append(running - counted)
+                            counted = running
+                        if ex.cancel_after_tokens is not None:
+                            so_far = counted if len(counts) == chunks else chunks
+                            if so_far >= ex.cancel_after_tokens:
+                                raise _Failure(
+                                    "client_cancelled",
+                                    f"cancelled by the scenario after {so_far} output tokens",
+                                )
+                    finish = choice.get("finish_reason")
+                    if finish:
+                        ex.finish_reason = finish
+                if done or (lines and lines[-1] is None):
+                    break
         finally:
             timer.close()
             ex.chunks = chunks
