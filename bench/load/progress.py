@@ -23,6 +23,7 @@ from bench.numbers import fmt
 __all__ = ["WINDOW_S", "Progress", "Snapshot", "format_line", "start_progress"]
 
 WINDOW_S = 10.0
+FOLD_EVERY = 64  # records folded at once, with a yield to the streams in flight after each fold
 
 
 @dataclass(frozen=True)
@@ -63,17 +64,35 @@ def format_line(s: Snapshot) -> str:
 class Progress:
     """Collects records (``add``) and prints ``format_line`` of a snapshot (``show``): rich on a TTY."""
 
-    def __init__(self, stream: TextIO | None = None, *, window_s: float = WINDOW_S) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        window_s: float = WINDOW_S,
+        pause: Callable[[], None] | None = None,
+    ) -> None:
         from bench.live.aggregate import LiveStats
 
         self.stream = stream or sys.stdout
         self.stats = LiveStats(window_s=window_s)
+        self._pause = pause  # lets the streams in flight run between two folds (gevent.sleep(0))
+        self._unfolded = 0
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._live: Any = None
 
     def add(self, record: Any) -> None:
-        """One finished record (cheap: folded on the next ``show``)."""
+        """One finished record: folded ``FOLD_EVERY`` at a time, then ``pause()`` (when given).
+
+        Folding five seconds of records at once, at the next line, held the event loop for 25-40 ms
+        at 512 streams, and every chunk due in that time was stamped late (ITL p99 +10 ms or more).
+        """
         self.stats.add(record)
+        self._unfolded += 1
+        if self._unfolded >= FOLD_EVERY:
+            self._unfolded = 0
+            self.stats.fold()
+            if self._pause is not None:
+                self._pause()
 
     def live_figures(self) -> tuple[float | None, float | None, float | None]:
         """TTFT p50, p95 (ms) and output tokens/s over the last window."""
@@ -119,7 +138,7 @@ def start_progress(
     """
     import gevent
 
-    progress = Progress()
+    progress = Progress(pause=lambda: gevent.sleep(0))
     subscribe(progress.add)
     start = time.monotonic()
 
