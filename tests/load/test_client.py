@@ -279,3 +279,23 @@ def test_close_after_request_on_a_kept_alive_connection_is_resent_once_then_fail
     # same fault closed it again: that is the server failing, recorded, never resent again.
     assert ex.error_kind == "connection_reset" and ex.attempts == 2 and ex.resend_kind == "connection_reset"
     assert ex.connect_ms is not None
+
+
+def test_request_ids_are_32_hex_digits_and_unique_across_a_fork() -> None:
+    """Ids are a per-process random prefix and a counter; a forked worker draws its own prefix."""
+    import os
+
+    from bench.load.client import new_request_id
+
+    mine = [new_request_id() for _ in range(1000)]
+    assert len(set(mine)) == 1000 and all(len(i) == 32 and int(i, 16) >= 0 for i in mine)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: send its next ids and leave at once
+        os.write(write, " ".join(new_request_id() for _ in range(1000)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as f:
+        theirs = f.read().decode().split()
+    os.waitpid(pid, 0)
+    assert len(theirs) == 1000 and not set(theirs) & set(mine) and theirs[0][:16] != mine[0][:16]
