@@ -531,6 +531,13 @@ def _apply_step(ctx: LoadContext, data: dict[str, Any]) -> None:
     ctx.max_requests = None if share is None else int(share)
 
 
+# The collector's thresholds in a load generator. With Python's (700, 10, 10), 512 paced streams
+# (22k chunks/s) made 300 young, 26 middle (about 4 ms each) and 3 full collections (about 30 ms
+# each, every stream stalled) in 25 s, 0.38 s in all; with these, 5 young (about 5 ms) and no full
+# one in the same run, 0.07 s. Garbage in cycles (tracebacks, greenlets) is still collected.
+_GC_THRESHOLDS = (20_000, 20, 100)
+
+
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_kw: Any) -> None:
     if getattr(environment, "chatbench", None) is None:
@@ -546,6 +553,7 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
         return
     gc.collect()
     gc.freeze()  # what exists now (scenario, prompts, modules) is never scanned again by the GC
+    gc.set_threshold(*_GC_THRESHOLDS)
 
 
 @events.spawning_complete.add_listener
