@@ -2,13 +2,15 @@
 
 This is the instrument itself, so the hot path is chosen by measurement
 (``shared/research/client-bench.md``, ``docs/load.md``): geventhttpclient, the HTTP client under
-Locust's ``FastHttpUser``, reading the body with ``readline(b"\\n")``, which returns as soon as one
-line is buffered. Its ``read(n)``-based helpers (``iter_content``, ``FastHttpSession.iter_lines``)
+Locust's ``FastHttpUser``, its socket read as soon as it is readable and every complete line of
+each ``recv`` handed over at once (``_body_lines``): nothing waits for a buffer to fill. Its
+``read(n)``-based helpers (``iter_content``, ``FastHttpSession.iter_lines``)
 wait for ``n`` bytes and batch about five events together: +53..+105 ms of TTFT error. Locust's own
 ``FastHttpSession`` is bypassed because it fires its request event when the *headers* arrive; the
 users fire one event per request themselves, with the end-to-end time.
 
-Each line gets ``time.perf_counter()`` right after it is read, before any JSON parsing (orjson).
+Each line gets the ``time.perf_counter()`` taken as the ``recv`` that brought it returned, before
+any framing or JSON parsing (orjson).
 TTFT stops at the first event whose delta has non-empty ``content``, ``reasoning_content`` (a
 reasoning model's first thought is its first token) or ``tool_calls`` (a streamed tool call is
 output): never at the role-only first chunk nor at a usage-only last chunk. TTFO stops at the first

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from geventhttpclient import HTTPClient
 
-from bench.load.client import ChatClient, ClientSettings
+from bench.load.client import ChatClient, ClientSettings, _body_lines
 from bench.mock.process import start_mock
 from bench.mock.settings import MockSettings
 from tests.load.helpers import read_request
@@ -40,15 +40,25 @@ def mock_url() -> Iterator[str]:
         yield str(handle.url)
 
 
-def test_geventhttpclient_readline_returns_each_event_as_it_arrives(mock_url: str) -> None:
-    """Pins the hot path: readline(b"\\n") must not wait for a buffer to fill (read(n) does)."""
+def test_body_lines_hands_over_each_event_as_it_arrives(mock_url: str) -> None:
+    """Pins the hot path: ``_body_lines`` reads what one recv brought and must not wait for a buffer
+    to fill (geventhttpclient's read(n) does); the lines come without their line ends, stamped at the
+    recv, and the body's end is a ``None``."""
     client = HTTPClient.from_url(mock_url, network_timeout=10)
     response = client.request("POST", "/v1/chat/completions", body=json.dumps(BODY))
-    stamps = []
-    while line := response.readline(b"\n"):
-        if line.startswith(b"data:") and b'"content"' in line and b'"content":""' not in line:
-            stamps.append(time.perf_counter())
+    stamps, ended = [], False
+    for t, lines in _body_lines(response):
+        assert not ended
+        for line in lines:
+            if line is None:
+                ended = True
+                continue
+            assert not line.endswith(b"\n")
+            if line.startswith(b"data:") and b'"content"' in line and b'"content":""' not in line:
+                stamps.append(t)
+                assert t <= time.perf_counter()
     client.close()
+    assert ended
     gaps_ms = [(b - a) * 1000 for a, b in itertools.pairwise(stamps)]
     assert len(stamps) == 6
     # 50 ms per token on the server: each event seen on its own, about 50 ms apart. A reader that waits
