@@ -628,6 +628,7 @@ class ChatClient:
         done = False
         pending: bytes | None = None  # the fast path's one ``data:`` line (prefix removed)
         pending_t = 0.0
+        parsed = False  # the parser was fed a line (until then it is idle: no property call per line)
         # Until the first body bytes: the first-byte limit (headers may come long before the answer).
         first_byte_s = min(start + self.settings.first_byte_timeout_s, deadline) - _perf_counter()
         timer = gevent.Timeout.start_new(max(first_byte_s, 0.001), _StreamTimeout)
@@ -649,13 +650,19 @@ class ChatClient:
                         data, event_t = event.data, event.t_s
                     elif not line and pending is not None:  # the blank line after the fast path's data line
                         data, event_t, pending = pending, pending_t, None
-                    elif pending is None and line[:6] == b"data: " and line[-1:] != b"\r" and parser.idle:
+                    elif (
+                        pending is None
+                        and line[:6] == b"data: "
+                        and line[-1:] != b"\r"
+                        and (not parsed or parser.idle)
+                    ):
                         pending, pending_t = line[6:], t
                         continue
                     else:
                         if pending is not None:  # not a one-line event after all: the parser takes over
                             parser.feed_data(pending, pending_t)
                             pending = None
+                        parsed = True
                         event = parser.feed(line, t)
                         if event is None:
                             continue

@@ -209,6 +209,25 @@ def test_every_sse_framing_gives_the_same_events() -> None:
     assert ex.answer == "abcde" and ex.chunks == 5 and len(ex.itl_ms) == 4
 
 
+def test_a_line_cut_between_two_reads_is_stamped_at_the_read_that_completes_it() -> None:
+    """A data line split across two sends counts when its end arrives (docs/metrics.md), and every
+    line that one read completes has that read's time."""
+    a, b = f"data: {_chunk('a')}\n\n", f"data: {_chunk('b')}\n\n"
+    half = len(a) // 2
+    server = ScriptedServer(
+        [(0.0, a[:half].encode()), (0.15, (a[half:] + b).encode()), (0.15, b"data: [DONE]\n\n")]
+    )
+    try:
+        ex = ChatClient(ClientSettings(server.url)).send(BODY, stream=True)
+    finally:
+        server.close()
+    assert ex.ok, ex.error_message
+    assert ex.answer == "ab" and ex.chunks == 2
+    assert ex.ttft_ms is not None and ex.ttft_ms >= 140  # not when its first half came
+    assert list(ex.itl_ms) == [0.0]  # both completed by the same read
+    assert ex.e2e_ms is not None and ex.e2e_ms >= ex.ttft_ms + 140
+
+
 def test_headers_at_once_then_no_body_line_is_a_first_byte_timeout() -> None:
     server = ScriptedServer([(3.0, f"data: {_chunk('late')}\n\n".encode())])
     try:
