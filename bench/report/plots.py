@@ -442,7 +442,8 @@ def itl_by_position(analysis: Analysis) -> Figure:
     ax.set_xlabel("position of the gap in the answer (1 = before the 2nd chunk)")
     ax.set_ylabel("ITL (ms)")
     ax.set_xlim(0, float(prof.hi.max()) + 1)
-    ax.set_ylim(0, float(np.nanmax(prof.p95)) * 1.15 if np.isfinite(prof.p95).any() else 1.0)
+    top = float(np.nanmax(prof.p95)) if np.isfinite(prof.p95).any() else 0.0
+    ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)  # every gap 0: chunks that came in one read
     ax.grid(True, alpha=0.3)
     twin = ax.twinx()
     twin.bar(mid, prof.counts, width=np.maximum(prof.hi - prof.lo + 1, 1) * 0.9, color="#e0e0e0", zorder=0)
