@@ -114,7 +114,9 @@ def test_openai_profile_streams_with_usage_and_no_errors(llama_url: str, tmp_pat
     assert df["error_kind"].isna().all(), df["error_message"].dropna().unique()[:5]
     streamed = df[df["stream"]]
     assert len(streamed) > 0
-    assert streamed["ttft_ms"].notna().all() and (streamed["ttft_ms"] < streamed["e2e_ms"]).all()
+    # <=: the last chunks and [DONE] often come in one read (llama-server writes them together), and
+    # every line of a read has that read's time (docs/metrics.md), so a one-read answer has TTFT == E2E.
+    assert streamed["ttft_ms"].notna().all() and (streamed["ttft_ms"] <= streamed["e2e_ms"]).all()
     # It honours stream_options.include_usage: token counts come from the server, capped by max_tokens.
     assert (df["token_source"] == "usage").all()
     assert (df["output_tokens"] <= df["max_tokens"]).all()
