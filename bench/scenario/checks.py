@@ -8,9 +8,10 @@ key suggested.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from bench.errors import ScenarioError
@@ -181,3 +182,17 @@ class Where:
                 key, f"{value} is out of range; allowed: a duration {'>' if positive else '>='} 0"
             )
         return float(value)
+
+
+def json_lines(path: object, text: str) -> Iterator[tuple[Where, int, Any]]:
+    """Each non-blank line of a JSONL file's ``text``: where it is (``path:line``), its line number and its
+    value; a line that is not JSON is a one-line ``ScenarioError`` naming it."""
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        at = Where(f"{path}:{lineno}")
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise at.error("", f"not valid JSON: {exc.msg} at column {exc.colno}") from None
+        yield at, lineno, item

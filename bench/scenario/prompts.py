@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.profiles import ApiProfile
-from bench.scenario.checks import Where, join
+from bench.scenario.checks import Where, join, json_lines
 from bench.scenario.plan import Conversation, Message
 from bench.scenario.sampling import PARAM_RANGES, check_param_value
 
@@ -248,14 +248,7 @@ def load_jsonl(
     ``expected_output_tokens``. Blank lines are skipped."""
     text = _read_text(where, path, key)
     conversations = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        at = Where(f"{path}:{lineno}")
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise at.error("", f"not valid JSON: {exc.msg} at column {exc.colno}") from None
+    for at, lineno, item in json_lines(path, text):
         prompt_id = str(lineno)
         expected = None
         overrides: dict[str, float | int] = {}

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.scenario.checks import Where
+from bench.scenario.checks import Where, json_lines
 
 __all__ = ["TRACE_FORMATS", "TraceRow", "guess_format", "read_trace"]
 
@@ -139,14 +139,7 @@ def _sorted(rows: list[TraceRow], path: Path, field: str) -> list[TraceRow]:
 
 def _json_lines(path: Path, text: str) -> list[tuple[Where, int, dict[str, Any]]]:
     out = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        at = Where(f"{path}:{lineno}")
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise at.error("", f"not valid JSON: {exc.msg} at column {exc.colno}") from None
+    for at, lineno, item in json_lines(path, text):
         if not isinstance(item, dict):
             raise at.error("", "expected a JSON object per line")
         out.append((at, lineno, item))
