@@ -15,8 +15,8 @@ report adds ``verdict`` (the SLO gate's ``slo.json`` form), ``server_metrics`` a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from typing import Any, cast
 
 from bench import metrics as registry
 from bench.analysis.bottleneck import LoadgenHealth
@@ -47,13 +47,33 @@ SCHEMA_VERSION = 3
 JSON = dict[str, Any]
 
 
+def _plain(value: Any) -> Any:
+    """A block's field in its JSON form: blocks by their ``to_json``, tuples as lists, mappings as dicts."""
+    if isinstance(value, _Block):
+        return value.to_json()
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+class _Block:
+    """A frozen dataclass of the summary whose JSON form is its fields, in order (``_plain`` each)."""
+
+    def to_json(self) -> JSON:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(cast(Any, self))}
+
+
 def _pkey(q: float) -> str:
     """50.0 -> 'p50', 99.9 -> 'p99.9' (the keys of ``bench.analysis.stats.describe``)."""
     return f"p{q:g}"
 
 
 @dataclass(frozen=True)
-class Stats:
+class Stats(_Block):
     """``bench.analysis.stats.describe`` of some values: count, mean, min, max and the percentiles."""
 
     count: int
@@ -94,16 +114,13 @@ class Stats:
 
 
 @dataclass(frozen=True)
-class Throughput:
+class Throughput(_Block):
     """Requests and tokens per second over a window (``bench.analysis.metrics.throughput``)."""
 
     requests_per_s: float | None
     attempts_per_s: float | None
     output_tokens_per_s: float | None
     total_tokens_per_s: float | None
-
-    def to_json(self) -> JSON:
-        return asdict(self)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Throughput:
@@ -123,19 +140,12 @@ class ErrorMessage:
 
 
 @dataclass(frozen=True)
-class Errors:
+class Errors(_Block):
     """Failed requests by error kind, by HTTP status ("0": no status received), the commonest messages."""
 
     by_kind: Mapping[str, int]
     by_status: Mapping[str, int]
     top_messages: tuple[ErrorMessage, ...]
-
-    def to_json(self) -> JSON:
-        return {
-            "by_kind": dict(self.by_kind),
-            "by_status": dict(self.by_status),
-            "top_messages": [asdict(m) for m in self.top_messages],
-        }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Errors:
@@ -145,7 +155,7 @@ class Errors:
 
 
 @dataclass(frozen=True)
-class Goodput:
+class Goodput(_Block):
     """Requests that met every per-request SLO limit (``bench.analysis.metrics.goodput``)."""
 
     limits_ms: Mapping[str, float]  # empty: no per-request threshold, goodput not defined
@@ -154,22 +164,13 @@ class Goodput:
     good_share: float | None
     goodput_rps: float | None
 
-    def to_json(self) -> JSON:
-        return {
-            "limits_ms": dict(self.limits_ms),
-            "ignored": list(self.ignored),
-            "good": self.good,
-            "good_share": self.good_share,
-            "goodput_rps": self.goodput_rps,
-        }
-
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Goodput:
         return cls(dict(d["limits_ms"]), tuple(d["ignored"]), d["good"], d["good_share"], d["goodput_rps"])
 
 
 @dataclass(frozen=True)
-class Section:
+class Section(_Block):
     """The figures of one column of the report: the steady window, or the whole run.
 
     Counts, error rate and errors are over every counted request; ``latency_ms`` (keyed by metric name),
@@ -192,26 +193,6 @@ class Section:
     prompt_tokens: Stats
     errors: Errors
     goodput: Goodput
-
-    def to_json(self) -> JSON:
-        return {
-            "duration_s": self.duration_s,
-            "requests": self.requests,
-            "succeeded": self.succeeded,
-            "failed": self.failed,
-            "error_rate": self.error_rate,
-            "resent": self.resent,
-            "resent_failed": self.resent_failed,
-            "throttled": self.throttled,
-            "window_requests": self.window_requests,
-            "window_failed": self.window_failed,
-            "throughput": self.throughput.to_json(),
-            "latency_ms": {name: stats.to_json() for name, stats in self.latency_ms.items()},
-            "output_tokens": self.output_tokens.to_json(),
-            "prompt_tokens": self.prompt_tokens.to_json(),
-            "errors": self.errors.to_json(),
-            "goodput": self.goodput.to_json(),
-        }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Section:
@@ -255,7 +236,7 @@ class GroupLatency:
 
 
 @dataclass(frozen=True)
-class BreakdownRow:
+class BreakdownRow(_Block):
     """The figures of the requests whose breakdown column took one ``value``; ``latency`` by metric name."""
 
     value: str
@@ -303,7 +284,7 @@ class BreakdownRow:
 
 
 @dataclass(frozen=True)
-class RunBlock:
+class RunBlock(_Block):
     """Which run this is: ids, target, clock origin, what was read."""
 
     run_id: str | None
@@ -318,12 +299,6 @@ class RunBlock:
     workers: tuple[str, ...]
     lost_workers: tuple[Mapping[str, Any], ...]  # run.json's lost_workers entries
     open_loop: bool
-
-    def to_json(self) -> JSON:
-        out = asdict(self)
-        out["workers"] = list(self.workers)
-        out["lost_workers"] = [dict(w) for w in self.lost_workers]
-        return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> RunBlock:
@@ -353,7 +328,7 @@ class LeftOut:
 
 
 @dataclass(frozen=True)
-class WindowBlock(Window):
+class WindowBlock(Window, _Block):
     """The window the steady figures cover (a ``Window``), the offered load's window, what it left out."""
 
     offered_start_s: float | None = None
@@ -389,19 +364,12 @@ class WindowBlock(Window):
 
 
 @dataclass(frozen=True)
-class SloBlock:
+class SloBlock(_Block):
     """The SLO thresholds the figures were computed against (goodput), and which apply per request."""
 
     thresholds: Mapping[str, Any]  # bench.scenario.slo.Slo.to_dict() form
     per_request_limits_ms: Mapping[str, float]
     not_per_request: tuple[str, ...]
-
-    def to_json(self) -> JSON:
-        return {
-            "thresholds": dict(self.thresholds),
-            "per_request_limits_ms": dict(self.per_request_limits_ms),
-            "not_per_request": list(self.not_per_request),
-        }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> SloBlock:
