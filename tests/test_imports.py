@@ -33,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "mock": BASE | {"profiles"},
     "load": BASE | {"scenario", "mock", "servermetrics", "live"},
     "analysis": BASE,
-    "report": BASE | {"analysis", "servermetrics", "gates", "compare", "capacity"},  # the writers of each
+    "report": BASE | {"analysis", "servermetrics", "gates", "compare"},  # capacity's results: type hints only
     "gates": BASE | {"analysis", "scenario"},  # the SLO type lives with the scenario that declares it
     "compare": BASE | {"analysis", "gates"},
     "capacity": BASE | {"analysis", "gates", "load", "scenario", "servermetrics"},  # the sweep drives load
@@ -45,9 +45,9 @@ ALLOWED: dict[str, set[str]] = {
 TOP = {"commands", "cli", "__main__", "__init__"}
 
 KNOWN_CYCLES = [
-    # load's locustfile installs the live view; live writes per-test reports; report holds the capacity
-    # writer, which reads capacity's results; capacity's sweep driver runs load.
-    {"load", "live", "report", "capacity"},
+    # load's locustfile installs the live view (and its progress line reads the live stats); live reads
+    # load's record hub and merges a test's records.
+    {"load", "live"},
     {"metrics", "analysis"},  # one layer by design: the frame loads what metrics read, metrics compute on it
 ]
 """Package cycles that exist today (no module imports itself through them: see the module test), each

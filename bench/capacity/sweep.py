@@ -420,14 +420,3 @@ def reanalyze(capacity_dir: str | Path, overrides: SloOverrides | None = None) -
         raise ResultsError(f"{path}: no step-<i> directory with records")
     planning = meta.get("planning") if isinstance(meta.get("planning"), dict) else None
     return SweepRecord(str(meta.get("scenario") or path.name), settings, slo, steps, planning)
-
-
-def replicas_text(plan: Plan) -> str:
-    """One sentence: how many servers, at what load each."""
-    unit = "users" if plan.unit == "users" else "req/s"
-    basis = {"slo": "within the SLOs", "knee": "up to its saturation knee", "peak": "at peak throughput"}
-    return (
-        f"{plan.replicas} replica(s) for {plan.target:g} {unit} at {pct(plan.headroom, 0)} headroom "
-        f"({plan.load_per_replica:.3g} {unit} each; one server holds {plan.capacity_per_server:.3g} {unit} "
-        f"{basis.get(plan.capacity_source, '')}, {plan.usable_per_server:.3g} with headroom)"
-    )

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from matplotlib.axes import Axes
@@ -29,13 +29,15 @@ from matplotlib.figure import Figure as MplFigure
 from bench import metrics
 from bench.analysis.frames import load_json
 from bench.analysis.stats import min_samples
-from bench.capacity.plan import Plan, StepResult
-from bench.capacity.sweep import CapacityResult, replicas_text
 from bench.numbers import DASH, fmt, pct
 from bench.report.html import render_html
 from bench.report.markdown import render_markdown
 from bench.report.model import Facts, Figure, Headline, Page, Section, Table, Text
 from bench.report.server_metrics import capacity_server_table
+
+if TYPE_CHECKING:  # the writer reads capacity's results; it does not run (or import) the sweep
+    from bench.capacity.plan import Plan, StepResult
+    from bench.capacity.sweep import CapacityResult
 
 __all__ = ["capacity_page", "format_capacity", "write_capacity_report"]
 
@@ -299,6 +301,17 @@ def format_capacity(result: CapacityResult) -> str:
 
 
 # --- plots --------------------------------------------------------------------------------------------
+
+
+def replicas_text(plan: Plan) -> str:
+    """One sentence: how many servers, at what load each."""
+    unit = "users" if plan.unit == "users" else "req/s"
+    basis = {"slo": "within the SLOs", "knee": "up to its saturation knee", "peak": "at peak throughput"}
+    return (
+        f"{plan.replicas} replica(s) for {plan.target:g} {unit} at {pct(plan.headroom, 0)} headroom "
+        f"({plan.load_per_replica:.3g} {unit} each; one server holds {plan.capacity_per_server:.3g} {unit} "
+        f"{basis.get(plan.capacity_source, '')}, {plan.usable_per_server:.3g} with headroom)"
+    )
 
 
 def _xlabel(result: CapacityResult) -> str:
