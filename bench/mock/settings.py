@@ -13,7 +13,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from bench.errors import MockError, ScenarioError
 from bench.profiles import get_profile, profile_names
@@ -27,7 +27,7 @@ PROBE_REQUEST_ID = "chatbench-probe"
 keeps it out of the truth log, which is the ground truth of the load's own requests."""
 
 OutputDistribution = Literal["fixed", "uniform", "normal", "lognormal", "exponential"]
-OUTPUT_DISTRIBUTIONS: tuple[str, ...] = ("fixed", "uniform", "normal", "lognormal", "exponential")
+OUTPUT_DISTRIBUTIONS: tuple[str, ...] = get_args(OutputDistribution)
 
 FaultKind = Literal[
     "http_500",
@@ -46,23 +46,7 @@ FaultKind = Literal[
     "http10_close",
     "oversized",
 ]
-FAULT_KINDS: tuple[str, ...] = (
-    "http_500",
-    "http_429",
-    "http_503",
-    "reset_before_headers",
-    "reset_mid_stream",
-    "bad_json_chunk",
-    "no_done",
-    "stall",
-    "slow_headers",
-    "not_json",
-    "close_after_request",
-    "trickle_headers",
-    "text_plain_stream",
-    "http10_close",
-    "oversized",
-)
+FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
 
 def _opt(
