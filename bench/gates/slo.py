@@ -69,7 +69,8 @@ class SloCheck:
         margin = f"{abs(excess) * 100:.2f} percentage points" if self.stat is None else self._fmt(abs(excess))
         few = ""
         if not self.judged and self.stat is not None:
-            few = f"; from {self.samples:,} values, too few to judge ({self.stat} needs {min_samples(float(self.stat[1:])):,})"
+            need = min_samples(float(self.stat[1:]))
+            few = f"; from {self.samples:,} values, fewer than a firm {self.stat} needs ({need:,})"
         return (
             f"{self.name}: measured {self._fmt(self.measured)}, limit {self._fmt(self.limit)}, "
             f"{word} {margin}{rel}{few}"
@@ -209,16 +210,26 @@ def verdict_head(verdict: SloVerdict) -> str:
     return f"{head}; latency over {verdict.window_requests} requests in the {verdict.window}{out}"
 
 
+def verdict_words(checks: int, breaches: int, soft: int) -> str:
+    """``all 4 SLOs met`` or ``2 of 4 SLOs breached``, and how many rest on fewer values than a firm
+    percentile needs (``bench.analysis.stats.judged``): the gate judges the measured value, since CI
+    needs an answer, and every writer of the verdict (terminal, slo.md, report.html) says which answers
+    are not firm."""
+    words = f"{breaches} of {checks} SLOs breached" if breaches else f"all {checks} SLOs met"
+    if soft:
+        words += f"; {soft} of {checks} from fewer values than a firm percentile needs"
+    return words
+
+
 def format_verdict(verdict: SloVerdict) -> str:
     """The verdict as one readable block: a headline, each outage, then each breached SLO, then those met."""
     n = len(verdict.checks)
     head = verdict_head(verdict)
+    words = verdict_words(n, len(verdict.breaches), sum(1 for c in verdict.checks if not c.judged))
     if n == 0:
         lines = [f"SLO gate: no SLO set ({head}) - PASS"]
-    elif verdict.passed:
-        lines = [f"SLO gate: PASS - all {n} SLOs met ({head})"]
     else:
-        lines = [f"SLO gate: FAIL - {len(verdict.breaches)} of {n} SLOs breached ({head})"]
+        lines = [f"SLO gate: {'PASS' if verdict.passed else 'FAIL'} - {words} ({head})"]
     lines += [f"  OUTAGE  {line}" for line in verdict.outages]
     lines += [f"  BREACH  {c.describe()}" for c in verdict.breaches]
     lines += [f"  ok      {c.describe()}" for c in verdict.checks if c.passed]

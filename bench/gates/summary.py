@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.gates.slo import SloCheck, SloVerdict, verdict_head
+from bench.gates.slo import SloCheck, SloVerdict, verdict_head, verdict_words
 from bench.numbers import pct, qty
 
 __all__ = ["verdict_markdown"]
@@ -20,10 +20,10 @@ def verdict_markdown(verdict: SloVerdict, title: str) -> str:
     """A Markdown block: a headline with the result, then one table row per SLO (breaches first)."""
     if not verdict.checks:
         result = "no SLO set"
-    elif verdict.passed:
-        result = f"PASS, all {len(verdict.checks)} SLOs met"
     else:
-        result = f"FAIL, {len(verdict.breaches)} of {len(verdict.checks)} SLOs breached"
+        soft = sum(1 for c in verdict.checks if not c.judged)
+        words = verdict_words(len(verdict.checks), len(verdict.breaches), soft)
+        result = f"{'PASS' if verdict.passed else 'FAIL'}, {words}"
     lines = [
         f"### chatbench SLO gate: {title}",
         "",

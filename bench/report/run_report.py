@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bench import metrics
+from bench.gates.slo import verdict_words
 from bench.numbers import DASH, fmt, pct, qty
 from bench.report.model import Facts, Figure, Headline, Page, Section, Text, Verdict
 from bench.report.tables import report_tables
@@ -70,10 +71,9 @@ def verdict_block(verdict: Mapping[str, Any] | None) -> Verdict:
     if not checks:
         return Verdict(None, f"No SLO set: nothing to judge ({where}).")
     breaches = [c for c in checks if not c["passed"]]
-    if breaches:
-        headline = f"FAIL: {len(breaches)} of {len(checks)} SLOs breached ({where})"
-    else:
-        headline = f"PASS: all {len(checks)} SLOs met ({where})"
+    soft = sum(1 for c in checks if c.get("judged") is False)
+    words = verdict_words(len(checks), len(breaches), soft)
+    headline = f"{'FAIL' if breaches else 'PASS'}: {words} ({where})"
     rows = []
     for c in [*breaches, *(c for c in checks if c["passed"])]:
         rows.append(

@@ -72,7 +72,7 @@ def test_breach_block_names_each_failed_slo_with_its_margin(tmp_path: Path) -> N
     block = format_verdict(verdict)
     assert (
         block.splitlines()[0]
-        == "SLO gate: FAIL - 2 of 3 SLOs breached (100 requests sent, 5 failed; latency over 100 requests in the whole run)"
+        == "SLO gate: FAIL - 2 of 3 SLOs breached; 1 of 3 from fewer values than a firm percentile needs (100 requests sent, 5 failed; latency over 100 requests in the whole run)"
     )
     assert "BREACH  ttft_ms.p95: measured 90.3 ms, limit 50.0 ms, over by 40.3 ms (+80.6 %)" in block
     assert (
