@@ -14,10 +14,11 @@ and the master's CPU for the live aggregation at a given record rate.
    stop of the test, divided by the records it wrote.
 2. **The master at a record rate.** Synthetic records (half streamed, 2-64 chunk gaps, two prompt sets,
    3 % errors) at ``--rate`` records per simulated second, published on a record hub in batches as two
-   workers send them, turned into records by ``bench.live.subscribe`` and fed to ``LiveStats``, folded
+   workers send them, read by ``bench.live.subscribe`` as record views and fed to ``LiveStats``, folded
    once a second and read (every tab figure) every 2 s, as the master does; CPU seconds per simulated
    second = % of a core (the hub's own receiving and writing are not counted: they happen without the
-   live view too).
+   live view too). Side by side, alternating ``--repeat`` times: the batches read as full ``Record``
+   objects, as the live view did before ``bench.live.views``.
 3. **Sketches** (``--sketches``): ddsketch and hdrhistogram, add cost and worst relative error.
 
 The machine is shared: the other load seen (busy cores minus this benchmark's) is printed beside each run.
@@ -186,9 +187,10 @@ def synthetic(n: int, rate: float, seed: int = 1) -> list:
     return out
 
 
-def master(rate: float, seconds: int) -> None:
+def master(rate: float, seconds: int, *, objects: bool = False) -> float:
     """The master's side: batches as the record hub publishes them (two workers, one every 0.5 s each),
-    through ``bench.live.subscribe``'s conversion to records, into ``LiveStats``; fold every second."""
+    through ``bench.live.subscribe``'s record views (``objects``: full ``Record`` objects instead, what
+    the live view read before), into ``LiveStats``; fold every second. Returns % of a core."""
     from types import SimpleNamespace
 
     from bench.live import subscribe
@@ -212,8 +214,11 @@ def master(rate: float, seconds: int) -> None:
         clock=lambda: clock[0],
     )
     environment = SimpleNamespace()  # the hub hangs off the Locust Environment; any object will do here
-    subscribe(environment, stats.add)
     hub = record_hub(environment)
+    if objects:
+        hub.subscribe(lambda batch: [stats.add(r) for r in batch.records()])
+    else:
+        subscribe(environment, stats.add)
     gaps = sum(len(r.itl_ms) for r in records)
     cpu0 = time.process_time()
     for s in range(seconds):
@@ -227,10 +232,12 @@ def master(rate: float, seconds: int) -> None:
                 stats.view(g, window=False)
     cpu = time.process_time() - cpu0
     assert stats.records == len(records)
+    how = "Record objects (before)" if objects else "record views"
     print(
-        f"master live aggregation: {rate:,.0f} records/s ({gaps / seconds:,.0f} chunk gaps/s) in record-hub "
-        f"batches for {seconds} s simulated: {cpu:.2f} CPU s = {100 * cpu / seconds:.1f} % of a core"
+        f"master live aggregation, {how}: {rate:,.0f} records/s ({gaps / seconds:,.0f} chunk gaps/s) in "
+        f"record-hub batches for {seconds} s simulated: {cpu:.2f} CPU s = {100 * cpu / seconds:.1f} % of a core"
     )
+    return 100 * cpu / seconds
 
 
 def sketches() -> None:
@@ -298,7 +305,14 @@ def main() -> None:
         return
     if not args.master_only:
         side_by_side(args.streams, args.duration, args.repeat)
-    master(args.rate, args.seconds)
+    # side by side in one run, alternating: the batch read as full Record objects, and as views
+    busy0, wall0, own0 = busy_cpu_s(), time.perf_counter(), time.process_time()
+    for _ in range(args.repeat):
+        master(args.rate, args.seconds, objects=True)
+        master(args.rate, args.seconds)
+    wall = time.perf_counter() - wall0
+    other = (busy_cpu_s() - busy0 - (time.process_time() - own0)) / wall
+    print(f"other load seen meanwhile: {other:.2f} busy cores besides this benchmark")
 
 
 if __name__ == "__main__":

@@ -109,11 +109,12 @@ def run_once(records: int, batch: int, workers: int, live: bool) -> dict[str, fl
         stats = None
         if live:
             from bench.live.aggregate import LiveStats
+            from bench.live.views import record_views
 
             stats = LiveStats(prompt_sets=["sharegpt"])
 
             def on_batch(b: Any) -> None:
-                for r in b.records():
+                for r in record_views(b):  # as bench.live.subscribe reads a batch
                     stats.add(r)
 
             hub.subscribe(on_batch)

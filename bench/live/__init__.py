@@ -20,11 +20,13 @@ __all__ = ["install", "subscribe"]
 
 def subscribe(environment: Any, callback: Callable[[Any], None]) -> None:
     """Call ``callback(record)`` for every finished record of the run, this process's or a worker's (the
-    one hook to the record stream: the record hub of the run's writer, ``bench.load.hub``)."""
+    one hook to the record stream: the record hub of the run's writer, ``bench.load.hub``). The records
+    are ``bench.live.views.record_views`` of each batch: Record's fields read from the batch's row."""
+    from bench.live.views import record_views
     from bench.load.hub import record_hub
 
     def on_batch(batch: Any) -> None:
-        for record in batch.records():
+        for record in record_views(batch):
             callback(record)
 
     record_hub(environment).subscribe(on_batch)

@@ -35,9 +35,11 @@ from __future__ import annotations
 
 import time
 from array import array
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from bench import metrics
@@ -246,17 +248,20 @@ class LiveStats:
         per_second: dict[int, float] = {}
         if r.stream and r.ttft_ms is not None:
             gaps = r.itl_ms
-            share = tokens / (len(gaps) + 1)
-            t = r.started_at_s + r.ttft_ms / 1000.0
-            second = int(t)
-            n = 1
-            for gap in gaps:
-                t += gap / 1000.0
-                if int(t) != second:
-                    per_second[second] = per_second.get(second, 0.0) + n * share
-                    second, n = int(t), 0
-                n += 1
-            per_second[second] = per_second.get(second, 0.0) + n * share
+            first_at = r.started_at_s + r.ttft_ms / 1000.0
+            first = int(first_at)
+            cum = list(accumulate(gaps))  # each later chunk's ms after the first (in C)
+            last = int(first_at + cum[-1] / 1000.0) if cum else first
+            if last == first:  # most answers: every chunk in one second
+                per_second[first] = tokens
+            else:  # the chunks before each second's end, by a binary search in the running sum
+                share = tokens / (len(gaps) + 1)
+                done = 0
+                for second in range(first, last):
+                    upto = 1 + bisect_left(cum, (second + 1 - first_at) * 1000.0)
+                    per_second[second] = (upto - done) * share
+                    done = upto
+                per_second[last] = (len(gaps) + 1 - done) * share
         else:
             per_second[int(r.started_at_s + (r.e2e_ms or 0.0) / 1000.0)] = tokens
         totals = self._tokens_total

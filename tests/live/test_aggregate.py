@@ -190,3 +190,38 @@ def test_output_tokens_are_counted_when_they_arrived_as_the_report_counts_them()
     assert stats.view("all", window=False)["output_tokens_per_s"] == pytest.approx(172 / 20.0)
     # the last 10 s: seconds 10..19 and the current one, only the late answer's chunks at 10.2 .. 14.2 s
     assert stats.view("all", window=True)["output_tokens_per_s"] == pytest.approx(2 * 9 / 10.0)
+
+
+def test_record_views_of_a_batch_fold_to_the_same_figures_as_records() -> None:
+    from array import array
+
+    from bench.live.views import record_views
+    from bench.load.batch import BatchBuilder
+
+    rng = random.Random(9)
+    records = []
+    for i in range(400):
+        gaps = [rng.lognormvariate(2.8, 0.4) for _ in range(rng.randint(0, 30))]
+        extra = {"chunk_tokens": array("l", [2] * (len(gaps) + 1))} if i % 3 == 0 else {}
+        stream = i % 5 != 0
+        records.append(
+            make_record(
+                i, at_s=i * 0.05, itl_ms=gaps, stream=stream, prompt_set=f"set-{'ab'[i % 2]}", **extra
+            )
+        )
+    records += [make_error(1000 + i, at_s=i * 0.7, status=429 if i % 2 else 503) for i in range(20)]
+    builder = BatchBuilder()
+    for r in records:
+        builder.add(r)
+    batch = builder.take()
+    views = list(record_views(batch))
+    for view, (record, full) in zip(views, zip(records, batch.records(), strict=True), strict=True):
+        assert view.ok == record.ok and view.itl_ms == list(full.itl_ms), record.request_id
+        assert view.chunk_tokens == (None if full.chunk_tokens is None else list(full.chunk_tokens))
+    slo = LiveSlo((("ttft_ms", "p95", 150.0), ("itl_ms", "p99", 30.0)), 0.05)
+    a = fold_all(_stats(Clock(T0 + 40), slo=slo), views)
+    b = fold_all(_stats(Clock(T0 + 40), slo=slo), batch.records())
+    for group in a.groups:
+        for window in (True, False):
+            assert a.view(group, window=window) == b.view(group, window=window), (group, window)
+    assert a.series_since(0) == b.series_since(0)
