@@ -14,6 +14,12 @@ sit between the two, with a wide margin on each side:
 The sub-millisecond accuracy chatbench reaches is a measured figure, not a pass/fail bound: it is printed
 by ``benchmarks/truth_sweep.py`` and ``chatbench calibrate`` and quoted in the README with its range.
 ``tests/test_timing_bounds.py`` checks that these bounds pass 2 ms of noise and fail a 50 ms bug.
+
+Beyond the scheduler's 2 ms, CI machines stall now and then: full CI runs of this repository on a quiet
+2-core VM saw one timing test in ~760 fail per run, each time with p99 errors of 50-120 ms on a few
+requests while the load generator used 6 % of a core and nothing else ran, and each passed when run
+again. A test marked ``timing_test`` is therefore run once more when an assertion fails: a real timing
+bug moves every run (it fails both), a stall of the machine does not come back at the same place.
 """
 
 from __future__ import annotations
@@ -23,8 +29,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import orjson
+import pytest
 
 from bench.analysis.stats import percentile
+
+timing_test = pytest.mark.flaky(reruns=1, only_rerun=["AssertionError"])
+"""Marks a test judged by these bounds: one more run when it fails (see the module docstring)."""
 
 NOISE_MS = 2.0
 BUG_MS = 50.0

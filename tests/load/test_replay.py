@@ -15,6 +15,7 @@ from bench.analysis.stats import percentile
 from bench.instrument.truth import read_records
 from bench.load.runner import run_load
 from bench.report import build_report
+from tests.timing_bounds import timing_test
 
 TRACES = Path(__file__).resolve().parents[2] / "scenarios" / "traces"
 SAMPLES = {
@@ -64,6 +65,7 @@ def _trace_lines(fmt: str) -> list[int]:
 
 
 @pytest.mark.parametrize("fmt", SAMPLES)
+@timing_test
 def test_each_format_is_replayed_on_schedule_whole_and_in_order(tmp_path: Path, fmt: str) -> None:
     outcome = run_load(_scenario(tmp_path, fmt), results_dir=tmp_path / "results", progress=False)
     records = sorted(read_records(outcome.run_dir), key=lambda r: r.scheduled_at_s or 0.0)
@@ -96,6 +98,7 @@ def test_equal_hash_ids_reach_the_server_as_equal_prefixes(tmp_path: Path) -> No
 
 
 @pytest.mark.slow
+@timing_test
 def test_two_processes_split_the_trace_without_loss_duplication_or_reordering(tmp_path: Path) -> None:
     outcome = run_load(
         _scenario(tmp_path, "burstgpt"), results_dir=tmp_path / "results", progress=False, processes=2

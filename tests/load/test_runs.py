@@ -17,7 +17,7 @@ import pytest
 from bench.instrument.truth import TruthReport, compare_run, read_records, read_truth_log
 from bench.load.runner import run_load
 from tests.load.helpers import write_scenario
-from tests.timing_bounds import MEDIAN_MS, noisy, tail_limit_ms
+from tests.timing_bounds import MEDIAN_MS, noisy, tail_limit_ms, timing_test
 
 
 def _check_timing(report: TruthReport, run_dir: Path, *, itl: bool = True) -> None:
@@ -38,6 +38,7 @@ def _run(scenario: Path, tmp_path: Path, **kw: object):  # type: ignore[no-untyp
     return run_load(scenario, results_dir=tmp_path / "results", progress=False, **kw)  # type: ignore[arg-type]
 
 
+@timing_test
 def test_ttft_and_gaps_match_the_mock_truth_at_one_stream(tmp_path: Path) -> None:
     outcome = _run(write_scenario(tmp_path, load={"users": 1, "duration_s": 4}), tmp_path)
     assert outcome.exit_code == 0 and outcome.records >= 3
@@ -57,6 +58,7 @@ def test_ttft_and_gaps_match_the_mock_truth_at_one_stream(tmp_path: Path) -> Non
     assert (outcome.run_dir / "locust" / "stats.json").is_file()
 
 
+@timing_test
 def test_multi_token_chunks_and_role_chunk_do_not_move_ttft_and_non_streams_have_none(tmp_path: Path) -> None:
     scenario = write_scenario(
         tmp_path, mock={"tokens_per_chunk": 4}, stream={"ratio": 0.5}, load={"users": 4, "duration_s": 4}
@@ -74,6 +76,7 @@ def test_multi_token_chunks_and_role_chunk_do_not_move_ttft_and_non_streams_have
 
 
 @pytest.mark.slow
+@timing_test
 def test_timing_holds_at_64_concurrent_streams(tmp_path: Path) -> None:
     scenario = write_scenario(tmp_path, load={"users": 64, "spawn_rate": 32, "duration_s": 5})
     outcome = _run(scenario, tmp_path)

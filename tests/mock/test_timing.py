@@ -19,7 +19,7 @@ import orjson
 from bench.mock.process import start_mock
 from bench.mock.settings import MockSettings
 from tests.mock.conftest import body
-from tests.timing_bounds import MEDIAN_MS, noisy, timing_failure
+from tests.timing_bounds import MEDIAN_MS, noisy, timing_failure, timing_test
 
 TIMED = MockSettings(
     port=0,
@@ -95,6 +95,7 @@ def measure_schedule(tmp_path: Path, n: int = 12) -> tuple[list[float], ...]:
     return ttft_err_ms, slot_err_ms, token_err_ms, lag_ms
 
 
+@timing_test
 def test_stream_follows_the_configured_ttft_and_token_time(tmp_path):
     """TTFT and every chunk on the configured schedule, within the bounds of ``tests/timing_bounds.py``
     (median 5 ms, p90 10 ms: a timer a 50 ms tick late fails, 2 ms of scheduler noise does not). The

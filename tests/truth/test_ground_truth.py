@@ -20,7 +20,7 @@ import pytest
 from bench.analysis.bottleneck import assess
 from bench.instrument.calibrate import CalibrationSettings, StepResult, run_step
 from bench.instrument.cpu import wait_for_quiet
-from tests.timing_bounds import MEDIAN_MS, noisy, tail_limit_ms
+from tests.timing_bounds import MEDIAN_MS, noisy, tail_limit_ms, timing_test
 
 SETTINGS = CalibrationSettings(step_s=8.0, ramp_s=1.0, warmup_s=1.0)
 
@@ -37,6 +37,7 @@ def explain(step: StepResult) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("streams", [1, 32])
+@timing_test
 def test_client_timing_error_within_the_bounds(streams: int, tmp_path: Path) -> None:
     wait_for_quiet(10.0)  # on a shared machine, start in a quiet moment if one comes within 10 s
     step, run_dir = run_step("stream", streams, SETTINGS, tmp_path)
