@@ -26,7 +26,7 @@ from bench.analysis.schema import SCHEMA_VERSION, Summary
 from bench.analysis.selection import Selection, WindowSpec, run_schedule, select
 from bench.analysis.stats import describe
 from bench.analysis.window import Schedule, Window, parse_window
-from bench.analysis.workload import behind_warning, workload_summary
+from bench.analysis.workload import behind_warning, unsent_warning, workload_summary
 
 if TYPE_CHECKING:
     from bench.scenario.slo import Slo
@@ -107,9 +107,7 @@ def summarize(
     warnings = [health.message] if health is not None and health.inflated else []
     warnings += [o.describe() for o in outages]
     workload = workload_summary(frame, sel, scenario)
-    behind = behind_warning(workload)
-    if behind is not None:
-        warnings.append(behind)
+    warnings += [w for w in (behind_warning(workload), unsent_warning(run_info)) if w is not None]
 
     summary: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,

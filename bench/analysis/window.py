@@ -87,7 +87,8 @@ class Schedule:
 
     load_start_s: float  # the first stage with load started
     ramp_end_s: float  # its spawn ramp ended (== load_start_s for an open loop)
-    load_end_s: float  # the load stopped (planned end, or earlier: budget spent, interrupted)
+    load_end_s: float  # the load stopped (planned end, or earlier: budget spent, interrupted; or a
+    # trace's later end when it ran past its plan to send every row)
     warmup_s: float = 0.0
     cooldown_s: float = 0.0
     stop_reason: str = "schedule"  # schedule | max_requests | interrupted | ... (what the load side wrote)
@@ -191,7 +192,8 @@ def schedule_from_run(
     stop_reason = "schedule"
     stopped = _number(recorded.get("load_stopped_at_s"))
     ended = _number(run_info.get("ended_at_s"))
-    if stopped is not None and stopped - t0_s < load_end_s:
+    overran = recorded.get("stop_reason") == "trace_overran"  # on past the plan, to send every row
+    if stopped is not None and (stopped - t0_s < load_end_s or overran):
         load_end_s, stop_reason = stopped - t0_s, str(recorded.get("stop_reason") or "stopped")
     elif stopped is None and ended is not None and ended - t0_s < load_end_s:
         load_end_s, stop_reason = ended - t0_s, "interrupted"  # Locust ended before the shape stopped
@@ -238,7 +240,9 @@ def steady_window(schedule: Schedule | None, run_end_s: float) -> Window:
         parts.append(f"{schedule.warmup_s:g} s warm-up")
     if schedule.cooldown_s:
         parts.append(f"{schedule.cooldown_s:g} s cool-down left out")
-    if schedule.stop_reason != "schedule":
+    if schedule.stop_reason == "trace_overran":
+        parts.append("the trace took longer than planned to send")
+    elif schedule.stop_reason != "schedule":
         parts.append(f"load stopped early ({schedule.stop_reason})")
     if end - start < MIN_WINDOW_S:
         return Window(

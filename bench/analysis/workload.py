@@ -39,6 +39,7 @@ __all__ = [
     "behind_warning",
     "token_weighted_by_request",
     "token_weighted_itl",
+    "unsent_warning",
     "workload_summary",
 ]
 
@@ -115,6 +116,18 @@ def behind_warning(workload: dict[str, Any]) -> str | None:
         f"the load generator fell behind the schedule: send lag p99 {lag['p99']:.1f} ms > "
         f"{LAG_BEHIND_MS:g} ms (max {lag['max']:.0f} ms), so requests left later than the arrivals or "
         "trace asked; add --processes, or replay slower (a larger trace time_scale)"
+    )
+
+
+def unsent_warning(run_info: Mapping[str, Any]) -> str | None:
+    """The summary warning for a trace the load stopped before sending in full, or None."""
+    schedule = run_info.get("schedule")
+    unsent = schedule.get("rows_unsent") if isinstance(schedule, Mapping) else None
+    if not unsent:
+        return None
+    return (
+        f"{unsent} trace rows were not sent: the load stopped first (the file's duration_s, a stop, "
+        "or twice the trace's length); add --processes, or replay slower (a larger trace time_scale)"
     )
 
 

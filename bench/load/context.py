@@ -68,6 +68,7 @@ class LoadContext:
     inflight_by: dict[tuple[str, bool], int] = field(default_factory=dict)  # (prompt set, stream) -> n
     started: int = 0  # requests sent by this process
     dropped: int = 0  # open-loop arrivals not sent because the in-flight pool was full
+    rows_left: int | None = None  # a trace replay: this process's rows not sent yet (bench.load.replay)
     max_requests: int | None = None  # this process's share of load.max_requests
     sink: RecordSender | None = None
     monitor: Monitor | None = None

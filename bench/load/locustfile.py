@@ -466,6 +466,7 @@ def _init_worker(ctx: LoadContext, runner: Any) -> None:
             "users": env.runner.user_count,
             "started": ctx.started,
             "dropped": ctx.dropped,
+            "rows_left": ctx.rows_left,
             "unreachable_since_s": ctx.reachability.since_s,
         }
 
@@ -621,6 +622,8 @@ class ScenarioShape(LoadTestShape):
         self._drain_started: float | None = None
         self._settle_until: float | None = None
         self._unreachable_since_s: float | None = None  # set when the circuit breaker stopped the run
+        self._overran = False  # a trace ran past its planned stage to send every row
+        self._planned_end: float | None = None  # monotonic clock when the planned stages ended
 
     @property
     def ctx(self) -> LoadContext:
@@ -634,6 +637,8 @@ class ScenarioShape(LoadTestShape):
         self._drain_started = None
         self._settle_until = None
         self._unreachable_since_s = None
+        self._overran = False
+        self._planned_end = None
         self.ctx.reachability.reset()
         self._note_schedule(reset=True)
 
@@ -649,6 +654,11 @@ class ScenarioShape(LoadTestShape):
             if run_time < elapsed:
                 index = i
                 break
+        if index is None and self._planned_end is None:
+            self._planned_end = time.monotonic()
+        if index is None and run_time < load.longest_s and self._rows_left():
+            index = len(load.stages) - 1  # a trace not sent in full yet: on past the plan (for_schedule)
+            self._overran = True
         if (
             index is not None
             and self._drain_started is None
@@ -693,6 +703,10 @@ class ScenarioShape(LoadTestShape):
             return None if now >= self._settle_until else (0, 100.0, [user_class])
         timed_out = now - self._drain_started > drain_timeout_s
         if self._drained() or timed_out:
+            rows_left = self._rows_left()
+            if rows_left and self._settle_until is None:  # a trace not sent in full: say how much is missing
+                log.warning("chatbench: %d trace rows were not sent (the load stopped first)", rows_left)
+                self._note_schedule(rows_unsent=rows_left)
             if timed_out:
                 log.warning(
                     "chatbench: answers still in flight after the %.0f s drain timeout; they are recorded as cancelled",
@@ -707,7 +721,32 @@ class ScenarioShape(LoadTestShape):
     def _stop_reason(self) -> str:
         if self._unreachable_since_s is not None:
             return "target_unreachable"
-        return "max_requests" if self._budget_spent() else "schedule"
+        if self._budget_spent():
+            return "max_requests"
+        if self._overran:
+            return "trace_overran"  # every row sent, later than planned, or cut at load.longest_s
+        return "schedule"
+
+    def _rows_left(self) -> int:
+        """A trace replay's rows not sent yet by any process (0 when the load is not a trace)."""
+        ctx = self.ctx
+        runner = self.runner
+        assert ctx.scenario is not None
+        arrival = ctx.scenario.load.arrival
+        if arrival is None or arrival.process != "trace":
+            return 0
+        if not isinstance(runner, MasterRunner):
+            return ctx.rows_left or 0
+        left = 0
+        for client_id, node in runner.clients.items():
+            if node.state == STATE_MISSING:
+                continue  # gone: its stream says so
+            seen = ctx.worker_reports.get(client_id)
+            if seen is None or (self._planned_end is not None and seen[0] < self._planned_end):
+                left += 1  # not heard from since the plan ended (workers report every 3 s): wait for it
+            else:
+                left += seen[1].get("rows_left") or 0
+        return left
 
     def _unreachable(self) -> bool:
         """The circuit breaker (bench.load.breaker): has every process failed to connect for

@@ -6,7 +6,9 @@ load-generator process, local or distributed) source k sends rows k, k+K, k+2K, 
 they send every row exactly once, and each in its trace order. The trace starts
 ``REPLAY_LEAD_S`` after the step's start time (the master's wall clock, the same for every
 process), so all processes share one time origin however late each one started. A process that
-cannot keep up sends late, never fewer: each record's ``client_lag_ms`` shows by how much.
+cannot keep up sends late, never fewer: each record's ``client_lag_ms`` shows by how much, and
+the load shape keeps the stage open until every process has sent its share (``LoadContext.rows_left``,
+``bench.scenario.loadshape.for_schedule``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ class Replay:
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    @property
+    def left(self) -> int:
+        """Rows of this share not popped yet."""
+        return len(self._rows) - self._next
 
     def due_s(self) -> float | None:
         """When the next row is due (perf_counter seconds), or None when this share is done."""

@@ -116,6 +116,7 @@ def note_schedule(
     stopped_at_s: float | None = None,
     stop_reason: str | None = None,
     unreachable_since_s: float | None = None,
+    rows_unsent: int | None = None,
     reset: bool = False,
 ) -> None:
     """Write the offered load's schedule into ``run.json`` as it happens (``bench.analysis.window``).
@@ -123,7 +124,9 @@ def note_schedule(
     ``schedule.stages`` gets one entry per stage when it starts (``index``, ``started_at_s`` wall clock,
     users, spawn rate, rate); ``schedule.load_stopped_at_s`` and ``stop_reason`` (``schedule``,
     ``max_requests``, ``target_unreachable``: the circuit breaker, with ``unreachable_since_s``, the wall
-    clock from which no request could connect, ``bench.load.breaker``) when the load stops. The analysis decides the steady-state window from this,
+    clock from which no request could connect, ``bench.load.breaker``; ``trace_overran``: a trace ran past
+    its planned stage to send every row) when the load stops, and ``rows_unsent`` when a trace could not
+    be sent in full. The analysis decides the steady-state window from this,
     never from what the server did. Only the process that drives the load shape writes it; ``reset``
     starts it afresh (the web UI can start a test again in the same run directory).
     """
@@ -140,6 +143,8 @@ def note_schedule(
         schedule["stop_reason"] = stop_reason or "schedule"
         if unreachable_since_s is not None:
             schedule["unreachable_since_s"] = unreachable_since_s
+    if rows_unsent is not None:
+        schedule["rows_unsent"] = rows_unsent
     _write(run_dir, data)
 
 

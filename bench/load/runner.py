@@ -279,7 +279,7 @@ def run_load(
         "locust_command": command,
     }
     command += ["--driven", "--run-options", json.dumps(options)]
-    limit_s = None if web_ui else scenario.load.total_duration_s + drain_s + _MARGIN_S
+    limit_s = None if web_ui else scenario.load.longest_s + drain_s + _MARGIN_S
     if limit_s is not None and master is not None:
         limit_s += master.workers_wait_s
     if web_ui and on_ready is not None:

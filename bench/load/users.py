@@ -143,6 +143,7 @@ class ArrivalUser(User):
                 sources=sources,
                 t0_wall_s=self.ctx.step.t0_s,
             )
+            ctx.rows_left = self._replay.left
         self._next_mono = self._first_arrival()
         gc.freeze()  # keep this user's long-lived objects out of the collector's full passes
 
@@ -217,6 +218,7 @@ class ArrivalUser(User):
         gevent.sleep(max(0.0, scheduled - time.perf_counter()))
         self._next_mono = self._first_arrival()
         self.pool.spawn(self._play, scheduled, conversation)  # never dropped: lateness is lag
+        self.ctx.rows_left = replay.left  # counted once it is on its way (the shape waits for 0)
 
     def _play(self, scheduled_mono_s: float, conversation: Conversation | None = None) -> None:
         try:

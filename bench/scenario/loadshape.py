@@ -64,10 +64,16 @@ class Load:
     warmup_s: float = 0.0  # after the spawn ramp, left out of the steady-state window
     cooldown_s: float = 0.0  # before the load stops, left out of the steady-state window
     cancel: Cancel | None = None  # requests the client abandons on purpose (bench.scenario.cancel)
+    overrun_s: float = 0.0  # a trace without its own duration: how long past the plan its rows may take
 
     @property
     def total_duration_s(self) -> float:
         return sum(stage.duration_s for stage in self.stages)
+
+    @property
+    def longest_s(self) -> float:
+        """The longest the load can be offered: the plan, plus a trace's overrun (``for_schedule``)."""
+        return self.total_duration_s + self.overrun_s
 
     @property
     def max_users(self) -> int:
@@ -107,6 +113,7 @@ class Load:
             "warmup_s": self.warmup_s,
             "cooldown_s": self.cooldown_s,
             "cancel": None if self.cancel is None else self.cancel.to_dict(),
+            "overrun_s": self.overrun_s,
         }
 
 
@@ -146,7 +153,13 @@ REPLAY_LEAD_S = 1.0
 
 def for_schedule(where: Where, load: Load, raw: Any, times_s: list[float], *, duration_given: bool) -> Load:
     """``load`` for a prompt set that carries its own send times (a trace): open loop on that
-    schedule, one stage as long as the trace (plus ``REPLAY_LEAD_S``) unless the file says how long."""
+    schedule, one stage as long as the trace (plus ``REPLAY_LEAD_S``) unless the file says how long.
+
+    A trace without its own duration is sent in full: a load generator that cannot keep up sends
+    late (its lag is recorded), and the stage runs on past its plan until every row is sent, for at
+    most as long again (``overrun_s``). Rows still unsent then are counted in ``run.json``
+    (``schedule.rows_unsent``) and named in the summary's warnings. A file's own ``duration_s`` cuts
+    the trace there, as asked."""
     block = raw if isinstance(raw, Mapping) else {}
     for name in ("arrival", "stages", "users", "think_time_s"):
         if block.get(name) is not None:
@@ -166,6 +179,7 @@ def for_schedule(where: Where, load: Load, raw: Any, times_s: list[float], *, du
         stages=(Stage(duration_s, 1, 1.0, rate),),
         arrival=arrival,
         stages_given=False,
+        overrun_s=0.0 if duration_given else duration_s,
     )
 
 
