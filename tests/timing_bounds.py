@@ -31,7 +31,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from bench.analysis.stats import percentile
+from bench.stats import percentile
 
 timing_test = pytest.mark.flaky(reruns=1, only_rerun=["AssertionError"])
 """Marks a test judged by these bounds: one more run when it fails (see the module docstring)."""

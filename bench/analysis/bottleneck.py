@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import orjson
 
-from bench.analysis.stats import percentile
+from bench.stats import percentile
 
 __all__ = ["CPU_CAUTION_PCT", "CPU_LIMIT_PCT", "LAG_LIMIT_MS", "LoadgenHealth", "assess"]
 

@@ -112,7 +112,7 @@ class RecordFrame:
         return self.itl_values[np.repeat(mask, lengths)]
 
     def itl_pieces(self, mask: np.ndarray | pd.Series) -> Callable[[], Iterator[np.ndarray]]:
-        """The finite chunk gaps (ms) of the requests in ``mask``, as ``bench.analysis.stats.Pieces``:
+        """The finite chunk gaps (ms) of the requests in ``mask``, as ``bench.stats.Pieces``:
         each call yields them again, about ``PIECE_GAPS`` at a time, so no copy of them all is made."""
         mask = np.asarray(mask, dtype=bool)
         offsets = self.itl_offsets

@@ -1,6 +1,6 @@
 """The metrics of a run, computed from a ``RecordFrame`` and a boolean row mask (the requests counted).
 
-Every percentile here is exact, from raw values, with the one definition of ``bench.analysis.stats``
+Every percentile here is exact, from raw values, with the one definition of ``bench.stats``
 (linear interpolation; pandas' grouped ``quantile`` uses the same rule and is used for group-bys).
 Latency percentiles are of *successful* requests only; the tables always carry the failed count.
 
@@ -44,7 +44,7 @@ import pandas as pd
 
 from bench import metrics as registry
 from bench.analysis.frames import RecordFrame
-from bench.analysis.stats import quantiles_with_intervals
+from bench.stats import quantiles_with_intervals
 
 __all__ = [
     "BREAKDOWN_COLUMNS",
@@ -308,7 +308,7 @@ def breakdowns(frame: RecordFrame, mask: np.ndarray) -> dict[str, list[dict[str,
     (TTFT, TPOT, E2E) ``ttft_p50_ms``, ``ttft_p95_ms``... (successful requests), ``output_tokens_mean``;
     per latency also ``ttft_n`` (the values its percentiles come from) and ``ttft_p50_ci_ms``,
     ``ttft_p95_ci_ms``: the 95 % distribution-free interval ``[lo, hi]`` of that percentile
-    (``bench.analysis.stats.percentile_interval``), None under two values.
+    (``bench.stats.percentile_interval``), None under two values.
     Numeric columns with more than ``MAX_EXACT_GROUPS`` values are cut into ``BINS`` equal-width bins.
     """
     mask = np.asarray(mask, dtype=bool)

@@ -68,13 +68,13 @@ class _Block:
 
 
 def _pkey(q: float) -> str:
-    """50.0 -> 'p50', 99.9 -> 'p99.9' (the keys of ``bench.analysis.stats.describe``)."""
+    """50.0 -> 'p50', 99.9 -> 'p99.9' (the keys of ``bench.stats.describe``)."""
     return f"p{q:g}"
 
 
 @dataclass(frozen=True)
 class Stats(_Block):
-    """``bench.analysis.stats.describe`` of some values: count, mean, min, max and the percentiles."""
+    """``bench.stats.describe`` of some values: count, mean, min, max and the percentiles."""
 
     count: int
     mean: float | None

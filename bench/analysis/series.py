@@ -9,7 +9,7 @@ NumPy arrays, so the report's plots draw numbers computed here and nowhere else.
 - **Latency over time** (``latency_over_time``): per bucket of the second a request *ended* in, the
   count of successful requests and the p50/p95/p99 of each latency of ``bench.metrics`` marked
   ``per_second`` (TTFT, TPOT, E2E; keyed by metric name, ``ttft_ms``) (the one percentile of
-  ``bench.analysis.stats``); ``sparse[q]`` is True where the bucket holds fewer values than
+  ``bench.stats``); ``sparse[q]`` is True where the bucket holds fewer values than
   ``min_samples(q)``.
 - **Output tokens over time** (``tokens_over_time``): tokens counted when they *arrived*, not when
   their request ended. A streamed answer's content chunks arrive at ``start_s + ttft_ms / 1000`` (the
@@ -31,7 +31,7 @@ import numpy as np
 
 from bench import metrics
 from bench.analysis.frames import RecordFrame
-from bench.analysis.stats import min_samples
+from bench.stats import min_samples
 
 __all__ = [
     "BucketedLatency",

@@ -24,9 +24,9 @@ from bench.analysis.frames import RecordFrame, load_json, load_records
 from bench.analysis.outage import find_outages
 from bench.analysis.schema import SCHEMA_VERSION, Summary
 from bench.analysis.selection import Selection, WindowSpec, run_schedule, select
-from bench.analysis.stats import describe
 from bench.analysis.window import Schedule, Window, parse_window
 from bench.analysis.workload import behind_warning, unsent_warning, workload_summary
+from bench.stats import describe
 
 if TYPE_CHECKING:
     from bench.scenario.slo import Slo

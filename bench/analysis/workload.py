@@ -32,7 +32,7 @@ import numpy as np
 
 from bench.analysis.frames import RecordFrame
 from bench.analysis.selection import Selection
-from bench.analysis.stats import describe, percentile
+from bench.stats import describe, percentile
 
 __all__ = [
     "LAG_BEHIND_MS",

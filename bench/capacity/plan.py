@@ -39,12 +39,12 @@ from bench import metrics
 from bench.analysis.frames import RecordFrame
 from bench.analysis.metrics import good_mask, slo_limits
 from bench.analysis.selection import select
-from bench.analysis.stats import judged as stats_judged
 from bench.analysis.window import Schedule
 from bench.errors import UsageError
 from bench.gates import data
 from bench.gates.slo import SloCheck, evaluate_slos, stat_value
 from bench.scenario.slo import Slo
+from bench.stats import judged as stats_judged
 
 __all__ = [
     "KNEE_LATENCY_RISE",

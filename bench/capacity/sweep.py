@@ -26,7 +26,6 @@ import orjson
 
 from bench.analysis.frames import load_json, load_records
 from bench.analysis.selection import run_schedule
-from bench.analysis.stats import min_samples
 from bench.capacity.plan import (
     Capacity,
     CapacityLimit,
@@ -46,6 +45,7 @@ from bench.numbers import pct
 from bench.scenario.model import Sweep
 from bench.scenario.slo import Slo, SloThreshold
 from bench.servermetrics.analysis import knee_cause, step_signals
+from bench.stats import min_samples
 
 __all__ = [
     "CapacityResult",

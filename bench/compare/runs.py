@@ -22,7 +22,7 @@ The default confidence is 99 % per metric, not 95 %: about fifteen metrics are j
 95 % one of them would cross zero by chance in about half of all comparisons of two identical setups.
 
 A percentile is judged only from enough values in each run, the one rule of
-``bench.analysis.stats.min_samples`` (5 values beyond it: p99 needs 500 values, p90 50): the bootstrap is
+``bench.stats.min_samples`` (5 values beyond it: p99 needs 500 values, p90 50): the bootstrap is
 unreliable for extreme quantiles of small samples, so such a metric is shown but marked "n/a" with the reason.
 
 A metric *regressed* when the change is in the bad direction (latency or error rate up, throughput down),
@@ -52,11 +52,11 @@ import numpy as np
 from bench import metrics
 from bench.analysis.frames import RecordFrame
 from bench.analysis.selection import Selection
-from bench.analysis.stats import TAIL_VALUES, describe, judged, min_samples
 from bench.analysis.window import Window
 from bench.compare.workload import differences
 from bench.errors import ResultsError, UsageError
 from bench.gates import data
+from bench.stats import TAIL_VALUES, describe, judged, min_samples
 
 __all__ = [
     "DEFAULT_METRICS",

@@ -1,7 +1,7 @@
 """The SLO gate: verdicts, JUnit, exit codes, computed from the raw records of a results directory.
 
 Never from Locust's own statistics: in distributed mode the verdict comes from the merged records of
-every worker, with the one percentile definition of ``bench.analysis.stats``.
+every worker, with the one percentile definition of ``bench.stats``.
 
 Modules: ``overrides`` (``--slo``/``--no-slo``, standard library only), ``slo`` (verdicts), ``junit`` and
 ``summary`` (JUnit XML, Markdown), ``gate`` (``gate_run``, called at the end of ``chatbench run``),

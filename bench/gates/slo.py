@@ -2,7 +2,7 @@
 
 Each threshold ``METRIC.STAT <= LIMIT`` is checked against the statistic of the raw per-request values
 of the merged records (``bench.gates.data.metric_values``: the successful requests that ended in the
-steady-state window), with the one percentile definition of ``bench.analysis.stats.percentile``. The
+steady-state window), with the one percentile definition of ``bench.stats.percentile``. The
 error-rate bound is checked against failed / every request the run sent (all that started while load
 was offered, the window's edges and an outage included). Which requests count is
 ``bench.analysis.selection``, the same as in the report. A threshold whose metric has no value at all (say a TTFT bound on a run without
@@ -23,11 +23,11 @@ import numpy as np
 
 from bench.analysis.outage import find_outages, outage_share
 from bench.analysis.selection import Selection
-from bench.analysis.stats import judged, min_samples, percentile
 from bench.gates import data
 from bench.gates.overrides import SloOverrides, effective_slo
 from bench.numbers import pct, qty
 from bench.scenario.slo import Slo
+from bench.stats import judged, min_samples, percentile
 
 __all__ = ["SloCheck", "SloVerdict", "evaluate_slos", "format_verdict", "stat_value", "verdict_head"]
 
@@ -50,7 +50,7 @@ class SloCheck:
 
     @property
     def judged(self) -> bool:
-        """Enough values for the statistic (the one "not judged" rule, ``bench.analysis.stats.judged``)."""
+        """Enough values for the statistic (the one "not judged" rule, ``bench.stats.judged``)."""
         return judged(self.stat, self.samples)
 
     @property
@@ -212,7 +212,7 @@ def verdict_head(verdict: SloVerdict) -> str:
 
 def verdict_words(checks: int, breaches: int, soft: int) -> str:
     """``all 4 SLOs met`` or ``2 of 4 SLOs breached``, and how many rest on fewer values than a firm
-    percentile needs (``bench.analysis.stats.judged``): the gate judges the measured value, since CI
+    percentile needs (``bench.stats.judged``): the gate judges the measured value, since CI
     needs an answer, and every writer of the verdict (terminal, slo.md, report.html) says which answers
     are not firm."""
     words = f"{breaches} of {checks} SLOs breached" if breaches else f"all {checks} SLOs met"

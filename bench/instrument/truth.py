@@ -17,7 +17,7 @@ kept as a diagnostic: E2E error minus it is the time spent on the tail (finish c
 TTFT and E2E errors are loopback transit plus whatever delay the client added before it stamped the
 event; they are positive except for clock noise. ITL errors are differences of two such delays, so they
 have either sign. ``compare`` summarises the absolute errors (p50, p99, max, using the one percentile
-definition of ``bench.analysis.stats``) and lists requests it could not pair, both ways.
+definition of ``bench.stats``) and lists requests it could not pair, both ways.
 
 This is the one place where chatbench compares its timing with the truth: the ground-truth tests,
 ``chatbench calibrate`` and the side-by-side client benchmark all call it.
@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from bench.analysis.stats import percentile
 from bench.errors import ResultsError
 from bench.records import Record, read_jsonl, record_from_json
+from bench.stats import percentile
 
 __all__ = [
     "ErrorStats",

@@ -107,8 +107,8 @@ class Metric:
         return finite(self.column(frame)[np.asarray(mask, dtype=bool)])
 
     def describe(self, frame: RecordFrame, mask: np.ndarray) -> Mapping[str, float | int | None]:
-        """``bench.analysis.stats.describe`` of ``values(frame, mask)`` (ITL: without joining its gaps)."""
-        from bench.analysis.stats import describe
+        """``bench.stats.describe`` of ``values(frame, mask)`` (ITL: without joining its gaps)."""
+        from bench.stats import describe
 
         return describe(self.values(frame, mask))
 

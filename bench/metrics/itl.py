@@ -62,7 +62,7 @@ class Itl(Metric):
     def describe(self, frame: RecordFrame, mask: np.ndarray) -> Mapping[str, float | int | None]:
         import numpy as np
 
-        from bench.analysis.stats import describe_pieces
+        from bench.stats import describe_pieces
 
         df = frame.df
         streamed = (

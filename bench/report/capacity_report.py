@@ -28,12 +28,12 @@ from matplotlib.figure import Figure as MplFigure
 
 from bench import metrics
 from bench.analysis.frames import load_json
-from bench.analysis.stats import min_samples
 from bench.numbers import DASH, fmt, pct
 from bench.report.html import render_html
 from bench.report.markdown import render_markdown
 from bench.report.model import Facts, Figure, Headline, Page, Section, Table, Text
 from bench.report.server_metrics import capacity_server_table
+from bench.stats import min_samples
 
 if TYPE_CHECKING:  # the writer reads capacity's results; it does not run (or import) the sweep
     from bench.capacity.plan import Plan, StepResult

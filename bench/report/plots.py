@@ -27,9 +27,9 @@ from bench import metrics
 from bench.analysis import series
 from bench.analysis.metrics import latency_values
 from bench.analysis.schema import BreakdownRow
-from bench.analysis.stats import min_samples
 from bench.analysis.summary import Analysis
 from bench.report.tables import LATENCY_METRICS
+from bench.stats import min_samples
 
 __all__ = ["PLOTS", "write_plots"]
 

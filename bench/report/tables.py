@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bench import metrics
-from bench.analysis.stats import PERCENTILES
 from bench.numbers import DASH, fmt, pct
 from bench.report.model import Table
+from bench.stats import PERCENTILES
 
 if TYPE_CHECKING:
     from bench.analysis.schema import BreakdownRow, Section, Stats, Summary

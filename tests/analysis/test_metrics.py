@@ -10,8 +10,8 @@ import pytest
 
 from bench.analysis import metrics
 from bench.analysis.frames import frame_from_records
-from bench.analysis.stats import percentile
 from bench.analysis.summary import summarize
+from bench.stats import percentile
 from tests.analysis.factory import make_error, make_record
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from bench.analysis import series
 from bench.analysis.frames import frame_from_records
-from bench.analysis.stats import min_samples, percentile_interval
+from bench.stats import min_samples, percentile_interval
 from tests.analysis.factory import T0, make_error, make_record
 
 

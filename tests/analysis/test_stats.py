@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.analysis import stats
+from bench import stats
 
 QS = (0.0, 0.1, 50.0, 90.0, 95.0, 99.0, 99.9, 99.99, 100.0)
 

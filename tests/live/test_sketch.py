@@ -7,8 +7,8 @@ from array import array
 import numpy as np
 import pytest
 
-from bench.analysis.stats import percentile
 from bench.live.sketch import RELATIVE_ACCURACY, Sketch
+from bench.stats import percentile
 
 PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9)
 

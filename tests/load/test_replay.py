@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.analysis.stats import percentile
 from bench.instrument.truth import read_records
 from bench.load.runner import run_load
 from bench.report import build_report
+from bench.stats import percentile
 from tests.timing_bounds import timing_test
 
 TRACES = Path(__file__).resolve().parents[2] / "scenarios" / "traces"
