@@ -25,20 +25,19 @@ Definitions (``docs/metrics.md`` has them too):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from bench.analysis.frames import RecordFrame
 from bench.analysis.selection import Selection
+from bench.metrics.itl_token import token_weighted_itl
 from bench.stats import describe, percentile
 
 __all__ = [
     "LAG_BEHIND_MS",
     "behind_warning",
-    "token_weighted_by_request",
-    "token_weighted_itl",
     "unsent_warning",
     "workload_summary",
 ]
@@ -129,30 +128,6 @@ def unsent_warning(run_info: Mapping[str, Any]) -> str | None:
         f"{unsent} trace rows were not sent: the load stopped first (the file's duration_s, a stop, "
         "or twice the trace's length); add --processes, or replay slower (a larger trace time_scale)"
     )
-
-
-def token_weighted_itl(frame: RecordFrame, mask: np.ndarray) -> np.ndarray:
-    """One value per output token after each request's first chunk: gap / tokens of the chunk that
-    ended the gap, for the requests in ``mask`` whose chunk token counts are known."""
-    parts = [values for _, values in token_weighted_by_request(frame, mask)]
-    return np.concatenate(parts) if parts else np.zeros(0)
-
-
-def token_weighted_by_request(frame: RecordFrame, mask: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-    """(row, its token-weighted ITL values) of each request in ``mask`` with known chunk token counts."""
-    offsets = frame.chunk_offsets
-    if offsets is None or frame.chunk_tokens.size == 0:
-        return
-    itl_off = frame.itl_offsets
-    lengths = np.diff(offsets)
-    for i in np.flatnonzero(np.asarray(mask, dtype=bool) & (lengths > 1)):
-        counts = frame.chunk_tokens[offsets[i] : offsets[i + 1]]
-        gaps = frame.itl_values[itl_off[i] : itl_off[i + 1]]
-        if gaps.size != counts.size - 1:
-            continue
-        later = counts[1:]
-        keep = later > 0
-        yield int(i), np.repeat(gaps[keep] / later[keep], later[keep])
 
 
 def _chunk_block(frame: RecordFrame, mask: np.ndarray) -> dict[str, Any] | None:

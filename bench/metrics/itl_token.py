@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from bench.metrics.base import Metric, finite
@@ -60,8 +61,6 @@ class ItlToken(Metric):
     def column(self, frame: RecordFrame) -> np.ndarray:
         import numpy as np
 
-        from bench.analysis.workload import token_weighted_by_request
-
         out = np.full(len(frame.df), np.nan)
         for i, values in token_weighted_by_request(frame, self._counted(frame)):
             if values.size:
@@ -69,14 +68,10 @@ class ItlToken(Metric):
         return out
 
     def values(self, frame: RecordFrame, mask: np.ndarray) -> np.ndarray:
-        from bench.analysis.workload import token_weighted_itl
-
         return finite(token_weighted_itl(frame, self._counted(frame, mask)))
 
     def values_by_request(self, frame: RecordFrame, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import numpy as np
-
-        from bench.analysis.workload import token_weighted_by_request
 
         parts = list(token_weighted_by_request(frame, self._counted(frame, mask)))
         if not parts:
@@ -87,3 +82,31 @@ class ItlToken(Metric):
 
 
 METRIC = ItlToken()
+
+
+def token_weighted_itl(frame: RecordFrame, mask: np.ndarray) -> np.ndarray:
+    """One value per output token after each request's first chunk: gap / tokens of the chunk that
+    ended the gap, for the requests in ``mask`` whose chunk token counts are known."""
+    import numpy as np
+
+    parts = [values for _, values in token_weighted_by_request(frame, mask)]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def token_weighted_by_request(frame: RecordFrame, mask: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(row, its token-weighted ITL values) of each request in ``mask`` with known chunk token counts."""
+    import numpy as np
+
+    offsets = frame.chunk_offsets
+    if offsets is None or frame.chunk_tokens.size == 0:
+        return
+    itl_off = frame.itl_offsets
+    lengths = np.diff(offsets)
+    for i in np.flatnonzero(np.asarray(mask, dtype=bool) & (lengths > 1)):
+        counts = frame.chunk_tokens[offsets[i] : offsets[i + 1]]
+        gaps = frame.itl_values[itl_off[i] : itl_off[i + 1]]
+        if gaps.size != counts.size - 1:
+            continue
+        later = counts[1:]
+        keep = later > 0
+        yield int(i), np.repeat(gaps[keep] / later[keep], later[keep])

@@ -10,7 +10,8 @@ import pytest
 from bench.analysis.frames import frame_from_records
 from bench.analysis.selection import select
 from bench.analysis.summary import summarize
-from bench.analysis.workload import token_weighted_itl, workload_summary
+from bench.analysis.workload import workload_summary
+from bench.metrics.itl_token import token_weighted_itl
 from tests.analysis.factory import make_record
 
 
