@@ -587,7 +587,7 @@ def _on_quitting(environment: Any, **_kw: Any) -> None:
 
 def _start_progress(ctx: LoadContext, interval_s: float) -> None:
     from bench.live import subscribe
-    from bench.load.progress import start_progress
+    from bench.live.progress import start_progress
 
     scenario = ctx.scenario
     assert scenario is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from bench.load.progress import FOLD_EVERY, Progress, Snapshot, format_line
+from bench.live.progress import FOLD_EVERY, Progress, Snapshot, format_line
 from tests.analysis.factory import T0, make_record
 
 
