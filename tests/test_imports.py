@@ -4,6 +4,10 @@ Read from the source (every import, also those inside functions; ``if TYPE_CHECK
 hints, not dependencies): each package imports only the packages the house allows it, the packages form
 no cycle beyond the known one below, and the analysis side never imports locust or gevent, not even
 lazily. A second check imports the analysis side in a fresh interpreter and looks at ``sys.modules``.
+
+Two files are entry points on top of the house, not part of a package's layer: ``bench/cli.py`` with
+``bench/commands/`` (chatbench's command line) and ``bench/load/locustfile.py`` (Locust's: ``locust -f
+bench/load/locustfile.py``), which wires the load side to the live view. Nothing in bench imports them.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "profiles": set(),  # the API profiles: what a server accepts; read by the scenario and the mock
     "scenario": BASE | {"profiles", "mock", "servermetrics"},
     "mock": BASE | {"profiles"},
-    "load": BASE | {"scenario", "mock", "servermetrics", "live"},
+    "load": BASE | {"scenario", "mock", "servermetrics"},
     "analysis": BASE,
     "report": BASE | {"analysis", "servermetrics", "gates", "compare"},  # capacity's results: type hints only
     "gates": BASE | {"analysis", "scenario"},  # the SLO type lives with the scenario that declares it
@@ -41,15 +45,16 @@ ALLOWED: dict[str, set[str]] = {
     "instrument": BASE | {"analysis", "load", "mock"},
     "live": BASE | {"analysis", "gates", "load", "report", "scenario", "servermetrics"},
 }
-"""Package -> the bench packages it may import. ``commands``/``cli`` (the command line) sit on top of all."""
+"""Package -> the bench packages it may import. ``commands``/``cli`` (the command line) and the locustfile
+(Locust's command line) sit on top of all."""
 
-TOP = {"commands", "cli", "__main__", "__init__"}
+LOCUSTFILE = Path("load/locustfile.py")
+"""Counted as its own top node ``locustfile``, not as ``load``: it installs the live view (which reads
+load's record hub) on the load side's runner."""
 
-KNOWN_CYCLES = [
-    # load's locustfile installs the live view (and its progress line reads the live stats); live reads
-    # load's record hub and merges a test's records.
-    {"load", "live"},
-]
+TOP = {"commands", "cli", "__main__", "__init__", "locustfile"}
+
+KNOWN_CYCLES: list[set[str]] = []
 """Package cycles that exist today (no module imports itself through them: see the module test), each
 to be broken by its owners; a new one fails the test."""
 
@@ -80,6 +85,8 @@ def _imports(tree: ast.AST) -> list[str]:
 
 def _package(path: Path) -> str:
     rel = path.relative_to(BENCH)
+    if rel == LOCUSTFILE:
+        return "locustfile"
     return rel.parts[0] if len(rel.parts) > 1 else rel.stem
 
 
@@ -159,6 +166,19 @@ def test_no_new_import_cycle_between_packages() -> None:
     assert not gone, f"known cycles that no longer exist (remove them from KNOWN_CYCLES): {gone}"
 
 
+def test_nothing_imports_the_entry_points() -> None:
+    """The command line and the locustfile are on top: a module that imported one would sit above it."""
+    entry = ("bench.cli", "bench.commands", "bench.load.locustfile", "bench.__main__")
+    wrong = []
+    for path in BENCH.rglob("*.py"):
+        if _package(path) in TOP:
+            continue
+        for name in _imports(ast.parse(path.read_text(encoding="utf-8"))):
+            if any(name == e or name.startswith(e + ".") for e in entry):
+                wrong.append(f"{path.relative_to(BENCH)}: {name}")
+    assert not wrong, wrong
+
+
 def test_no_module_imports_itself_through_others() -> None:
     """Module level, strict: importing ``bench.a.b`` runs ``bench.a`` first, so parents count too."""
     modules = {}
@@ -180,7 +200,8 @@ def test_the_analysis_side_never_imports_locust_or_gevent() -> None:
     _, outer = _graph()
     for pkg in ANALYSIS_SIDE:
         assert not outer[pkg] & {"locust", "gevent", "geventhttpclient"}, (pkg, sorted(outer[pkg]))
-    assert not outer["load"] & {"pandas", "matplotlib"}, sorted(outer["load"])
+    load_side = outer["load"] | outer["locustfile"]
+    assert not load_side & {"pandas", "matplotlib"}, sorted(load_side)
 
 
 def test_importing_the_analysis_side_loads_no_locust_or_gevent() -> None:
