@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,32 +38,21 @@ import psutil
 from priority import add_priority_arguments, apply_priority, pin
 
 from bench.instrument.calibrate import CalibrationSettings, StepResult, run_step
-from bench.instrument.cpu import wait_for_quiet
+from bench.instrument.cpu import CpuSampler, wait_for_quiet
 from bench.instrument.truth import read_records
 
 FOREIGN_RETRY_CORES = 0.25  # other work above this may have failed a step: run it once more
 
 
-class ProcessSampler:
+class ProcessSampler(CpuSampler[dict[str, float]]):
     """Finds the run's processes (by role), pins them, and samples each one's CPU seconds in a thread."""
 
     def __init__(self, workers: int, cores: list[int], pin_apart: bool, interval_s: float = 0.25) -> None:
+        super().__init__(interval_s, "scale-out-sampler")
         self.workers = workers
         self.cores = cores
         self.pin_apart = pin_apart
-        self.samples: list[tuple[float, dict[str, float]]] = []  # (monotonic s, role -> cpu s)
         self.pinned: dict[str, list[int]] = {}
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="scale-out-sampler", daemon=True)
-
-    def __enter__(self) -> ProcessSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5.0)
 
     def _roles(self) -> Iterator[tuple[str, psutil.Process]]:
         """(role, process) of the run: master, w0..wN (by pid), mock, scraper."""
@@ -99,29 +87,26 @@ class ProcessSampler:
             return set(self.cores[: len(self.cores) - self.workers])  # what the workers leave
         return None  # no core left over: the master and the mock float
 
-    def _loop(self) -> None:
-        while True:
-            now = time.monotonic()
-            row: dict[str, float] = {}
-            for role, proc in self._roles():
-                try:
-                    t = proc.cpu_times()
-                    row[role] = t.user + t.system
-                    cores = self._placement(role)
-                    if cores is not None and role not in self.pinned and pin(proc.pid, cores):
-                        self.pinned[role] = sorted(cores)
-                except psutil.Error:
-                    continue
-            self.samples.append((now, row))
-            if self._stop.wait(self._interval_s):
-                return
+    def sample(self) -> dict[str, float]:
+        """Role -> its CPU seconds so far (and the roles found the first time are pinned)."""
+        row: dict[str, float] = {}
+        for role, proc in self._roles():
+            try:
+                t = proc.cpu_times()
+                row[role] = t.user + t.system
+                cores = self._placement(role)
+                if cores is not None and role not in self.pinned and pin(proc.pid, cores):
+                    self.pinned[role] = sorted(cores)
+            except psutil.Error:
+                continue
+        return row
 
     def cpu_pct(self, w0: float, w1: float) -> dict[str, float]:
         """Each role's CPU over [w0, w1], % of one core (None-free: roles seen at both ends only)."""
-        inside = [s for s in self.samples if w0 <= s[0] <= w1]
-        if len(inside) < 2:
+        ends = self.ends(w0, w1)
+        if ends is None:
             return {}
-        (t0, a), (t1, b) = inside[0], inside[-1]
+        (t0, a), (t1, b) = ends
         return {role: 100.0 * (b[role] - a[role]) / (t1 - t0) for role in b if role in a}
 
 

@@ -23,7 +23,6 @@ import json
 import math
 import os
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -33,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 
-from bench.instrument.cpu import busy_cpu_s, tree_cpu_s
+from bench.instrument.cpu import CpuSampler, busy_cpu_s, tree_cpu_s
 from bench.instrument.truth import ServerTiming, TruthReport, compare, read_records, read_truth_log
 from bench.records import Record
 
@@ -267,36 +266,23 @@ def _scenario(mode: Mode, users: int, settings: CalibrationSettings) -> dict[str
     }
 
 
-class _MachineSampler:
+class _MachineSampler(CpuSampler[tuple[float, float]]):
     """Samples, every ``interval_s`` in a thread, the machine's busy CPU and that of this process tree."""
 
     def __init__(self, interval_s: float = 0.5) -> None:
-        self.samples: list[tuple[float, float, float]] = []  # (monotonic s, busy cpu s, our tree cpu s)
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="calibrate-sampler", daemon=True)
+        super().__init__(interval_s, "calibrate-sampler")
+        self._pid = os.getpid()
 
-    def __enter__(self) -> _MachineSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5.0)
-
-    def _loop(self) -> None:
-        pid = os.getpid()
-        while True:
-            self.samples.append((time.monotonic(), busy_cpu_s(), tree_cpu_s((pid,))))
-            if self._stop.wait(self._interval_s):
-                return
+    def sample(self) -> tuple[float, float]:
+        """(busy cpu s, our tree cpu s)."""
+        return busy_cpu_s(), tree_cpu_s((self._pid,))
 
     def foreign_cores(self, w0: float, w1: float) -> float | None:
         """Busy cores not used by chatbench (its load generator and mock) between w0 and w1."""
-        inside = [s for s in self.samples if w0 <= s[0] <= w1]
-        if len(inside) < 2:
+        ends = self.ends(w0, w1)
+        if ends is None:
             return None
-        (t0, b0, o0), (t1, b1, o1) = inside[0], inside[-1]
+        (t0, (b0, o0)), (t1, (b1, o1)) = ends
         return ((b1 - b0) - (o1 - o0)) / max(t1 - t0, 1e-9)
 
 

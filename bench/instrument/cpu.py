@@ -2,15 +2,23 @@
 
 The machine-load meter of the self-checks: ``chatbench calibrate`` samples it during each step, and the
 scripts in ``benchmarks/`` use ``CpuMeter`` to report client CPU and the foreign load of a shared machine.
+``CpuSampler`` is the one thread that samples CPU seconds while a step runs (calibrate's machine sampler,
+``benchmarks/scale_out.py``'s per-process one), each subclass saying what one sample holds.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any, Generic, TypeVar
 
-__all__ = ["CpuMeter", "CpuUsage", "busy_cpu_s", "tree_cpu_s", "wait_for_quiet"]
+__all__ = ["CpuMeter", "CpuSampler", "CpuUsage", "busy_cpu_s", "tree_cpu_s", "wait_for_quiet"]
+
+T = TypeVar("T")
+S = TypeVar("S", bound="CpuSampler[Any]")
 
 
 @dataclass(frozen=True)
@@ -104,3 +112,38 @@ def wait_for_quiet(max_wait_s: float, quiet_cores: float = 0.3) -> float:
         busy = meter.stop().busy_cores
         if busy < quiet_cores or time.monotonic() >= deadline:
             return busy
+
+
+class CpuSampler(ABC, Generic[T]):
+    """Takes ``sample()`` every ``interval_s`` in a daemon thread inside a ``with`` block, the first at
+    once, and keeps ``samples``: (monotonic s, sample) pairs; ``ends`` gives those that bound a window."""
+
+    def __init__(self, interval_s: float, name: str) -> None:
+        self.samples: list[tuple[float, T]] = []
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def __enter__(self: S) -> S:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+
+    @abstractmethod
+    def sample(self) -> T:
+        """One sample, taken in the sampler's thread (CPU seconds so far: a window's use is a difference)."""
+
+    def _loop(self) -> None:
+        while True:
+            now = time.monotonic()
+            self.samples.append((now, self.sample()))
+            if self._stop.wait(self._interval_s):
+                return
+
+    def ends(self, w0: float, w1: float) -> tuple[tuple[float, T], tuple[float, T]] | None:
+        """The first and the last sample taken in [w0, w1] (monotonic s), or None under two."""
+        inside = [s for s in self.samples if w0 <= s[0] <= w1]
+        return (inside[0], inside[-1]) if len(inside) >= 2 else None
