@@ -96,6 +96,15 @@ def _positive_int(body: Mapping[str, Any], key: str) -> int | None:
     return value
 
 
+def _option_flag(options: Mapping[str, Any], key: str) -> bool:
+    """``stream_options[key]``: true or false, absent is false."""
+    value = options.get(key, False)
+    if not isinstance(value, bool):
+        param = f"stream_options.{key}"
+        raise ApiError(f"'{param}' must be true or false, not {_show(value)}", param=param)
+    return value
+
+
 def _show(value: Any) -> str:
     text = orjson.dumps(value).decode() if not isinstance(value, bytes) else repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -245,20 +254,8 @@ def parse_chat_request(raw: bytes, settings: MockSettings) -> ChatRequest:
                 raise ApiError(
                     "'stream_options' is only allowed when 'stream' is true", param="stream_options"
                 )
-            usage = options.get("include_usage", False)
-            if not isinstance(usage, bool):
-                raise ApiError(
-                    f"'stream_options.include_usage' must be true or false, not {_show(usage)}",
-                    param="stream_options.include_usage",
-                )
-            include_usage = usage
-            continuous = options.get("continuous_usage_stats", False)
-            if not isinstance(continuous, bool):
-                raise ApiError(
-                    f"'stream_options.continuous_usage_stats' must be true or false, not {_show(continuous)}",
-                    param="stream_options.continuous_usage_stats",
-                )
-            continuous_usage = continuous
+            include_usage = _option_flag(options, "include_usage")
+            continuous_usage = _option_flag(options, "continuous_usage_stats")
         seed = body.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ApiError(f"'seed' must be an integer, not {_show(seed)}", param="seed")

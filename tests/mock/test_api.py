@@ -123,6 +123,10 @@ def test_openai_profile_validates_its_extra_keys(openai_url):
         chat(openai_url, body(stream_options={"include_usage": True})).json()["error"]["param"]
         == "stream_options"
     )
+    for key in ("include_usage", "continuous_usage_stats"):
+        error = chat(openai_url, body(stream=True, stream_options={key: "yes"})).json()["error"]
+        assert error["param"] == f"stream_options.{key}"
+        assert error["message"] == f"'stream_options.{key}' must be true or false, not \"yes\""
     assert chat(openai_url, body(stop=5)).json()["error"]["param"] == "stop"
     r = chat(openai_url, body(logit_bias={}))
     assert r.status_code == 400 and r.json()["error"]["param"] == "logit_bias"
