@@ -15,7 +15,7 @@ from bench.instrument.truth import read_records
 from bench.load.runner import run_load
 from bench.report import build_report
 from bench.stats import percentile
-from tests.timing_bounds import timing_test
+from tests.timing_bounds import machine_stall_ms, timing_test
 
 TRACES = Path(__file__).resolve().parents[2] / "scenarios" / "traces"
 SAMPLES = {
@@ -54,9 +54,10 @@ def _scenario(tmp_path: Path, fmt: str, mock: dict[str, object] | None = None, *
 
 
 def _lag_limit_ms() -> float:
-    """5 ms at p99 (the done-when of issue 14); a shared machine whose cores are busy gets 25 ms."""
+    """5 ms at p99 (the done-when of issue 14); a shared machine whose cores are busy gets 25 ms, and
+    one the stall probe saw freeze gets that stall on top of the 5 ms (tests/timing_bounds.py)."""
     load = os.getloadavg()[0]
-    return 25.0 if load >= 0.75 * (os.cpu_count() or 1) else 5.0
+    return max(25.0 if load >= 0.75 * (os.cpu_count() or 1) else 5.0, 5.0 + machine_stall_ms())
 
 
 def _trace_lines(fmt: str) -> list[int]:

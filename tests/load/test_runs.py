@@ -8,7 +8,6 @@ measured by ``benchmarks/truth_sweep.py``; the 64-stream test is marked slow.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -77,12 +76,6 @@ def test_multi_token_chunks_and_role_chunk_do_not_move_ttft_and_non_streams_have
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    os.environ.get("CI") == "true",
-    reason="open in issue 10: in 2 of 4 full CI runs on a quiet VM this test failed its tail bound with "
-    "50-120 ms stalls (TTFT p50 error 0.07 ms), also on its rerun, while it passes every time alone "
-    "(pytest tests/load/test_runs.py); the 1- and 32-stream truth tests still hold the timing in CI",
-)
 @timing_test
 def test_timing_holds_at_64_concurrent_streams(tmp_path: Path) -> None:
     scenario = write_scenario(tmp_path, load={"users": 64, "spawn_rate": 32, "duration_s": 5})
