@@ -1,5 +1,6 @@
-"""Real load against the real mock: a sweep finds the configured knee; a breached SLO exits 3; compare
-flags a slower mock. Short runs (a few seconds each), marked slow."""
+"""Real load against the real mock: a breached SLO exits 3, through the gate and the command line. Short runs
+(a few seconds each), marked slow. The sweep against the mock is tests/servermetrics/test_sweep.py, compare
+against a slower mock tests/compare/test_false_alarm.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.compare.runs import compare_runs
 from bench.gates.gate import gate_run
 from bench.gates.overrides import overrides_from_specs
 
@@ -33,8 +33,6 @@ load: {{users: 2, spawn_rate: 2, duration_s: 4}}
 slo:
   ttft_ms: {{p50: 150}}  # 4 s steps hold 20-90 answers: a p50 is judged from them, a p95 (100) is not
   error_rate: 0.01
-sweep: {{mode: concurrency, levels: [1, 2, 4, 6, 8], step_duration_s: 4, warmup_s: 1}}
-planning: {{target_users: 50, headroom: 0.2}}
 """
 
 
@@ -42,28 +40,6 @@ def _scenario(tmp_path: Path, name: str = "knee", tpot: float = 10.0) -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(SCENARIO.format(name=name, tpot=tpot), encoding="utf-8")
     return path
-
-
-def test_sweep_against_the_mock_finds_its_batch_slots(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = tmp_path / "cap"
-    code = main(["capacity", str(_scenario(tmp_path)), "--out", str(out)])
-    assert code == 0
-    result = json.loads((out / "capacity.json").read_text())
-    levels = [s["level"] for s in result["steps"]]
-    knee = result["knee"]["level"]
-    assert knee is not None, result["knee"]
-    # The mock serves 4 sequences at once: the knee is at 4 users, give or take one step.
-    assert abs(levels.index(knee) - levels.index(4.0)) <= 1, (
-        knee,
-        [s["throughput_rps"] for s in result["steps"]],
-    )
-    throughput = {s["level"]: s["throughput_rps"] for s in result["steps"]}
-    assert throughput[4.0] > 3.0 * throughput[1.0]  # scales below the knee
-    assert max(throughput.values()) < 1.3 * throughput[4.0]  # and not above it
-    assert result["plan"]["replicas"] >= 50 / 8  # never more than 8 users' worth per server
-    assert (out / "step-0" / "records.parquet").is_file() and (out / "capacity.html").is_file()
 
 
 def test_tight_slo_on_a_real_run_exits_3_with_a_failing_junit_case(tmp_path: Path) -> None:
@@ -80,24 +56,6 @@ def test_tight_slo_on_a_real_run_exits_3_with_a_failing_junit_case(tmp_path: Pat
     assert suite is not None and suite.get("failures") == "1"
     failing = [c for c in suite.findall("testcase") if c.find("failure") is not None]
     assert [c.get("name") for c in failing] == ["ttft_ms.p50 <= 1 ms"]
-
-
-def test_compare_flags_a_slower_mock_and_not_a_rerun(tmp_path: Path) -> None:
-    from bench.load.runner import run_load
-
-    def one(name: str, tpot: float) -> Path:
-        run = run_load(
-            _scenario(tmp_path, name, tpot), {"duration_s": 4}, results_dir=tmp_path / "r", progress=False
-        )
-        return run.run_dir
-
-    base, again, slow = one("base", 10.0), one("again", 10.0), one("slow", 14.0)
-    # 15 % tolerance: the machine is shared with other test runs, so two runs of one configuration can
-    # differ for real by a few per cent; the slower mock decodes 40 % slower.
-    slower = compare_runs(base, slow, tolerance=0.15)
-    assert "tpot_ms.p50" in {d.metric for d in slower.regressions}
-    same = compare_runs(base, again, tolerance=0.15)
-    assert same.regressions == (), [(d.metric, d.relative) for d in same.deltas if d.verdict != "no change"]
 
 
 def test_chatbench_run_with_a_tight_slo_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,5 +1,6 @@
-"""A capacity sweep against the mock: the server's queue is empty up to its batch slots and grows past them,
-and the capacity report names it as the saturation cause at the knee."""
+"""A capacity sweep against the mock: its throughput scales up to the mock's batch slots and no further, the
+server's queue is empty up to them and grows past them, and the capacity report names it as the saturation
+cause at the knee, with a replica plan that never counts more users per server than the sweep measured."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ prompt_sets:
     inline: ["hello there", "你好"]
 sampling: {temperature: 0.7, stream: true}
 sweep: {mode: concurrency, levels: [1, 2, 4, 6], step_duration_s: 3, warmup_s: 1}
+planning: {target_users: 50, headroom: 0.2}
 """
 
 
@@ -31,6 +33,11 @@ def test_the_waiting_queue_is_zero_below_the_slots_and_grows_past_them(tmp_path:
     out = tmp_path / "cap"
     assert main(["capacity", str(scenario), "--out", str(out), "--no-slo"]) == 0
     result = json.loads((out / "capacity.json").read_text())
+    throughput = {s["level"]: s["throughput_rps"] for s in result["steps"]}
+    assert throughput[2.0] > 1.6 * throughput[1.0], throughput  # scales up to the 2 slots
+    assert max(throughput.values()) < 1.3 * throughput[2.0], throughput  # and not past them
+    assert result["plan"]["replicas"] >= 50 / 6  # never more than the 6 users measured per server
+    assert (out / "step-0" / "records.parquet").is_file() and (out / "capacity.html").is_file()
     server = {s["level"]: s["server"] for s in result["steps"]}
     assert all(server[level] is not None and server[level]["scrapes"] >= 2 for level in server), server
     # Closed-loop users without think time: up to 2 users every request finds a free slot.
