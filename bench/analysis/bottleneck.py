@@ -1,7 +1,8 @@
 """Is the load generator itself the bottleneck? Reads ``monitor/<worker>.jsonl`` of a run.
 
-The load generator samples, once a second per process, its CPU use (% of one core) and its event-loop
-lag (how late a 100 ms gevent sleep woke up). A client that is short of CPU stamps chunks late, and the
+The load generator samples, once a second per process, its CPU use (% of one core), its event-loop
+lag (the latest that one of the second's back-to-back 10 ms gevent sleeps woke up) and its major page
+faults. A client that is short of CPU stamps chunks late, and the
 report would blame the server (vLLM #39963, GuideLLM #487). chatbench's own load generator, measured
 against the mock's ground truth on this 2-vCPU machine (``benchmarks/truth_sweep.py --rt``, see
 ``docs/calibrate.md``): p99 timing error of TTFT, inter-chunk gaps and E2E within 0.83 ms at 24 % of a
@@ -18,6 +19,11 @@ The verdict, per load-generator process, over the samples after the first ``skip
 - **caution** when the sustained CPU is above ``CPU_CAUTION_PCT``: timing errors of a few ms are then
   possible (above 1 ms from about 25-30 %), so the message says so, but the run is not marked inflated;
 - otherwise "load generator kept up".
+
+Apart from the level, ``stall`` names the longest stall of any process when it was above
+``STALL_NOTE_MS`` (a blocking call, a page of code read back from disk): the requests in flight then
+carry up to that much timing error, which one stall in a long run is too short to move into its p99.
+The summary lists it among its warnings, with the major page faults of that second.
 """
 
 from __future__ import annotations
@@ -30,11 +36,12 @@ import orjson
 
 from bench.stats import percentile
 
-__all__ = ["CPU_CAUTION_PCT", "CPU_LIMIT_PCT", "LAG_LIMIT_MS", "LoadgenHealth", "assess"]
+__all__ = ["CPU_CAUTION_PCT", "CPU_LIMIT_PCT", "LAG_LIMIT_MS", "STALL_NOTE_MS", "LoadgenHealth", "assess"]
 
 CPU_LIMIT_PCT = 50.0
 CPU_CAUTION_PCT = 30.0
 LAG_LIMIT_MS = 5.0
+STALL_NOTE_MS = 50.0
 SUSTAINED_PERCENTILE = 90.0
 MIN_SAMPLES_FOR_PERCENTILE = 5
 
@@ -54,6 +61,9 @@ class LoadgenHealth:
     cpu_sustained_pct: float | None = None  # the highest per-process sustained CPU (p90 of its samples)
     workers: int = 0  # load-generator processes with monitor data
     level: Level = "unknown"
+    loop_lag_max_ms: float | None = None  # the longest stall of any process in the steady samples
+    majflt: int | None = None  # major page faults of every process over the steady samples
+    stall: str | None = None  # the longest stall, when above STALL_NOTE_MS
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,6 +112,10 @@ def assess(run_dir: str | Path, *, skip_first_s: float = 2.0) -> LoadgenHealth:
     cpu_mean = sum(cpu) / len(cpu) if cpu else None
     cpu_peak = max(cpu) if cpu else None
     lag_p99 = percentile(lag, 99) if lag else None
+    worst = max(steady, key=lambda r: float(r.get("loop_lag_ms") or 0.0))
+    lag_max = float(worst["loop_lag_ms"]) if worst.get("loop_lag_ms") is not None else None
+    faults = [int(r["majflt"]) for r in steady if isinstance(r.get("majflt"), int)]
+    majflt = sum(faults) if faults else None
     worst_worker = max(sustained, key=lambda w: sustained[w]) if sustained else None
     cpu_sustained = sustained[worst_worker] if worst_worker is not None else None
     where = f" ({worst_worker})" if len(by_worker) > 1 and worst_worker is not None else ""
@@ -131,6 +145,13 @@ def assess(run_dir: str | Path, *, skip_first_s: float = 2.0) -> LoadgenHealth:
     else:
         level = "ok"
         message = "load generator kept up"
+    stall = None
+    if lag_max is not None and lag_max > STALL_NOTE_MS:
+        faults_then = f", with {worst['majflt']} major page faults that second" if worst.get("majflt") else ""
+        stall = (
+            f"load generator {worst['worker']} stalled for {lag_max:.0f} ms{faults_then}: the requests "
+            "in flight then carry up to that much timing error"
+        )
     return LoadgenHealth(
         samples=len(steady),
         cpu_mean_pct=cpu_mean,
@@ -141,4 +162,7 @@ def assess(run_dir: str | Path, *, skip_first_s: float = 2.0) -> LoadgenHealth:
         cpu_sustained_pct=cpu_sustained,
         workers=len(by_worker),
         level=level,
+        loop_lag_max_ms=lag_max,
+        majflt=majflt,
+        stall=stall,
     )

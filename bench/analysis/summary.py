@@ -105,6 +105,8 @@ def summarize(
     series = metrics.per_second(frame, run_end_s, limits=limits)
     outages = find_outages(frame, sel)
     warnings = [health.message] if health is not None and health.inflated else []
+    if health is not None and health.stall is not None:
+        warnings.append(health.stall)
     warnings += [o.describe() for o in outages]
     workload = workload_summary(frame, sel, scenario)
     warnings += [w for w in (behind_warning(workload), unsent_warning(run_info)) if w is not None]

@@ -1,4 +1,4 @@
-"""Watch the load generator itself: CPU use and event-loop lag, one sample a second per process.
+"""Watch the load generator itself: CPU use, event-loop lag and page faults, one sample a second per process.
 
 Millisecond timing is only as good as the process taking the timestamps: measured here, the p99
 timestamp error of the streaming client stays within about 2 ms below 30 % of a core and about 8 ms
@@ -6,20 +6,25 @@ below 50 %, then explodes (``shared/research/client-bench.md``). Locust itself w
 So each process emits one line a second, which its record stream carries to the run's writer
 (``bench.load.stream``), which appends it to ``monitor/<worker>.jsonl``:
 
-    {"t_s": <wall clock>, "worker": "local", "cpu_pct": 23.5, "loop_lag_ms": 0.4}
+    {"t_s": <wall clock>, "worker": "local", "cpu_pct": 23.5, "loop_lag_ms": 0.4, "majflt": 0}
 
 (the format ``bench.analysis.bottleneck`` reads) and logs a warning when CPU passes ``warn_cpu_pct``.
 
 - ``cpu_pct`` = (user + system CPU seconds of this process over the interval) / (wall seconds) × 100,
   in % of one core (from ``os.times``).
-- ``loop_lag_ms`` = how much later than asked a ``gevent.sleep(0.1)`` woke up, in ms: the time any
-  greenlet (a stream being read) may wait before it runs.
+- ``loop_lag_ms`` = the most that any of the interval's back-to-back ``gevent.sleep(0.01)`` woke up
+  later than asked, in ms: the longest a greenlet (a stream being read) had to wait before it ran. The
+  ticks cover the whole interval, so a single stall of the process (a blocking call, a page read from
+  disk) is seen, to within one tick.
+- ``majflt`` = major page faults of this process over the interval (``getrusage``): pages of its code
+  or data read back from disk, each a stall of the whole process.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import resource
 import time
 from collections.abc import Callable
 
@@ -29,12 +34,16 @@ import orjson
 __all__ = ["Monitor"]
 
 log = logging.getLogger("chatbench")
-_PROBE_S = 0.1
+_TICK_S = 0.01
 
 
 def _cpu_s() -> float:
     t = os.times()
     return t.user + t.system
+
+
+def _majflt() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_majflt
 
 
 class Monitor:
@@ -67,18 +76,19 @@ class Monitor:
             self._greenlet = None
 
     def _loop(self) -> None:
-        cpu0, wall0 = _cpu_s(), time.perf_counter()
+        cpu0, wall0, faults0 = _cpu_s(), time.perf_counter(), _majflt()
         while True:
-            asked = time.perf_counter()
-            gevent.sleep(_PROBE_S)
-            woke = time.perf_counter()
-            lag_ms = max(0.0, (woke - asked - _PROBE_S) * 1000.0)
-            gevent.sleep(max(0.0, self.interval_s - (woke - wall0)))
-            cpu1, wall1 = _cpu_s(), time.perf_counter()
+            lag_s, end = 0.0, wall0 + self.interval_s
+            while (asked := time.perf_counter()) < end:
+                gevent.sleep(_TICK_S)
+                lag_s = max(lag_s, time.perf_counter() - asked - _TICK_S)
+            cpu1, wall1, faults1 = _cpu_s(), time.perf_counter(), _majflt()
             cpu_pct = 100.0 * (cpu1 - cpu0) / max(wall1 - wall0, 1e-6)
-            cpu0, wall0 = cpu1, wall1
+            lag_ms = max(0.0, lag_s * 1000.0)
+            cpu0, wall0, faults = cpu1, wall1, faults1 - faults0
+            faults0 = faults1
             self.latest_cpu_pct, self.latest_lag_ms = cpu_pct, lag_ms
-            self._write(cpu_pct, lag_ms)
+            self._write(cpu_pct, lag_ms, faults)
             if cpu_pct > self.warn_cpu_pct and wall1 - self._warned_at > 30.0:
                 self._warned_at = wall1
                 log.warning(
@@ -89,11 +99,12 @@ class Monitor:
                     self.warn_cpu_pct,
                 )
 
-    def _write(self, cpu_pct: float, lag_ms: float) -> None:
+    def _write(self, cpu_pct: float, lag_ms: float, majflt: int) -> None:
         line = {
             "t_s": time.time(),
             "worker": self.worker,
             "cpu_pct": round(cpu_pct, 2),
             "loop_lag_ms": round(lag_ms, 3),
+            "majflt": majflt,
         }
         self._emit(orjson.dumps(line))

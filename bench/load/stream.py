@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import gevent
+from gevent.threadpool import ThreadPool
 
 from bench.load.batch import BatchBuilder, RecordBatch
 from bench.load.hub import RecordHub
@@ -143,6 +144,16 @@ class RecordSender:
                 self.resend()
 
 
+def _append(out: BinaryIO, data: bytes) -> None:
+    out.write(data)
+    out.flush()
+
+
+def _close(files: list[BinaryIO]) -> None:
+    for f in files:
+        f.close()
+
+
 @dataclass
 class WorkerStream:
     """What the writer knows of one load generator's stream."""
@@ -191,6 +202,10 @@ class RecordCollector:
         self.streams: dict[str, WorkerStream] = {}
         self.records = 0
         self.rejected = 0  # batches that could not be read (another chatbench version): logged
+        # The files are written by one native thread, in the order asked: a write() can block for up to
+        # 200 ms when the kernel throttles a writer of dirty pages or the ext4 journal commits, and in a
+        # local run this loop is the one stamping chunks. Waiting greenlets yield meanwhile.
+        self._io = ThreadPool(1)
 
     def receive(self, client_id: str, data: Mapping[str, Any]) -> None:
         """One ``chatbench_records`` message: write it (once), publish it, acknowledge it."""
@@ -225,18 +240,17 @@ class RecordCollector:
 
     def _write(self, stream: WorkerStream, batch: RecordBatch, monitor: Any) -> None:
         if len(batch):
-            out = self._file(stream, "records")
+            parts = []
             for start in range(0, len(batch), _SLICE):
                 if start:
                     gevent.sleep(0)
-                out.write(batch.jsonl(start, start + _SLICE))
-            out.flush()
+                parts.append(batch.jsonl(start, start + _SLICE))
+            self._io.apply(_append, (self._file(stream, "records"), b"".join(parts)))
             stream.records += len(batch)
             self.records += len(batch)
         if monitor:
-            out = self._file(stream, "monitor")
-            out.write(b"".join(bytes(line) + b"\n" for line in monitor))
-            out.flush()
+            data = b"".join(bytes(line) + b"\n" for line in monitor)
+            self._io.apply(_append, (self._file(stream, "monitor"), data))
 
     def _file(self, stream: WorkerStream, kind: str) -> BinaryIO:
         f = stream.files.get(kind)
@@ -247,10 +261,10 @@ class RecordCollector:
         return f
 
     def close(self) -> None:
+        files = [f for stream in self.streams.values() for f in stream.files.values()]
         for stream in self.streams.values():
-            for f in stream.files.values():
-                f.close()
             stream.files.clear()
+        self._io.apply(_close, (files,))  # after every write queued before it
 
     def summary(self) -> dict[str, Any]:
         """What ``run.json`` says of the load generators: each one's records, and the ones lost."""

@@ -183,7 +183,11 @@ def _loadgen(summary: Summary) -> Table:
             "CPU mean / peak (% of a core)",
             f"{fmt(h.cpu_mean_pct if h else None)} / {fmt(h.cpu_peak_pct if h else None)}",
         ),
-        ("event-loop lag p99 (ms)", fmt(h.loop_lag_p99_ms if h is not None else None)),
+        (
+            "event-loop lag p99 / max (ms)",
+            f"{fmt(h.loop_lag_p99_ms if h else None)} / {fmt(h.loop_lag_max_ms if h else None)}",
+        ),
+        ("major page faults", fmt(h.majflt if h is not None else None)),
     )
     return Table("Load generator", ("", ""), rows)
 

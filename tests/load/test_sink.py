@@ -3,9 +3,11 @@ and the files the analysis reads."""
 
 from __future__ import annotations
 
+import time
 from array import array
 from dataclasses import replace
 from pathlib import Path
+from typing import BinaryIO
 
 import gevent
 import msgpack
@@ -123,7 +125,7 @@ def test_monitor_samples_travel_with_the_records_in_the_bottleneck_format(tmp_pa
     link.close()
     rows = [orjson.loads(line) for line in (tmp_path / "monitor" / "local.jsonl").read_bytes().splitlines()]
     assert len(rows) >= 2
-    assert set(rows[0]) == {"t_s", "worker", "cpu_pct", "loop_lag_ms"}
+    assert set(rows[0]) == {"t_s", "worker", "cpu_pct", "loop_lag_ms", "majflt"}
     assert monitor.latest_cpu_pct is not None and monitor.latest_lag_ms is not None
 
 
@@ -145,3 +147,59 @@ def test_run_ids_are_unique(tmp_path: Path) -> None:
     second = create_run_dir(tmp_path, "my scenario", "fixed")
     assert (first.name, second.name) == ("fixed", "fixed-2")
     assert create_run_dir(tmp_path, "my scenario").name.startswith("my-scenario-")
+
+
+class _SlowDisk:
+    """A records file whose write() blocks 300 ms, as the kernel's dirty-page throttling or an ext4
+    journal commit can block one."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+
+    def write(self, data: bytes) -> int:
+        time.sleep(0.3)
+        return self.f.write(data)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.f, name)
+
+
+def test_a_write_that_blocks_does_not_stall_the_loop_that_stamps_chunks(tmp_path: Path, monkeypatch) -> None:
+    # In a local run the writer lives in the load generator's process: a blocking write() there would
+    # hold every stream's timestamps for as long.
+    original = RecordCollector._file
+    monkeypatch.setattr(
+        RecordCollector, "_file", lambda self, stream, kind: _SlowDisk(original(self, stream, kind))
+    )
+    link = Link(tmp_path)
+    late: list[float] = []
+
+    def ticker() -> None:
+        for _ in range(60):
+            asked = time.perf_counter()
+            gevent.sleep(0.01)
+            late.append(time.perf_counter() - asked - 0.01)
+
+    ticks = gevent.spawn(ticker)
+    gevent.sleep(0.05)
+    link.sender.write(make_record(1))
+    link.sender.flush()
+    ticks.join()
+    link.close()
+    assert [r.request_id for r in _lines(tmp_path / "records" / "w0.jsonl")] == ["id1"]
+    assert max(late) < 0.1, f"the loop stalled {max(late) * 1000:.0f} ms while a write blocked 300 ms"
+
+
+def test_the_monitor_sees_a_single_stall_of_the_process(tmp_path: Path) -> None:
+    link = Link(tmp_path, "local")
+    monitor = Monitor(link.sender.monitor_sample, "local", interval_s=0.5)
+    monitor.start()
+    gevent.sleep(0.6)
+    time.sleep(0.15)  # the whole process stops: no greenlet runs
+    gevent.sleep(1.0)
+    monitor.stop()
+    link.close()
+    rows = [orjson.loads(line) for line in (tmp_path / "monitor" / "local.jsonl").read_bytes().splitlines()]
+    lags = [r["loop_lag_ms"] for r in rows]
+    assert 140 <= max(lags) < 250, lags
+    assert all(isinstance(r["majflt"], int) and r["majflt"] >= 0 for r in rows)

@@ -73,3 +73,23 @@ def test_no_monitor_data_is_said_not_guessed(tmp_path: Path) -> None:
     health = assess(tmp_path)
     assert not health.inflated and health.samples == 0
     assert "no load-generator monitor data" in health.message
+
+
+def test_one_long_stall_is_named_with_its_page_faults_without_condemning_the_run(tmp_path: Path) -> None:
+    write_monitor(tmp_path, "local", [12.0] * 120, lag=[0.8] * 60 + [190.0] + [0.8] * 59)
+    rows = (tmp_path / "monitor" / "local.jsonl").read_bytes().splitlines()
+    stalled = orjson.loads(rows[60]) | {"majflt": 14}
+    rows[60] = orjson.dumps(stalled)
+    (tmp_path / "monitor" / "local.jsonl").write_bytes(b"\n".join(rows) + b"\n")
+    health = assess(tmp_path)
+    assert not health.inflated  # one second of 120 does not move the run's p99
+    assert health.loop_lag_max_ms == 190.0 and health.majflt == 14
+    assert health.stall == (
+        "load generator local stalled for 190 ms, with 14 major page faults that second: the requests in "
+        "flight then carry up to that much timing error"
+    )
+
+
+def test_short_lags_name_no_stall(tmp_path: Path) -> None:
+    write_monitor(tmp_path, "local", [12.0] * 12, lag=[0.8] * 11 + [30.0])
+    assert assess(tmp_path).stall is None
