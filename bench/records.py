@@ -38,13 +38,25 @@ import orjson
 __all__ = [
     "ERROR_KINDS",
     "RECORD_COLUMNS",
+    "STOP_REASONS",
     "TOKEN_SOURCES",
     "ErrorKind",
     "Record",
+    "StopReason",
     "TokenSource",
     "read_jsonl",
     "record_from_json",
 ]
+
+StopReason = Literal[
+    "schedule",  # the planned stages ended
+    "max_requests",  # the run's request budget was spent
+    "target_unreachable",  # the circuit breaker: no request could connect for a while (bench.load.breaker)
+    "trace_overran",  # a trace ran past its planned stage to send every row
+]
+"""Why the load stopped, as the load shape writes it to ``run.json``'s ``schedule.stop_reason``: part of
+the run directory's contract, read by the analysis (``bench.analysis.window``) and ``chatbench run``."""
+STOP_REASONS: tuple[StopReason, ...] = get_args(StopReason)
 
 ErrorKind = Literal[
     "http_error",  # the server answered with a non-2xx status (``status`` says which)

@@ -25,7 +25,7 @@ from bench.analysis.outage import find_outages
 from bench.analysis.schema import SCHEMA_VERSION, Summary
 from bench.analysis.selection import Selection, WindowSpec, run_schedule, select
 from bench.analysis.window import Schedule, Window, parse_window
-from bench.analysis.workload import behind_warning, unsent_warning, workload_summary
+from bench.analysis.workload import behind_warning, dropped_warning, unsent_warning, workload_summary
 from bench.stats import describe
 
 if TYPE_CHECKING:
@@ -109,7 +109,11 @@ def summarize(
         warnings.append(health.stall)
     warnings += [o.describe() for o in outages]
     workload = workload_summary(frame, sel, scenario)
-    warnings += [w for w in (behind_warning(workload), unsent_warning(run_info)) if w is not None]
+    warnings += [
+        w
+        for w in (behind_warning(workload), unsent_warning(run_info), dropped_warning(run_info, scenario))
+        if w is not None
+    ]
 
     summary: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,

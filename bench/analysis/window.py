@@ -37,6 +37,7 @@ from typing import Any, Literal
 import numpy as np
 
 from bench.errors import UsageError
+from bench.records import STOP_REASONS, StopReason
 
 __all__ = [
     "MIN_WINDOW_S",
@@ -56,6 +57,10 @@ GRID_STEP_S = 0.1
 
 WindowSource = Literal["manual", "schedule", "whole_run"]
 ScheduleSource = Literal["recorded", "scenario"]
+LoadEnd = StopReason | Literal["stopped", "interrupted", "killed"]
+"""How the load ended: the load shape's own reason (``bench.records.StopReason``), or, when it wrote
+none the analysis knows: ``stopped`` (an unknown reason), ``interrupted`` (Locust ended before the
+shape stopped), ``killed`` (nothing says when; the last record bounds it)."""
 
 
 @dataclass(frozen=True)
@@ -91,8 +96,9 @@ class Schedule:
     # trace's later end when it ran past its plan to send every row)
     warmup_s: float = 0.0
     cooldown_s: float = 0.0
-    stop_reason: str = "schedule"  # schedule | max_requests | interrupted | ... (what the load side wrote)
+    stop_reason: LoadEnd = "schedule"  # what the load side wrote, or what the analysis could tell
     source: ScheduleSource = "recorded"
+    arrivals_dropped: int = 0  # open-loop arrivals never sent: the in-flight limit was full
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -103,6 +109,7 @@ class Schedule:
             "cooldown_s": self.cooldown_s,
             "stop_reason": self.stop_reason,
             "source": self.source,
+            "arrivals_dropped": self.arrivals_dropped,
         }
 
 
@@ -189,12 +196,14 @@ def schedule_from_run(
     first, last = loaded[0], loaded[-1]
     load_start_s = starts[first]
     load_end_s = starts[last] + (_number(stages[last].get("duration_s")) or 0.0)
-    stop_reason = "schedule"
+    stop_reason: LoadEnd = "schedule"
     stopped = _number(recorded.get("load_stopped_at_s"))
+    written = recorded.get("stop_reason")
+    said: LoadEnd = written if written in STOP_REASONS else "stopped"
     ended = _number(run_info.get("ended_at_s"))
-    overran = recorded.get("stop_reason") == "trace_overran"  # on past the plan, to send every row
+    overran = said == "trace_overran"  # on past the plan, to send every row
     if stopped is not None and (stopped - t0_s < load_end_s or overran):
-        load_end_s, stop_reason = stopped - t0_s, str(recorded.get("stop_reason") or "stopped")
+        load_end_s, stop_reason = stopped - t0_s, said
     elif stopped is None and ended is not None and ended - t0_s < load_end_s:
         load_end_s, stop_reason = ended - t0_s, "interrupted"  # Locust ended before the shape stopped
     elif stopped is None and ended is None and last_end_s is not None and last_end_s < load_end_s:
@@ -212,6 +221,7 @@ def schedule_from_run(
         cooldown_s=cooldown_s,
         stop_reason=stop_reason,
         source=source,
+        arrivals_dropped=int(_number(recorded.get("arrivals_dropped")) or 0),
     )
 
 

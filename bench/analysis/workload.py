@@ -121,12 +121,34 @@ def behind_warning(workload: dict[str, Any]) -> str | None:
 def unsent_warning(run_info: Mapping[str, Any]) -> str | None:
     """The summary warning for a trace the load stopped before sending in full, or None."""
     schedule = run_info.get("schedule")
-    unsent = schedule.get("rows_unsent") if isinstance(schedule, Mapping) else None
-    if not unsent:
+    schedule = schedule if isinstance(schedule, Mapping) else {}
+    unsent, unknown = schedule.get("rows_unsent"), schedule.get("rows_unknown")
+    if not unsent and not unknown:
         return None
+    count = f"{unsent} trace rows were not sent" if unsent else "trace rows may not all have been sent"
+    silent = (
+        f" ({', '.join(map(str, unknown))} did not report: their rows left are not known)" if unknown else ""
+    )
     return (
-        f"{unsent} trace rows were not sent: the load stopped first (the file's duration_s, a stop, "
+        f"{count}{silent}: the load stopped first (the file's duration_s, a stop, "
         "or twice the trace's length); add --processes, or replay slower (a larger trace time_scale)"
+    )
+
+
+def dropped_warning(run_info: Mapping[str, Any], scenario: Mapping[str, Any]) -> str | None:
+    """The summary warning for open-loop arrivals dropped at the in-flight limit, or None."""
+    schedule = run_info.get("schedule")
+    dropped = schedule.get("arrivals_dropped") if isinstance(schedule, Mapping) else None
+    if not dropped:
+        return None
+    load = scenario.get("load")
+    arrival = load.get("arrival") if isinstance(load, Mapping) else None
+    limit = arrival.get("max_inflight") if isinstance(arrival, Mapping) else None
+    at = f" ({limit} per process)" if limit is not None else ""
+    return (
+        f"{dropped} open-loop arrivals were dropped, never sent: the in-flight limit{at} was full, so the "
+        "server got less load than offered and its latencies are those of the load it could take; "
+        "raise load.arrival.max_inflight, lower the rate, or add --processes"
     )
 
 

@@ -12,6 +12,11 @@ An outage (``bench.analysis.outage``: the target answered nothing but failures f
 the gate whatever SLOs were set, even none: it is judged as one more check, ``outage_share`` (the share
 of the offered load's time spent in outages) with a limit of 0, so every reader of the checks (the exit
 code, JUnit, slo.md, the report, capacity steps) sees the failure without a rule of its own.
+
+Open-loop arrivals the load generator dropped because its in-flight limit was full
+(``load.arrival.max_inflight``; ``schedule.arrivals_dropped`` in ``run.json``) are judged the same way:
+the server then got less load than the scenario offered, and the latencies it shows are those of the
+load it could take. ``dropped_share`` = dropped / (sent + dropped), limit 0.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ __all__ = ["SloCheck", "SloVerdict", "evaluate_slos", "format_verdict", "stat_va
 class SloCheck:
     """One SLO and what the run measured against it."""
 
-    metric: str  # ttft_ms ... or "error_rate" or "outage_share" (both fractions 0..1)
+    metric: str  # ttft_ms ... or "error_rate", "outage_share" or "dropped_share" (fractions 0..1)
     stat: str | None  # p95 ...; None for the error rate and the outage share
     limit: float
     measured: float | None  # None: nothing to measure
@@ -196,6 +201,9 @@ def evaluate_slos(
         )
     if down is not None:
         checks.append(down)
+    dropped = sel.schedule.arrivals_dropped if sel.schedule is not None else 0
+    if dropped:  # never a pass: the server did not get the load the scenario offered
+        checks.append(SloCheck("dropped_share", None, 0.0, dropped / (requests + dropped), dropped, False))
     return SloVerdict(tuple(checks), requests, failed, where, int(judged.sum()), left_out, outages, rules)
 
 

@@ -51,6 +51,7 @@ from bench.load.context import LoadContext, StepInfo, load_context
 from bench.load.hub import record_hub
 from bench.load.stream import ACK_MESSAGE, RECORDS_MESSAGE, RecordCollector
 from bench.load.users import ArrivalUser, ChatUser
+from bench.records import StopReason
 
 __all__ = ["ArrivalUser", "ChatUser", "ScenarioShape"]
 
@@ -656,7 +657,7 @@ class ScenarioShape(LoadTestShape):
                 break
         if index is None and self._planned_end is None:
             self._planned_end = time.monotonic()
-        if index is None and run_time < load.longest_s and self._rows_left():
+        if index is None and run_time < load.longest_s and any(self._rows_left()):
             index = len(load.stages) - 1  # a trace not sent in full yet: on past the plan (for_schedule)
             self._overran = True
         if (
@@ -703,10 +704,13 @@ class ScenarioShape(LoadTestShape):
             return None if now >= self._settle_until else (0, 100.0, [user_class])
         timed_out = now - self._drain_started > drain_timeout_s
         if self._drained() or timed_out:
-            rows_left = self._rows_left()
-            if rows_left and self._settle_until is None:  # a trace not sent in full: say how much is missing
+            rows_left, silent = self._rows_left()
+            if (rows_left or silent) and self._settle_until is None:  # a trace not sent in full
                 log.warning("chatbench: %d trace rows were not sent (the load stopped first)", rows_left)
-                self._note_schedule(rows_unsent=rows_left)
+                self._note_schedule(rows_unsent=rows_left, rows_unknown=silent)
+            dropped = self._arrivals_dropped()
+            if dropped and self._settle_until is None:
+                self._note_schedule(arrivals_dropped=dropped)
             if timed_out:
                 log.warning(
                     "chatbench: answers still in flight after the %.0f s drain timeout; they are recorded as cancelled",
@@ -718,7 +722,7 @@ class ScenarioShape(LoadTestShape):
             return None
         return 0, 100.0, [user_class]
 
-    def _stop_reason(self) -> str:
+    def _stop_reason(self) -> StopReason:
         if self._unreachable_since_s is not None:
             return "target_unreachable"
         if self._budget_spent():
@@ -727,26 +731,35 @@ class ScenarioShape(LoadTestShape):
             return "trace_overran"  # every row sent, later than planned, or cut at load.longest_s
         return "schedule"
 
-    def _rows_left(self) -> int:
-        """A trace replay's rows not sent yet by any process (0 when the load is not a trace)."""
+    def _rows_left(self) -> tuple[int, list[str]]:
+        """A trace replay's rows not sent yet, summed over the processes that reported since the plan
+        ended, and the workers that did not (workers report every 3 s: not done until they say so).
+        (0, []) when the load is not a trace."""
         ctx = self.ctx
         runner = self.runner
         assert ctx.scenario is not None
         arrival = ctx.scenario.load.arrival
         if arrival is None or arrival.process != "trace":
-            return 0
+            return 0, []
         if not isinstance(runner, MasterRunner):
-            return ctx.rows_left or 0
-        left = 0
+            return ctx.rows_left or 0, []
+        left, silent = 0, []
         for client_id, node in runner.clients.items():
             if node.state == STATE_MISSING:
                 continue  # gone: its stream says so
             seen = ctx.worker_reports.get(client_id)
             if seen is None or (self._planned_end is not None and seen[0] < self._planned_end):
-                left += 1  # not heard from since the plan ended (workers report every 3 s): wait for it
+                stream = _stream_of(ctx, client_id)
+                silent.append(stream.worker if stream is not None else client_id)
             else:
                 left += seen[1].get("rows_left") or 0
-        return left
+        return left, silent
+
+    def _arrivals_dropped(self) -> int:
+        """Open-loop arrivals not sent because a process's in-flight pool was full, over every process
+        (read after the drain: no arrival comes then, and the workers' reports are fresh)."""
+        ctx = self.ctx
+        return ctx.dropped + sum(int(r.get("dropped") or 0) for _, r in ctx.worker_reports.values())
 
     def _unreachable(self) -> bool:
         """The circuit breaker (bench.load.breaker): has every process failed to connect for

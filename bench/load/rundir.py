@@ -16,6 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.records import StopReason
+
 __all__ = [
     "create_run_dir",
     "finish_run_json",
@@ -114,9 +116,11 @@ def note_schedule(
     *,
     stage: Mapping[str, Any] | None = None,
     stopped_at_s: float | None = None,
-    stop_reason: str | None = None,
+    stop_reason: StopReason | None = None,
     unreachable_since_s: float | None = None,
     rows_unsent: int | None = None,
+    rows_unknown: list[str] | None = None,
+    arrivals_dropped: int | None = None,
     reset: bool = False,
 ) -> None:
     """Write the offered load's schedule into ``run.json`` as it happens (``bench.analysis.window``).
@@ -125,8 +129,10 @@ def note_schedule(
     users, spawn rate, rate); ``schedule.load_stopped_at_s`` and ``stop_reason`` (``schedule``,
     ``max_requests``, ``target_unreachable``: the circuit breaker, with ``unreachable_since_s``, the wall
     clock from which no request could connect, ``bench.load.breaker``; ``trace_overran``: a trace ran past
-    its planned stage to send every row) when the load stops, and ``rows_unsent`` when a trace could not
-    be sent in full. The analysis decides the steady-state window from this,
+    its planned stage to send every row) when the load stops; ``rows_unsent`` when a trace could not
+    be sent in full (from fresh reports; ``rows_unknown`` names the workers that did not report, whose
+    unsent rows are not known), and ``arrivals_dropped``, the open-loop arrivals not sent because the
+    in-flight limit was full. The analysis decides the steady-state window from this,
     never from what the server did. Only the process that drives the load shape writes it; ``reset``
     starts it afresh (the web UI can start a test again in the same run directory).
     """
@@ -145,6 +151,10 @@ def note_schedule(
             schedule["unreachable_since_s"] = unreachable_since_s
     if rows_unsent is not None:
         schedule["rows_unsent"] = rows_unsent
+    if rows_unknown:
+        schedule["rows_unknown"] = list(rows_unknown)
+    if arrivals_dropped is not None:
+        schedule["arrivals_dropped"] = arrivals_dropped
     _write(run_dir, data)
 
 

@@ -75,3 +75,18 @@ def test_client_cancelled_is_counted_apart_not_as_a_failure():
     assert summary["workload"]["client_cancelled"] == 2
     assert any("cancelled on purpose" in n for n in summary["notes"])
     assert summary["whole_run"]["errors"]["by_kind"].get("client_cancelled") is None
+
+
+def test_unsent_rows_are_counted_from_reports_and_a_silent_worker_is_named_not_guessed() -> None:
+    from bench.analysis.workload import unsent_warning
+
+    assert unsent_warning({"schedule": {"rows_unsent": 0}}) is None
+    counted = unsent_warning({"schedule": {"rows_unsent": 12}})
+    assert counted is not None and counted.startswith("12 trace rows were not sent: the load stopped first")
+    silent = unsent_warning({"schedule": {"rows_unsent": 12, "rows_unknown": ["w1"]}})
+    assert silent is not None
+    assert silent.startswith("12 trace rows were not sent (w1 did not report: their rows left are not known)")
+    only = unsent_warning({"schedule": {"rows_unsent": 0, "rows_unknown": ["w0", "w1"]}})
+    assert only is not None and only.startswith(
+        "trace rows may not all have been sent (w0, w1 did not report"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import statistics
@@ -148,3 +149,30 @@ def test_open_loop_across_two_processes_keeps_one_even_grid(tmp_path: Path) -> N
     # 20/s split over two processes on one grid: 50 ms apart (100 ms where a slot passed before a process started)
     assert all(abs(g - 0.05) < 1e-3 or abs(g - 0.1) < 1e-3 for g in gaps)
     assert sum(abs(g - 0.05) < 1e-3 for g in gaps) >= 0.9 * len(gaps)
+
+
+def test_open_loop_arrivals_dropped_at_the_in_flight_limit_fail_the_gate_and_are_named(
+    tmp_path: Path,
+) -> None:
+    # 40 arrivals/s of 1.2 s answers need about 48 in flight; the limit is 2, so most are never sent. The
+    # latencies of the few sent are fine, and a PASS would hide that the server got a twentieth of the load.
+    from bench.analysis.summary import analyze
+    from bench.gates.slo import evaluate_slos
+    from bench.scenario.slo import Slo
+
+    load = {"duration_s": 2, "arrival": {"rate_rps": 40, "process": "constant", "max_inflight": 2}}
+    outcome = run_load(write_scenario(tmp_path, load=load), results_dir=tmp_path / "r", progress=False)
+    records = read_records(outcome.run_dir)
+    assert 2 <= len(records) <= 8 and all(r.ok for r in records)
+    schedule = json.loads((outcome.run_dir / "run.json").read_text())["schedule"]
+    assert schedule["arrivals_dropped"] == pytest.approx(80 - len(records), abs=3)
+    verdict = evaluate_slos(outcome.run_dir, Slo.from_dict({"e2e_ms": {"p95": 5000}}))
+    assert not verdict.passed
+    [check] = verdict.breaches
+    assert check.name == "dropped_share" and check.samples == schedule["arrivals_dropped"]
+    assert check.measured == pytest.approx(check.samples / (check.samples + verdict.requests))
+    warnings = analyze(outcome.run_dir).summary.warnings
+    assert any(
+        w.startswith(f"{check.samples} open-loop arrivals were dropped") and "(2 per process)" in w
+        for w in warnings
+    )
