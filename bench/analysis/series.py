@@ -5,7 +5,8 @@ NumPy arrays, so the report's plots draw numbers computed here and nowhere else.
 
 - **Buckets.** ``bucket_width_s`` picks the narrowest width from ``WIDTHS_S`` at which a bucket holds on
   average at least ``min_samples(95)`` (100) successful requests, and at most ``MAX_BUCKETS`` buckets
-  span the run: a p95 drawn per second from three requests is noise, not a trend.
+  span the run: a p95 drawn per second from three requests is noise, not a trend. A bucket is never wider
+  than the run: when no narrower width holds enough, one bucket spans the whole run.
 - **Latency over time** (``latency_over_time``): per bucket of the second a request *ended* in, the
   count of successful requests and the p50/p95/p99 of each latency of ``bench.metrics`` marked
   ``per_second`` (TTFT, TPOT, E2E; keyed by metric name, ``ttft_ms``) (the one percentile of
@@ -57,13 +58,15 @@ def bucket_width_s(count: int, run_end_s: float, *, min_count: int | None = None
     """The narrowest width of ``WIDTHS_S`` giving ``min_count`` values per bucket on average (see above)."""
     need = min_samples(95.0) if min_count is None else min_count
     span = max(run_end_s, 1e-9)
+    whole = float(max(np.ceil(span), 1.0))  # one bucket over the whole run (rounded up to a whole second)
     for width in WIDTHS_S:
         if span / width > MAX_BUCKETS:
             continue
+        if width >= whole:
+            return whole  # a bucket wider than the run would say "120 s buckets" of a 15 s run
         if count * width / span >= need:
             return float(width)
-    # Too few values for even the widest: one bucket over the whole run (rounded up to a whole second).
-    return float(max(np.ceil(span), 1.0)) if count * WIDTHS_S[-1] / span < need else float(WIDTHS_S[-1])
+    return float(WIDTHS_S[-1]) if count * WIDTHS_S[-1] / span >= need else whole
 
 
 def _edges(run_end_s: float, width_s: float) -> np.ndarray:

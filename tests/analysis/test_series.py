@@ -121,3 +121,11 @@ def test_tokens_over_time_matches_a_chunk_by_chunk_count(monkeypatch):
             for x in times:
                 want[min(int(x // width), want.size - 1)] += r.output_tokens / len(times)
         assert np.allclose(per_s * width, want), width
+
+
+def test_a_bucket_is_never_wider_than_the_run() -> None:
+    # 63 requests in a 15 s run: no width holds 100 per bucket, so one bucket of the run's 15 s, not 30 or 120
+    assert series.bucket_width_s(63, 14.2) == 15.0
+    assert series.bucket_width_s(12, 15.0) == 15.0
+    assert series.bucket_width_s(3000, 15.0) == 1.0  # enough per second: the narrowest width as before
+    assert series.bucket_width_s(150, 60.0) == 60.0  # 2.5 per second: 60 s is the run itself
