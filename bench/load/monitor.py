@@ -6,7 +6,7 @@ below 50 %, then explodes (``shared/research/client-bench.md``). Locust itself w
 So each process emits one line a second, which its record stream carries to the run's writer
 (``bench.load.stream``), which appends it to ``monitor/<worker>.jsonl``:
 
-    {"t_s": <wall clock>, "worker": "local", "cpu_pct": 23.5, "loop_lag_ms": 0.4, "majflt": 0}
+    {"t_s": <wall clock>, "worker": "local", "cpu_pct": 23.5, "loop_lag_ms": 0.4, "late_ms": 2.1, "majflt": 0}
 
 (the format ``bench.analysis.bottleneck`` reads) and logs a warning when CPU passes ``warn_cpu_pct``.
 
@@ -16,6 +16,9 @@ So each process emits one line a second, which its record stream carries to the 
   later than asked, in ms: the longest a greenlet (a stream being read) had to wait before it ran. The
   ticks cover the whole interval, so a single stall of the process (a blocking call, a page read from
   disk) is seen, to within one tick.
+- ``late_ms`` = the sum of the lateness of the interval's ticks that woke more than 2 ms late, in ms:
+  how long, in all, the loop was not there to run a greenlet. A stream's chunk waits at most this long within the interval, also
+  when several stalls follow each other (a process that the kernel runs in slices).
 - ``majflt`` = major page faults of this process over the interval (``getrusage``): pages of its code
   or data read back from disk, each a stall of the whole process.
 """
@@ -35,6 +38,9 @@ __all__ = ["Monitor"]
 
 log = logging.getLogger("chatbench")
 _TICK_S = 0.01
+_LATE_S = (
+    0.002  # a tick later than this counts in late_ms (an idle loop wakes about 1 ms late: libev rounds to ms)
+)
 
 
 def _cpu_s() -> float:
@@ -78,17 +84,19 @@ class Monitor:
     def _loop(self) -> None:
         cpu0, wall0, faults0 = _cpu_s(), time.perf_counter(), _majflt()
         while True:
-            lag_s, end = 0.0, wall0 + self.interval_s
+            lag_s, late_s, end = 0.0, 0.0, wall0 + self.interval_s
             while (asked := time.perf_counter()) < end:
                 gevent.sleep(_TICK_S)
-                lag_s = max(lag_s, time.perf_counter() - asked - _TICK_S)
+                late = time.perf_counter() - asked - _TICK_S
+                lag_s = max(lag_s, late)
+                late_s += late if late > _LATE_S else 0.0
             cpu1, wall1, faults1 = _cpu_s(), time.perf_counter(), _majflt()
             cpu_pct = 100.0 * (cpu1 - cpu0) / max(wall1 - wall0, 1e-6)
             lag_ms = max(0.0, lag_s * 1000.0)
             cpu0, wall0, faults = cpu1, wall1, faults1 - faults0
             faults0 = faults1
             self.latest_cpu_pct, self.latest_lag_ms = cpu_pct, lag_ms
-            self._write(cpu_pct, lag_ms, faults)
+            self._write(cpu_pct, lag_ms, late_s * 1000.0, faults)
             if cpu_pct > self.warn_cpu_pct and wall1 - self._warned_at > 30.0:
                 self._warned_at = wall1
                 log.warning(
@@ -99,12 +107,13 @@ class Monitor:
                     self.warn_cpu_pct,
                 )
 
-    def _write(self, cpu_pct: float, lag_ms: float, majflt: int) -> None:
+    def _write(self, cpu_pct: float, lag_ms: float, late_ms: float, majflt: int) -> None:
         line = {
             "t_s": time.time(),
             "worker": self.worker,
             "cpu_pct": round(cpu_pct, 2),
             "loop_lag_ms": round(lag_ms, 3),
+            "late_ms": round(late_ms, 3),
             "majflt": majflt,
         }
         self._emit(orjson.dumps(line))

@@ -125,7 +125,7 @@ def test_monitor_samples_travel_with_the_records_in_the_bottleneck_format(tmp_pa
     link.close()
     rows = [orjson.loads(line) for line in (tmp_path / "monitor" / "local.jsonl").read_bytes().splitlines()]
     assert len(rows) >= 2
-    assert set(rows[0]) == {"t_s", "worker", "cpu_pct", "loop_lag_ms", "majflt"}
+    assert set(rows[0]) == {"t_s", "worker", "cpu_pct", "loop_lag_ms", "late_ms", "majflt"}
     assert monitor.latest_cpu_pct is not None and monitor.latest_lag_ms is not None
 
 
@@ -202,4 +202,5 @@ def test_the_monitor_sees_a_single_stall_of_the_process(tmp_path: Path) -> None:
     rows = [orjson.loads(line) for line in (tmp_path / "monitor" / "local.jsonl").read_bytes().splitlines()]
     lags = [r["loop_lag_ms"] for r in rows]
     assert 140 <= max(lags) < 250, lags
+    assert max(r["late_ms"] for r in rows) >= max(lags)
     assert all(isinstance(r["majflt"], int) and r["majflt"] >= 0 for r in rows)
