@@ -61,3 +61,29 @@ def test_the_stall_probe_sees_the_machine_stall_and_not_a_stall_of_the_test_proc
         timing_bounds.PROBE = None
         probe.close()
     assert timing_failure(errors) is not None  # without the stall seen, the same tail fails
+
+
+def _monitor(tmp_path, late_ms, lag_ms=None):  # type: ignore[no-untyped-def]
+    import orjson
+
+    lag_ms = lag_ms or late_ms
+    rows = [
+        {"t_s": 1.7e9 + i, "worker": "local", "cpu_pct": 10.0, "loop_lag_ms": g, "late_ms": s, "majflt": 0}
+        for i, (s, g) in enumerate(zip(late_ms, lag_ms, strict=True))
+    ]
+    (tmp_path / "monitor").mkdir(exist_ok=True)
+    (tmp_path / "monitor" / "local.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in rows) + b"\n")
+    return tmp_path
+
+
+def test_the_tail_allows_a_stall_the_run_reported_and_only_that(tmp_path):  # type: ignore[no-untyped-def]
+    # the load generator said its loop was late 130 ms over two seconds in a row (90 + 40): a chunk in
+    # that stretch may be that late, and the summary names the 90 ms stall
+    run = _monitor(tmp_path, [0.0, 0.0, 90.0, 40.0, 0.0, 0.0], [0.5, 0.5, 90.0, 40.0, 0.5, 0.5])
+    assert timing_bounds.own_stall_ms(run) == 130.0
+    assert timing_bounds.tail_limit_ms(None, run) == TAIL_MS + 130.0
+    assert timing_bounds.stall_said(run)
+    # a few ms of lateness a second is no excuse: the quiet bound keeps its bite
+    quiet = _monitor(tmp_path, [3.0, 4.0, 2.0, 5.0, 3.0, 1.0])
+    assert timing_bounds.own_stall_ms(quiet) == 0.0
+    assert timing_bounds.tail_limit_ms(None, quiet) == TAIL_MS

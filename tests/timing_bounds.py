@@ -25,9 +25,16 @@ Some stalls did come back (the 64-stream test failed twice in a row in one CI ru
 ``timing_test`` also runs a ``StallProbe`` beside it (``tests/conftest.py``): an independent process
 that sleeps 2 ms at a time and notes every wake-up more than 5 ms late. When the probe saw the machine
 stall, the tail may be off by that stall on top of ``TAIL_MS`` (``tail_limit_ms``): a frozen VM delays
-every process alike, and nothing a client does can time through it. A stall of chatbench's own
-process (a blocking write, a long collection) is not seen by the probe and still fails the bound, and
-the median bound holds always: a +50 ms bug moves the median, a stall moves a few requests.
+every process alike, and nothing a client does can time through it.
+
+The probe does not see a stall of the load generator's own process alone, and those came back too: in
+4 of 8 full CI runs the 64-stream test's tail failed with one 50-190 ms stall while the probe saw the
+machine stall 9 ms. So the tail is also allowed the stall the run's own monitor *reported*
+(``bench.load.monitor``: ticks every 10 ms, ``late_ms`` the total lateness of each second; the summary
+names a stall above 50 ms): ``own_stall_ms``. That is chatbench's promise to its users, an exact time or
+a stall it says it had, and what the tests check. A timing bug that moves timestamps without stalling the
+loop (a reader that batches events, a stamp in the wrong place) is not excused, and the median bound
+holds always: a +50 ms bug moves the median, a stall moves a few requests.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from typing import Any, TypeVar
 import orjson
 import pytest
 
+from bench.analysis.bottleneck import STALL_NOTE_MS, assess
 from bench.stats import percentile
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -119,20 +127,63 @@ def noisy(run_dir: Path | None = None) -> str | None:
     if load >= 0.75 * (os.cpu_count() or 1):
         return f"load average {load:.1f}"
     if run_dir is not None:
-        lags = [
-            orjson.loads(line)["loop_lag_ms"]
-            for p in (run_dir / "monitor").glob("*.jsonl")
-            for line in p.read_bytes().splitlines()
-        ]
+        lags = [r["loop_lag_ms"] for r in monitor_rows(run_dir)]
         if lags and max(lags) > LAG_NOISE_MS:
             return f"event loop woke {max(lags):.0f} ms late"
     return None
 
 
-def tail_limit_ms(noise: str | None) -> float:
+def monitor_rows(run_dir: Path) -> list[dict[str, Any]]:
+    """The run's load-generator monitor samples (``monitor/<worker>.jsonl``)."""
+    return [
+        orjson.loads(line)
+        for p in (run_dir / "monitor").glob("*.jsonl")
+        for line in p.read_bytes().splitlines()
+    ]
+
+
+def own_stall_ms(run_dir: Path | None) -> float:
+    """The most the run's load generator reported its loop late over any two seconds in a row (the sum
+    of the ``late_ms`` of both, per process): the longest a chunk could have waited, on its own report.
+    Below ``STALL_NOTE_MS`` it is no excuse, to keep the tail bound's bite on a quiet machine."""
+    if run_dir is None:
+        return 0.0
+    worst = 0.0
+    by_worker: dict[str, list[float]] = {}
+    for r in sorted(monitor_rows(run_dir), key=lambda r: r["t_s"]):
+        by_worker.setdefault(str(r.get("worker")), []).append(float(r.get("late_ms") or 0.0))
+    for late in by_worker.values():
+        worst = max([worst, *(a + b for a, b in zip(late, [*late[1:], 0.0], strict=True))])
+    return worst if worst > STALL_NOTE_MS else 0.0
+
+
+def stall_story(run_dir: Path) -> str:
+    """The load generator's worst second, for a failure message: its loop lag and page faults."""
+    rows = monitor_rows(run_dir)
+    if not rows:
+        return "no monitor samples"
+    worst = max(rows, key=lambda r: float(r["loop_lag_ms"]))
+    faults = sum(int(r.get("majflt") or 0) for r in rows)
+    return (
+        f"load generator's longest stall {worst['loop_lag_ms']:.1f} ms ({worst.get('majflt', '?')} major "
+        f"faults that second, {faults} in the run), its reported lateness {own_stall_ms(run_dir):.0f} ms "
+        f"over two seconds, machine stall {machine_stall_ms():.0f} ms"
+    )
+
+
+def stall_said(run_dir: Path) -> bool:
+    """The run's summary told its user the load generator stalled, or marked its timing inflated: what
+    makes a stall the tail bound allows (``own_stall_ms``) a stall the user knows of."""
+    health = assess(run_dir)
+    return health.stall is not None or health.inflated
+
+
+def tail_limit_ms(noise: str | None, run_dir: Path | None = None) -> float:
     """The tail bound: ``TAIL_MS``, ``NOISY_TAIL_MS`` on a busy machine, and never less than
-    ``TAIL_MS`` on top of the longest stall of the whole machine the probe saw."""
-    return max(NOISY_TAIL_MS if noise else TAIL_MS, TAIL_MS + machine_stall_ms())
+    ``TAIL_MS`` on top of the longest stall of the whole machine the probe saw, or of the run's load
+    generator as its monitor reported it (``own_stall_ms``)."""
+    stall = max(machine_stall_ms(), own_stall_ms(run_dir))
+    return max(NOISY_TAIL_MS if noise else TAIL_MS, TAIL_MS + stall)
 
 
 def timing_failure(
