@@ -178,12 +178,16 @@ def stall_said(run_dir: Path) -> bool:
     return health.stall is not None or health.inflated
 
 
+def allowed_stall_ms(run_dir: Path | None = None) -> float:
+    """The stall a timing bound allows on top of itself: the whole machine's, as the probe saw it, or
+    the run's load generator's, as its monitor reported it (``own_stall_ms``)."""
+    return max(machine_stall_ms(), own_stall_ms(run_dir))
+
+
 def tail_limit_ms(noise: str | None, run_dir: Path | None = None) -> float:
     """The tail bound: ``TAIL_MS``, ``NOISY_TAIL_MS`` on a busy machine, and never less than
-    ``TAIL_MS`` on top of the longest stall of the whole machine the probe saw, or of the run's load
-    generator as its monitor reported it (``own_stall_ms``)."""
-    stall = max(machine_stall_ms(), own_stall_ms(run_dir))
-    return max(NOISY_TAIL_MS if noise else TAIL_MS, TAIL_MS + stall)
+    ``TAIL_MS`` on top of ``allowed_stall_ms``."""
+    return max(NOISY_TAIL_MS if noise else TAIL_MS, TAIL_MS + allowed_stall_ms(run_dir))
 
 
 def timing_failure(

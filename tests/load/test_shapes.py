@@ -165,7 +165,7 @@ def test_open_loop_arrivals_dropped_at_the_in_flight_limit_fail_the_gate_and_are
     records = read_records(outcome.run_dir)
     assert 2 <= len(records) <= 8 and all(r.ok for r in records)
     schedule = json.loads((outcome.run_dir / "run.json").read_text())["schedule"]
-    assert schedule["arrivals_dropped"] == pytest.approx(80 - len(records), abs=3)
+    assert 60 <= schedule["arrivals_dropped"] + len(records) <= 82  # 40/s for 2 s, sent or dropped
     verdict = evaluate_slos(outcome.run_dir, Slo.from_dict({"e2e_ms": {"p95": 5000}}))
     assert not verdict.passed
     [check] = verdict.breaches
