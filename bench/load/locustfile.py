@@ -625,6 +625,7 @@ class ScenarioShape(LoadTestShape):
         self._unreachable_since_s: float | None = None  # set when the circuit breaker stopped the run
         self._overran = False  # a trace ran past its planned stage to send every row
         self._planned_end: float | None = None  # monotonic clock when the planned stages ended
+        self._dropped_before = 0  # arrivals dropped by earlier tests of this run (the web UI's restarts)
 
     @property
     def ctx(self) -> LoadContext:
@@ -640,6 +641,7 @@ class ScenarioShape(LoadTestShape):
         self._unreachable_since_s = None
         self._overran = False
         self._planned_end = None
+        self._dropped_before = self._arrivals_dropped()
         self.ctx.reachability.reset()
         self._note_schedule(reset=True)
 
@@ -708,7 +710,7 @@ class ScenarioShape(LoadTestShape):
             if (rows_left or silent) and self._settle_until is None:  # a trace not sent in full
                 log.warning("chatbench: %d trace rows were not sent (the load stopped first)", rows_left)
                 self._note_schedule(rows_unsent=rows_left, rows_unknown=silent)
-            dropped = self._arrivals_dropped()
+            dropped = self._arrivals_dropped() - self._dropped_before
             if dropped and self._settle_until is None:
                 self._note_schedule(arrivals_dropped=dropped)
             if timed_out:
@@ -756,8 +758,9 @@ class ScenarioShape(LoadTestShape):
         return left, silent
 
     def _arrivals_dropped(self) -> int:
-        """Open-loop arrivals not sent because a process's in-flight pool was full, over every process
-        (read after the drain: no arrival comes then, and the workers' reports are fresh)."""
+        """Open-loop arrivals not sent because a process's in-flight pool was full, over every process,
+        since the run began (read after the drain: no arrival comes then, and the workers' reports are
+        fresh; each test subtracts what the ones before it dropped)."""
         ctx = self.ctx
         return ctx.dropped + sum(int(r.get("dropped") or 0) for _, r in ctx.worker_reports.values())
 
