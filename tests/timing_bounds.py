@@ -47,10 +47,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
 import pytest
 
-from bench.analysis.bottleneck import STALL_NOTE_MS, assess
+from bench.analysis.bottleneck import STALL_NOTE_MS, assess, read_monitor
 from bench.stats import percentile
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -127,19 +126,10 @@ def noisy(run_dir: Path | None = None) -> str | None:
     if load >= 0.75 * (os.cpu_count() or 1):
         return f"load average {load:.1f}"
     if run_dir is not None:
-        lags = [r["loop_lag_ms"] for r in monitor_rows(run_dir)]
+        lags = [r["loop_lag_ms"] for r in read_monitor(run_dir)]
         if lags and max(lags) > LAG_NOISE_MS:
             return f"event loop woke {max(lags):.0f} ms late"
     return None
-
-
-def monitor_rows(run_dir: Path) -> list[dict[str, Any]]:
-    """The run's load-generator monitor samples (``monitor/<worker>.jsonl``)."""
-    return [
-        orjson.loads(line)
-        for p in (run_dir / "monitor").glob("*.jsonl")
-        for line in p.read_bytes().splitlines()
-    ]
 
 
 def own_stall_ms(run_dir: Path | None) -> float:
@@ -150,7 +140,7 @@ def own_stall_ms(run_dir: Path | None) -> float:
         return 0.0
     worst = 0.0
     by_worker: dict[str, list[float]] = {}
-    for r in sorted(monitor_rows(run_dir), key=lambda r: r["t_s"]):
+    for r in sorted(read_monitor(run_dir), key=lambda r: r["t_s"]):
         by_worker.setdefault(str(r.get("worker")), []).append(float(r.get("late_ms") or 0.0))
     for late in by_worker.values():
         worst = max([worst, *(a + b for a, b in zip(late, [*late[1:], 0.0], strict=True))])
@@ -159,7 +149,7 @@ def own_stall_ms(run_dir: Path | None) -> float:
 
 def stall_story(run_dir: Path) -> str:
     """The load generator's worst second, for a failure message: its loop lag and page faults."""
-    rows = monitor_rows(run_dir)
+    rows = read_monitor(run_dir)
     if not rows:
         return "no monitor samples"
     worst = max(rows, key=lambda r: float(r["loop_lag_ms"]))

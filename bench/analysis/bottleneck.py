@@ -36,7 +36,15 @@ import orjson
 
 from bench.stats import percentile
 
-__all__ = ["CPU_CAUTION_PCT", "CPU_LIMIT_PCT", "LAG_LIMIT_MS", "STALL_NOTE_MS", "LoadgenHealth", "assess"]
+__all__ = [
+    "CPU_CAUTION_PCT",
+    "CPU_LIMIT_PCT",
+    "LAG_LIMIT_MS",
+    "STALL_NOTE_MS",
+    "LoadgenHealth",
+    "assess",
+    "read_monitor",
+]
 
 CPU_LIMIT_PCT = 50.0
 CPU_CAUTION_PCT = 30.0
@@ -69,7 +77,8 @@ class LoadgenHealth:
         return asdict(self)
 
 
-def _read_rows(run_dir: Path) -> list[dict[str, Any]]:
+def read_monitor(run_dir: Path) -> list[dict[str, Any]]:
+    """Every sample line of ``monitor/<worker>.jsonl``, a line cut by a killed process skipped."""
     rows: list[dict[str, Any]] = []
     for path in sorted(run_dir.joinpath("monitor").glob("*.jsonl")):
         for line in path.read_bytes().splitlines():
@@ -92,7 +101,7 @@ def _sustained(cpu: list[float]) -> float:
 
 def assess(run_dir: str | Path, *, skip_first_s: float = 2.0) -> LoadgenHealth:
     """Read the monitor files of ``run_dir``; each process's first ``skip_first_s`` seconds are ignored."""
-    rows = _read_rows(Path(run_dir))
+    rows = read_monitor(Path(run_dir))
     if not rows:
         return LoadgenHealth(0, None, None, None, False, "no load-generator monitor data")
     by_worker: dict[str, list[dict[str, Any]]] = {}

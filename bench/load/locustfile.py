@@ -581,9 +581,16 @@ def _on_quitting(environment: Any, **_kw: Any) -> None:
     ctx = load_context(environment)
     if isinstance(environment.runner, WorkerRunner):
         return
-    dropped = ctx.dropped + sum(r.get("dropped", 0) for _, r in ctx.worker_reports.values())
+    dropped = _arrivals_dropped(ctx)
     if dropped:
         log.warning("open loop: %d arrivals were dropped (in-flight limit reached)", dropped)
+
+
+def _arrivals_dropped(ctx: LoadContext) -> int:
+    """Open-loop arrivals not sent because a process's in-flight pool was full, over every process,
+    since the run began (the shape reads it after the drain, when no arrival comes and the workers'
+    reports are fresh, and subtracts what a web-UI run's earlier tests dropped)."""
+    return ctx.dropped + sum(int(r.get("dropped") or 0) for _, r in ctx.worker_reports.values())
 
 
 def _start_progress(ctx: LoadContext, interval_s: float) -> None:
@@ -641,7 +648,7 @@ class ScenarioShape(LoadTestShape):
         self._unreachable_since_s = None
         self._overran = False
         self._planned_end = None
-        self._dropped_before = self._arrivals_dropped()
+        self._dropped_before = _arrivals_dropped(self.ctx)
         self.ctx.reachability.reset()
         self._note_schedule(reset=True)
 
@@ -710,7 +717,7 @@ class ScenarioShape(LoadTestShape):
             if (rows_left or silent) and self._settle_until is None:  # a trace not sent in full
                 log.warning("chatbench: %d trace rows were not sent (the load stopped first)", rows_left)
                 self._note_schedule(rows_unsent=rows_left, rows_unknown=silent)
-            dropped = self._arrivals_dropped() - self._dropped_before
+            dropped = _arrivals_dropped(self.ctx) - self._dropped_before
             if dropped and self._settle_until is None:
                 self._note_schedule(arrivals_dropped=dropped)
             if timed_out:
@@ -756,13 +763,6 @@ class ScenarioShape(LoadTestShape):
             else:
                 left += seen[1].get("rows_left") or 0
         return left, silent
-
-    def _arrivals_dropped(self) -> int:
-        """Open-loop arrivals not sent because a process's in-flight pool was full, over every process,
-        since the run began (read after the drain: no arrival comes then, and the workers' reports are
-        fresh; each test subtracts what the ones before it dropped)."""
-        ctx = self.ctx
-        return ctx.dropped + sum(int(r.get("dropped") or 0) for _, r in ctx.worker_reports.values())
 
     def _unreachable(self) -> bool:
         """The circuit breaker (bench.load.breaker): has every process failed to connect for
